@@ -1,0 +1,182 @@
+"""The claim and scrub-result models of the public contract (shared/contract.md).
+
+Types are strict: a boolean or a number is never a date, a boolean is never an amount.
+Only structure is checked here; content problems (a bad NPI, a pointer to a missing
+diagnosis, a future date) are left for the rules so that the whole claim is checked.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONEY = re.compile(r"-?\d{1,9}(\.\d{1,2})?")
+
+
+def _iso_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a calendar date") from None
+    raise ValueError("must be a date written as YYYY-MM-DD")
+
+
+def _money(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("must be an amount such as \"125.00\", not true/false")
+    if isinstance(value, int):
+        value = str(value)
+    elif isinstance(value, (float, Decimal)):
+        value = format(Decimal(str(value)), "f")
+    if isinstance(value, str) and _MONEY.fullmatch(value.strip()):
+        try:
+            return Decimal(value.strip()).quantize(Decimal("0.01"))
+        except InvalidOperation:
+            pass
+    raise ValueError("must be an amount with at most 2 decimal places, such as \"125.00\"")
+
+
+def _units(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        raise ValueError("must be a number of units, such as 1")
+    try:
+        units = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("must be a number of units, such as 1") from None
+    if not units.is_finite() or units.as_tuple().exponent < -3 or abs(units) >= 10**7:
+        raise ValueError("must be a number of units with at most 3 decimal places")
+    return units
+
+
+def _strict_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date), Field(json_schema_extra={"format": "date"})]
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str),
+    Field(json_schema_extra={"anyOf": [{"type": "string", "pattern": r"^-?\d{1,9}(\.\d{1,2})?$"},
+                                       {"type": "number", "multipleOf": 0.01}]}),
+]
+Units = Annotated[
+    Decimal,
+    BeforeValidator(_units),
+    PlainSerializer(lambda d: int(d) if d == d.to_integral_value() else float(d)),
+    Field(json_schema_extra={"type": "number"}),
+]
+StrictInt = Annotated[int, BeforeValidator(_strict_int)]
+Code = Annotated[str, Field(max_length=40)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class Payer(_Strict):
+    id: Code | None = None
+    name: str | None = Field(default=None, max_length=200)
+
+
+class Patient(_Strict):
+    member_id: str | None = Field(default=None, max_length=80)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    birth_date: IsoDate | None = None
+    death_date: IsoDate | None = None
+    sex: Code | None = None
+
+
+class Provider(_Strict):
+    npi: Code | None = None
+    taxonomy: Code | None = None
+    tax_id: Code | None = None
+
+
+class Diagnosis(_Strict):
+    code: Code | None = None
+
+
+class Line(_Strict):
+    line_number: StrictInt | None = None
+    procedure_code: Code | None = None
+    modifiers: list[Code] = Field(default_factory=list, max_length=12)
+    units: Units | None = None
+    charge: Money | None = None
+    service_date: IsoDate | None = None
+    service_date_end: IsoDate | None = None
+    # integers 1..12 or the CMS-1500 letters A-L; anything else becomes a dx_pointer finding
+    diagnosis_pointers: list[StrictInt | Annotated[str, Field(max_length=8)]] = Field(
+        default_factory=list, max_length=12)
+    place_of_service: Code | None = None
+    ndc: Code | None = None
+    revenue_code: Code | None = None
+
+
+class Claim(_Strict):
+    claim_id: str | None = Field(default=None, max_length=80)
+    claim_type: Literal["professional", "institutional"]
+    frequency_code: Code | None = None
+    submission_date: IsoDate | None = None
+    payer: Payer | None = None
+    patient: Patient | None = None
+    billing_provider: Provider | None = None
+    rendering_provider: Provider | None = None
+    referring_provider: Provider | None = None
+    place_of_service: Code | None = None
+    prior_authorization: str | None = Field(default=None, max_length=80)
+    type_of_bill: Code | None = None
+    admission_date: IsoDate | None = None
+    discharge_date: IsoDate | None = None
+    diagnoses: list[Diagnosis] = Field(default_factory=list, max_length=40)
+    lines: list[Line] = Field(min_length=1, max_length=999)
+    total_charge: Money | None = None
+
+
+Severity = Literal["error", "warning", "info"]
+Category = Literal[
+    "required_field", "format", "npi", "date", "balancing", "dx_invalid", "dx_age", "dx_sex",
+    "dx_manifestation", "dx_unacceptable_principal", "dx_excludes1", "dx_pointer",
+    "procedure_invalid", "modifier", "ncci_ptp", "mue", "add_on", "place_of_service", "duplicate",
+    "timely_filing", "prior_auth", "medical_necessity", "frequency", "coverage", "payer_specific",
+]
+CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
+
+
+class Finding(BaseModel):
+    rule_id: str
+    category: Category
+    severity: Severity
+    message: str
+    lines: list[int]
+    field: str | None
+    carc: str | None
+    rarc: str | None
+    suggestion: str | None
+    source: str
+
+
+class RulesetInfo(BaseModel):
+    revision: str
+    effective_date: dt.date | None = Field(
+        description="the date the rules were applied for: the claim's first date of service, or as_of")
+
+
+class ScrubResult(BaseModel):
+    claim_id: str | None
+    status: Literal["pass", "warn", "fail"]
+    findings: list[Finding]
+    ruleset: RulesetInfo
+    scrub_id: str

@@ -1,0 +1,143 @@
+"""The `scrubber` command line: check claims, lint and test rule files, serve the API."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from scrubber import config
+from scrubber.claim import ScrubResult
+from scrubber.parse import ClaimError, read_claims
+from scrubber.ruleset import RuleSetError, load_ruleset
+
+
+def _ruleset_or_exit(path: str):
+    try:
+        return load_ruleset(path)
+    except RuleSetError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in the rule files; nothing was loaded", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths[-1] = len(headers[-1])  # the last column (the message) is not padded
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from scrubber.pipeline import Scrubber
+
+    scrubber = Scrubber(_ruleset_or_exit(args.rules))
+    failed = False
+    counts = {"pass": 0, "warn": 0, "fail": 0, "error": 0}
+    for name in args.files:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"{name}: cannot read: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for index, item in read_claims(text):
+            if isinstance(item, ClaimError):
+                failed = True
+                counts["error"] += 1
+                record = {"file": name, "index": index, "error": item.detail,
+                          "errors": [e.as_dict() for e in item.errors]}
+                if args.json:
+                    print(json.dumps(record))
+                else:
+                    print(f"{name} #{index}: cannot be checked: {item.detail}")
+                    for e in item.errors:
+                        print(f"    {e.field}: {e.message}")
+                continue
+            result: ScrubResult = scrubber.scrub(item)
+            counts[result.status] += 1
+            failed |= result.status == "fail"
+            if args.json:
+                print(result.model_dump_json())
+            else:
+                _print_result(name, index, result)
+    if not args.json:
+        print(f"\n{counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail, "
+              f"{counts['error']} unreadable")
+    return 1 if failed else 0
+
+
+def _print_result(name: str, index: int, result: ScrubResult) -> None:
+    print(f"{name} #{index}  claim {result.claim_id or '(no id)'}: {result.status.upper()}")
+    if result.findings:
+        rows = [[f.severity, f.rule_id, ",".join(map(str, f.lines)) or "-", f.carc or "-", f.message]
+                for f in result.findings]
+        print("  " + _table(rows, ["severity", "rule", "lines", "carc", "message"]).replace("\n", "\n  "))
+    print()
+
+
+def cmd_rules_lint(args: argparse.Namespace) -> int:
+    try:
+        ruleset = load_ruleset(args.path)
+    except RuleSetError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problem(s) found")
+        return 1
+    print(f"{len(ruleset.files)} file(s), {len(ruleset.program.rules)} rule(s): no problems "
+          f"(revision {ruleset.revision})")
+    return 0
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from scrubber.examples import run_examples
+
+    ruleset = _ruleset_or_exit(args.path)
+    results = run_examples(ruleset)
+    failed = [r for r in results if not r.passed]
+    for r in failed:
+        print(f"FAIL {r.where}: {r.rule_id}: example '{r.name}': {r.why}")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("scrubber.api:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="info")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scrubber", description="Check medical claims before submission.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="scrub claim files (JSON, JSON array or NDJSON)")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--json", action="store_true", help="print one contract result (JSON) per claim")
+    check.add_argument("--rules", default=config.rules_dir(), help="rule directory (default: shipped rules/)")
+    check.set_defaults(func=cmd_check)
+
+    rules = sub.add_parser("rules", help="lint and test rule files").add_subparsers(dest="rules_command",
+                                                                                   required=True)
+    lint = rules.add_parser("lint", help="check rule files; prints file:line:column for each problem")
+    lint.add_argument("path", nargs="?", default=config.rules_dir())
+    lint.set_defaults(func=cmd_rules_lint)
+    test = rules.add_parser("test", help="run every rule's example claims")
+    test.add_argument("path", nargs="?", default=config.rules_dir())
+    test.set_defaults(func=cmd_rules_test)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Step 2 of the pipeline: put a parsed claim into canonical form.
+
+ICD-10-CM codes are accepted with or without the dot and in any case (E119 = e11.9 = E11.9);
+procedure codes and modifiers are upper-cased; a missing submission_date is today; pointers written as CMS-1500 letters (A-L) or
+digit strings become integers; lines without a line_number are numbered by position.
+Nothing is dropped: a value that cannot be made canonical is kept as sent, for the rules.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from scrubber.claim import Claim
+
+_ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
+
+
+def diagnosis_code(code: str) -> str:
+    """E119 / e11.9 / ' E11.9 ' -> E11.9; anything not shaped like ICD-10-CM is only upper-cased."""
+    bare = code.strip().upper().replace(".", "")
+    if not _ICD10.fullmatch(bare):
+        return code.strip().upper()
+    return bare if len(bare) == 3 else f"{bare[:3]}.{bare[3:]}"
+
+
+def pointer(value: int | str) -> int | str:
+    if isinstance(value, int):
+        return value
+    text = value.strip().upper()
+    if text.isdigit() and len(text) <= 2:
+        return int(text)
+    if len(text) == 1 and "A" <= text <= "L":
+        return ord(text) - ord("A") + 1
+    return value
+
+
+def _upper(value: str | None) -> str | None:
+    return value.strip().upper() if value is not None else None
+
+
+def normalise(claim: Claim, *, today: dt.date | None = None) -> Claim:
+    """Canonical form, in place (the claim was just parsed for this scrub)."""
+    if claim.submission_date is None:
+        claim.submission_date = today or dt.date.today()
+    for diagnosis in claim.diagnoses:
+        if diagnosis.code is not None:
+            diagnosis.code = diagnosis_code(diagnosis.code)
+    for index, line in enumerate(claim.lines, start=1):
+        if line.line_number is None:
+            line.line_number = index
+        line.procedure_code = _upper(line.procedure_code)
+        line.modifiers = [m.strip().upper() for m in line.modifiers]
+        line.diagnosis_pointers = [pointer(p) for p in line.diagnosis_pointers]
+        line.ndc = line.ndc.replace("-", "") if line.ndc else line.ndc
+        line.place_of_service = line.place_of_service or None
+    claim.place_of_service = claim.place_of_service or None
+    if claim.patient is not None:
+        claim.patient.sex = _upper(claim.patient.sex)
+    if claim.payer is not None and claim.payer.id is not None:
+        claim.payer.id = claim.payer.id.strip().lower()
+    return claim

@@ -1,0 +1,135 @@
+"""Step 1 of the pipeline: bytes in, Claim models (or precise errors) out.
+
+A structurally invalid claim is reported with every bad field at once, as `lines[0].units`
+paths (0-based list indexes), so a billing system can fix them all in one go.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterator
+
+from pydantic import ValidationError
+
+from scrubber.claim import Claim
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class ClaimError(Exception):
+    """A claim that cannot be checked: not JSON, or not shaped like a claim."""
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+def field_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(body)"
+
+
+def _message(err: dict) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a field of the claim contract"
+    if kind == "string_type":
+        return f"must be text (a string in quotes), got {type(value).__name__ if value is not None else 'null'}"
+    if kind == "literal_error":
+        return err["msg"].replace("Input should be", "must be")
+    if kind == "value_error":
+        return err["msg"].removeprefix("Value error, ")
+    if kind in ("list_type", "model_type", "dict_type"):
+        return err["msg"].replace("Input should be", "must be")
+    return err["msg"]
+
+
+def errors_of(exc: ValidationError) -> list[FieldError]:
+    errors = []
+    for err in exc.errors():
+        # a pointer may be a number or a letter: report the union once, in words
+        loc = tuple(p for p in err["loc"] if p not in ("int", "str", "function-before[_strict_int(), int]",
+                                                       "constrained-str"))
+        if "diagnosis_pointers" in loc and len(loc) > loc.index("diagnosis_pointers") + 1:
+            message = "must be a diagnosis number (1-12) or letter (A-L)"
+        else:
+            message = _message(err)
+        errors.append(FieldError(field_path(loc), message))
+    unique = {(e.field, e.message): e for e in errors}
+    return list(unique.values())
+
+
+def claim_from_object(data: Any) -> Claim:
+    if not isinstance(data, dict):
+        raise ClaimError("a claim must be a JSON object", [FieldError("(body)", "must be a JSON object")])
+    try:
+        return Claim.model_validate(data)
+    except ValidationError as exc:
+        errors = errors_of(exc)
+        raise ClaimError(f"{len(errors)} field{'s' if len(errors) != 1 else ''} of the claim "
+                         f"{'are' if len(errors) != 1 else 'is'} invalid", errors) from None
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def claim_from_json(text: str | bytes) -> Claim:
+    try:
+        data = loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ClaimError(f"the body is not valid JSON: {exc}") from None
+    return claim_from_object(data)
+
+
+def read_claims(text: str) -> Iterator[tuple[int, Claim | ClaimError]]:
+    """Claims from a JSON object, a JSON array, or NDJSON (one claim per line), numbered from 1.
+    A claim that cannot be read yields a ClaimError in its place; the others still come."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            items = loads(stripped)
+        except json.JSONDecodeError as exc:
+            yield 1, ClaimError(f"the file is not a valid JSON array: {exc}")
+            return
+        for index, item in enumerate(items, start=1):
+            yield index, _safe(item)
+        return
+    if stripped.startswith("{"):
+        try:
+            yield 1, _safe(loads(stripped))
+            return
+        except json.JSONDecodeError:
+            pass  # several objects: NDJSON
+    index = 0
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        index += 1
+        try:
+            yield index, _safe(loads(raw))
+        except json.JSONDecodeError as exc:
+            yield index, ClaimError(f"line {index} is not valid JSON: {exc}")
+
+
+def _safe(data: Any) -> Claim | ClaimError:
+    try:
+        return claim_from_object(data)
+    except ClaimError as exc:
+        return exc

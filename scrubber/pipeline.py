@@ -1,0 +1,57 @@
+"""The scrubbing pipeline: claim -> normalise -> enrich -> engine -> findings -> result.
+
+A Scrubber holds one loaded rule set (compiled into the engine once) and scrubs claims against
+it. The reference evaluator can stand in for the engine; the tests compare the two.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Literal
+
+from scrubber.claim import Claim, RulesetInfo, ScrubResult
+from scrubber.engine import Engine
+from scrubber.enrich import Enricher, FactBuilder, enrich
+from scrubber.findings import build_findings, status
+from scrubber.normalise import normalise
+from scrubber import reference_evaluator
+from scrubber.ruleset import RuleSet
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_scrub_id() -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits, sortable by time."""
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class Scrubber:
+    def __init__(self, ruleset: RuleSet, *, evaluator: Literal["engine", "reference"] = "engine",
+                 enrichers: tuple[Enricher, ...] = ()):
+        self.ruleset = ruleset
+        self.program = ruleset.program
+        self.enrichers = enrichers
+        self.builder = FactBuilder(self.program)
+        self.evaluator = evaluator
+        self.engine = Engine(self.program) if evaluator == "engine" else None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+    def scrub(self, claim: Claim, *, today: dt.date | None = None) -> ScrubResult:
+        claim = normalise(claim, today=today)
+        facts = enrich(claim, self.enrichers)
+        engine_facts = self.builder.build(facts)
+        if self.engine is not None:
+            activations = self.engine.run(engine_facts)
+        else:
+            activations = reference_evaluator.evaluate(self.program, engine_facts)
+        findings = build_findings(self.program, activations, facts)
+        dates = [line.service_date for line in claim.lines if line.service_date]
+        return ScrubResult(
+            claim_id=claim.claim_id, status=status(findings), findings=findings,
+            ruleset=RulesetInfo(revision=self.ruleset.revision, effective_date=min(dates) if dates else None),
+            scrub_id=new_scrub_id())

@@ -1,0 +1,160 @@
+"""The rule-file language: what a compliance analyst writes in rules/*.yaml.
+
+These models define the file's shape (and generate the JSON Schema in openapi/ that editors use
+for autocompletion). What conditions mean is checked by the compiler, which knows the fields.
+
+    # yaml-language-server: $schema=../openapi/rule-file.schema.json
+    schema_version: 1
+    value_sets:
+      bilateral: ["LT", "RT"]
+    conditions:
+      has_bilateral:
+        scope: line
+        when: {modifiers: {contains: "50"}}
+    rules:
+      - id: modifier-50-with-lt-rt
+        title: Modifier 50 together with LT or RT
+        category: modifier
+        severity: error
+        carc: CO-4
+        when:
+          line:
+            all:
+              - condition: has_bilateral
+              - modifiers: {contains: $bilateral}
+        message: "Line {line_number}: modifier 50 already means both sides; LT/RT contradict it"
+        suggestion: Use 50 alone for a bilateral procedure
+        examples: [...]
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from typing_extensions import Annotated
+
+from scrubber.claim import Category, Severity
+from scrubber.fields import SCOPES, Scope
+
+RULE_ID = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
+NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+OPERATORS: dict[str, str] = {
+    "eq": "equals",
+    "ne": "does not equal",
+    "lt": "is less than", "before": "is before",
+    "le": "is at most", "on_or_before": "is on or before",
+    "gt": "is greater than", "after": "is after",
+    "ge": "is at least", "on_or_after": "is on or after",
+    "in": "is one of (a list or $value_set)",
+    "not_in": "is none of (a list or $value_set)",
+    "matches": "has the shape of a code pattern: # digit, @ letter, ? any character, * anything, [A-V] one of",
+    "not_matches": "does not have the shape of the code pattern(s)",
+    "present": "true: has a value; false: is empty or absent",
+    "contains": "modifiers: carries this modifier, or one of a list / $value_set",
+    "not_contains": "modifiers: carries none of them",
+}
+COMBINATORS = ("all", "any", "not", "condition")
+QUANTIFIERS = ("any_line", "no_line", "all_lines", "count_lines", "any_diagnosis", "no_diagnosis",
+               "all_diagnoses")
+
+_FIELD_REF = {"type": "object", "additionalProperties": False, "required": ["field"],
+              "properties": {"field": {"type": "string", "description": "another field of the same scope"},
+                             "plus": {"type": "integer",
+                                      "description": "days added to a date field (or units to a number)"}}}
+_SCALAR = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"},
+                     {"type": "string", "format": "date"}]}
+_TEST = {"anyOf": [
+    _SCALAR,
+    {"type": "object", "additionalProperties": False, "minProperties": 1,
+     "properties": {op: {"description": words, "anyOf": [_SCALAR, _FIELD_REF, {"type": "array", "items": _SCALAR}]}
+                    for op, words in OPERATORS.items()}},
+]}
+CONDITION_SCHEMA: dict[str, Any] = {
+    "description": "A condition: field tests (all must hold), or one of all/any/not/condition, "
+                   "or (claim scope) a quantifier over lines or diagnoses",
+    "type": "object",
+    "minProperties": 1,
+    "properties": {
+        "all": {"type": "array", "items": {"$ref": "#/$defs/Condition"}, "description": "every one holds"},
+        "any": {"type": "array", "items": {"$ref": "#/$defs/Condition"}, "description": "at least one holds"},
+        "not": {"$ref": "#/$defs/Condition", "description": "does not hold"},
+        "condition": {"type": "string", "pattern": NAME, "description": "a named condition of this file"},
+        **{q: {"$ref": "#/$defs/Condition", "description": f"claim scope: {q.replace('_', ' ')} matching"}
+           for q in QUANTIFIERS if q != "count_lines"},
+        "count_lines": {"type": "object", "additionalProperties": False, "required": ["where", "at_least"],
+                        "properties": {"where": {"$ref": "#/$defs/Condition"},
+                                       "at_least": {"type": "integer", "minimum": 1, "maximum": 3}}},
+    },
+    "additionalProperties": _TEST,
+}
+ConditionJson = Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/$defs/Condition"})]
+WhenJson = Annotated[dict[str, Any], WithJsonSchema({
+    "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+    "description": "the scope the rule looks at (one finding per claim, line, diagnosis, provider, "
+                   "or pair of lines on the same date of service) and the condition that flags it",
+    "properties": {scope: {"$ref": "#/$defs/Condition"} for scope in SCOPES}})]
+ClaimJson = Annotated[dict[str, Any], WithJsonSchema({
+    "type": "object", "description": "a claim as in the contract; omitted fields come from a clean example claim"})]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class Effective(_Model):
+    """In force from `from` to `to`, both days included, compared with the date of service."""
+
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+
+
+class Example(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    claim: ClaimJson
+    expect: list[str] = Field(description="rule ids that must fire on this claim; [] = this rule must not")
+
+
+class NamedCondition(_Model):
+    scope: Scope
+    description: str | None = None
+    when: ConditionJson
+
+
+class Rule(_Model):
+    id: str = Field(pattern=RULE_ID, description="stable id, lower-case words joined by -")
+    title: str = Field(min_length=3, max_length=200)
+    category: Category
+    severity: Severity
+    status: Literal["experimental", "test", "stable", "deprecated"] = "stable"
+    enabled: bool = True
+    carc: str | None = Field(default=None, pattern=r"^(CO|PR|OA|PI|CR)-[A-Z0-9]{1,4}$",
+                             description="the denial it predicts, group code first: CO-16")
+    rarc: str | None = Field(default=None, pattern=r"^[A-Z]{1,2}[0-9]{1,4}$")
+    effective: Effective = Field(default_factory=Effective)
+    when: WhenJson
+    message: str = Field(min_length=3, max_length=500,
+                         description="what is wrong; {field} names insert the claim's values")
+    field: str | None = Field(default=None, description="the claim field to fix, e.g. procedure_code")
+    suggestion: str = Field(min_length=3, max_length=500, description="how to fix it")
+    references: list[str] = Field(default_factory=list)
+    examples: list[Example] = Field(min_length=1)
+
+
+class RuleFile(_Model):
+    schema_version: Literal[1]
+    description: str | None = None
+    value_sets: dict[str, list[Annotated[str, Field(min_length=1)]] | dict[Literal["table"], str]] = Field(
+        default_factory=dict,
+        description="named lists of codes: inline, or {table: place_of_service} for a reference table")
+    conditions: dict[str, NamedCondition] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+
+
+def rule_file_schema() -> dict[str, Any]:
+    schema = RuleFile.model_json_schema(by_alias=True)
+    schema.setdefault("$defs", {})["Condition"] = CONDITION_SCHEMA
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Claim scrubber rule file"
+    return schema

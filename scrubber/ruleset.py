@@ -1,0 +1,205 @@
+"""Loading a rule set: every rule file of a directory, checked, compiled, with its revision.
+
+Nothing is loaded when any file has a mistake: all problems are collected and reported as
+file:line:column with words an analyst understands.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from scrubber import codesets
+from scrubber.claim import Claim
+from scrubber.compiler import Compiler, Program
+from scrubber.examples import complete_claim
+from scrubber.ruledef import Effective, Example, NamedCondition, Rule, RuleFile
+from scrubber.yamlsource import Document, Problem, YamlError, load_document
+
+SHIPPED_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+@dataclass
+class RuleSet:
+    revision: str
+    program: Program
+    files: list[str]
+    root: str
+
+    @property
+    def rules(self) -> list[Rule]:
+        return [r.rule for r in self.program.rules]
+
+
+class RuleSetError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(map(str, problems)))
+
+
+def rule_files(path: str | Path) -> list[Path]:
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def revision_of(files: Iterable[tuple[str, bytes]]) -> str:
+    digest = hashlib.sha256()
+    for name, data in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:12]
+
+
+def _display_name(path: Path, root: Path) -> str:
+    try:
+        return f"{root.name}/{path.relative_to(root).as_posix()}" if root.is_dir() else path.name
+    except ValueError:
+        return path.as_posix()
+
+
+def load_texts(texts: list[tuple[str, str]], *, tables: dict[str, frozenset[str]] | None = None,
+               root: str = "rules") -> RuleSet:
+    """Check and compile rule files given as (display name, text). Raises RuleSetError."""
+    tables = codesets.tables() if tables is None else tables
+    compiler = Compiler(tables)
+    problems: list[Problem] = []
+    seen_ids: dict[str, Problem] = {}
+    checked: list[tuple[Document, RuleFile]] = []
+    for name, text in texts:
+        try:
+            doc = load_document(text, name)
+        except YamlError as exc:
+            problems.append(exc.problem)
+            continue
+        model = _validate(doc, RuleFile, problems)
+        if model is None:
+            continue
+        checked.append((doc, model))
+        for index, rule in enumerate(model.rules):
+            where = doc.problem(("rules", index, "id"), "", rule.id)
+            if rule.id in seen_ids:
+                first = seen_ids[rule.id]
+                problems.append(doc.problem(("rules", index, "id"),
+                                            f"rule id '{rule.id}' is already used in {first.file} line "
+                                            f"{first.line}; ids must be unique", rule.id))
+            else:
+                seen_ids[rule.id] = where
+        compiler.add_file(doc, model.rules, model.value_sets, model.conditions, name,
+                          [("rules", i) for i in range(len(model.rules))])
+    problems.extend(compiler.problems)
+    for doc, model in checked:
+        problems.extend(_check_examples(doc, model, seen_ids))
+    if problems:
+        raise RuleSetError(sorted(problems, key=lambda p: (p.file, p.line, p.column)))
+    revision = revision_of((name, text.encode()) for name, text in texts)
+    return RuleSet(revision, compiler.program(), [name for name, _ in texts], root)
+
+
+def load_ruleset(path: str | Path = SHIPPED_RULES, *, tables: dict[str, frozenset[str]] | None = None) -> RuleSet:
+    root = Path(path)
+    files = rule_files(root)
+    if not files:
+        raise RuleSetError([Problem(str(root), 1, 1, "no rule files (*.yaml) found here")])
+    texts = []
+    for file in files:
+        try:
+            texts.append((_display_name(file, root), file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RuleSetError([Problem(str(file), 1, 1, f"cannot read this file: {exc}")]) from None
+    return load_texts(texts, tables=tables, root=str(root))
+
+
+def _check_examples(doc: Document, model: RuleFile, known_ids: dict[str, Any]) -> list[Problem]:
+    problems = []
+    for r, rule in enumerate(model.rules):
+        for e, example in enumerate(rule.examples):
+            path = ("rules", r, "examples", e)
+            try:
+                Claim.model_validate(complete_claim(example.claim))
+            except ValidationError as exc:
+                for err in exc.errors():
+                    where = ".".join(str(p) for p in err["loc"])
+                    problems.append(doc.problem(path + ("claim",), f"example '{example.name}': the claim is "
+                                                f"not valid: {where}: {err['msg']}", rule.id))
+            for i, expected in enumerate(example.expect):
+                if expected not in known_ids:
+                    problems.append(doc.problem(path + ("expect", i), f"example '{example.name}' expects "
+                                                f"'{expected}', which is not a rule id", rule.id))
+    return problems
+
+
+# ----------------------------------------------------------------------------- schema errors in plain words
+
+_MODELS: dict[str, type[BaseModel]] = {"rules": Rule, "examples": Example, "conditions": NamedCondition,
+                                       "effective": Effective}
+_HINTS = {
+    "id": "rule ids are lower-case words joined by '-', such as npi-check-digit",
+    "carc": "write the CARC with its group code, such as CO-16",
+    "rarc": "write the RARC code, such as M51 or N386",
+}
+
+
+def _validate(doc: Document, model: type[BaseModel], problems: list[Problem]):
+    if not isinstance(doc.data, dict):
+        problems.append(doc.problem((), "a rule file starts with 'schema_version: 1' and a 'rules:' list"))
+        return None
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            path = _data_path(doc.data, err["loc"])
+            problems.append(doc.problem(path, _plain_words(err, path), _rule_id(doc.data, path)))
+        return None
+
+
+def _data_path(data: Any, loc: tuple) -> tuple:
+    """The part of a pydantic location that exists in the data (drops union-member names)."""
+    path, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part in ("from_",) and "from" in node:
+            node = node["from"]
+            path.append("from")
+    return tuple(path)
+
+
+def _rule_id(data: Any, path: tuple) -> str | None:
+    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+        rule = data["rules"][path[1]]
+        return rule.get("id") if isinstance(rule, dict) else None
+    return None
+
+
+def _plain_words(err: dict, path: tuple) -> str:
+    kind, loc = err["type"], err["loc"]
+    name = str(loc[-1]) if loc else "file"
+    if kind == "missing":
+        return f"'{name}' is required here"
+    if kind == "extra_forbidden":
+        parent = next((str(p) for p in reversed(path[:-1]) if isinstance(p, str)), "")
+        model = _MODELS.get(parent) or (Rule if parent == "" and len(path) > 2 else RuleFile)
+        fields = [f.alias or n for n, f in model.model_fields.items()]
+        close = difflib.get_close_matches(name, fields, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; allowed here: {', '.join(fields)}"
+        return f"'{name}' is not a setting here{hint}"
+    if kind == "string_type":
+        return f"'{name}' must be text: write it in quotes"
+    if kind == "string_pattern_mismatch" and name in _HINTS:
+        return f"'{err['input']}' is not a valid {name}: {_HINTS[name]}"
+    if kind == "literal_error" and name == "category":
+        return f"'{err['input']}' is not a category; {err['msg'].replace('Input should be', 'use')}"
+    if kind == "literal_error":
+        return f"'{name}': {err['msg'].replace('Input should be', 'use')}"
+    if kind == "too_short" and name == "examples":
+        return "every rule needs at least one example claim (and one that must not fire is better)"
+    return f"'{name}': {err['msg']}"
