@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_MONEY = re.compile(r"-?\d{1,9}(\.\d{1,2})?")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MONEY = re.compile(r"-?[0-9]{1,9}(\.[0-9]{1,2})?")
 
 
 def _iso_date(value: Any) -> dt.date:

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
@@ -31,6 +32,7 @@ CHUNK_SIZE = 60
 MAX_TESTS_PER_RULE = 200
 MAX_RULES = 3000
 MAX_PATTERNS_PER_RULE = 8
+MAX_EXPRESSION_COST = 30  # the engine's limit is 31 per pattern
 
 _NEGATED_OP = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le",
                "in": "not_in", "not_in": "in", "matches": "not_matches", "not_matches": "matches",
@@ -44,10 +46,9 @@ _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte
 
 @dataclass(frozen=True)
 class Ref:
-    """The value of another field: of the same fact (alias None) or of an earlier pattern's fact."""
+    """The value of another field of the same fact, plus an offset (days for dates)."""
 
     key: str
-    alias: str | None = None
     plus: int | float = 0
 
 
@@ -78,14 +79,16 @@ class Pattern:
 
 @dataclass(frozen=True)
 class Flag:
-    """A boolean that enrichment puts on a fact: membership in a large set, or a code pattern."""
+    """A value that enrichment puts on a fact for the engine to test: membership in a large set, a code
+    pattern, or the number of lines that pass a test."""
 
     key: str
     fact_type: str
-    kind: str  # "in" | "match"
+    kind: str  # "in" | "match" | "count" (lines of the claim that pass `test`)
     sources: tuple[str, ...]  # one key, or the slots of a list field (any slot counts)
     values: frozenset | None = None
     regex: str | None = None
+    test: Any = None
 
 
 @dataclass
@@ -175,6 +178,7 @@ class Compiler:
         self.rules: list[CompiledRule] = []
         self.flags: dict[str, Flag] = {}
         self.needs: dict[str, set[str]] = {}
+        self._compiled = 0
 
     # -- per file
 
@@ -195,12 +199,13 @@ class Compiler:
                 sets[name] = frozenset(members)
         ctx = _FileContext(doc, sets, conditions, source)
         for rule, path in zip(rules, rule_paths):
-            if not rule.enabled:
-                continue
             try:
-                self.rules.append(self._compile_rule(ctx, rule, path))
+                compiled = self._compile_rule(ctx, rule, path)  # a disabled rule is checked all the same
             except _Fail as fail:
                 self.problems.append(doc.problem(fail.path, fail.message, rule.id))
+                continue
+            if rule.enabled:
+                self.rules.append(compiled)
 
     def program(self) -> Program:
         if len(self.rules) > MAX_RULES:
@@ -218,7 +223,7 @@ class Compiler:
         primary = {"claim": "c", "line": "l", "diagnosis": "d", "provider": "p", "pair": "q"}[scope]
         state = _RuleState(ctx, scope, fact_type, path + ("when", scope))
         test, quantified = self._condition(state, condition, path + ("when", scope), negate=False, top=True)
-        tests = list(test.items) if isinstance(test, AllOf) else [test]
+        tests = list(_flat(AllOf, [test]).items)
         if rule.effective.from_ is not None:
             tests.append(Test("ge", DOS_KEY, rule.effective.from_.toordinal()))
         if rule.effective.to is not None:
@@ -232,9 +237,19 @@ class Compiler:
         if len(quantified.patterns) > MAX_PATTERNS_PER_RULE:
             raise _Fail(path + ("when",), "this rule joins too many lines and diagnoses; split it in two")
         self._need(fact_type, tests)
+        # negations straight after the claim: after a positive pattern of the same type the engine
+        # misses a negated fact that is also the one bound (measured with durable-rules 2.0.28)
         patterns = [Pattern("g", "gate", AllOf(())), Pattern(primary, fact_type, AllOf(tuple(tests)))]
-        patterns += quantified.patterns
-        name = f"r{len(self.rules)}"
+        patterns += [p for p in quantified.patterns if p.negated]
+        patterns += [p for p in quantified.patterns if not p.negated]
+        worst = max(expression_cost(p.test.items) for p in patterns)
+        if worst > MAX_EXPRESSION_COST:
+            raise _Fail(path + ("when",), f"this condition is too deeply grouped for the rules engine ({worst} "
+                        f"expression slots, the limit is {MAX_EXPRESSION_COST}): every all/any group and every "
+                        "comparison with another field takes slots. Split it into two rules, or put codes in a "
+                        "value set")
+        name = f"r{self._compiled}"
+        self._compiled += 1
         compiled = CompiledRule(name, rule, ctx.source, scope, tuple(patterns), primary,
                                 tuple(quantified.line_aliases), quantified.diagnosis_alias)
         _check_template(state, rule.message, path + ("message",), compiled)
@@ -247,7 +262,7 @@ class Compiler:
         for test in tests:
             for t in _walk(test):
                 keys.add(t.key)
-                if isinstance(t.value, Ref) and t.value.alias is None:
+                if isinstance(t.value, Ref):
                     keys.add(t.value.key)
 
     # -- conditions
@@ -275,16 +290,16 @@ class Compiler:
                     test, q = self._condition(st, item, here + (index,), negate, top and conjunctive)
                     parts.append(test)
                     _merge(quantified, q)
-                return (AllOf(tuple(parts)) if conjunctive else AnyOf(tuple(parts))), quantified
+                return _flat(AllOf if conjunctive else AnyOf, parts), quantified
             if key == "not":
                 return self._condition(st, value, here, not negate, top)
             if key == "condition":
                 return self._named(st, value, here, negate, top)
-            return AllOf(()), self._quantifier(st, key, value, here, negate, top)
+            return self._quantifier(st, key, value, here, negate, top)
         tests = []
         for name, spec in node.items():
             tests.extend(self._field_tests(st, str(name), spec, path + (name,), negate))
-        return (AnyOf(tuple(tests)) if negate else AllOf(tuple(tests))), empty
+        return _flat(AnyOf if negate else AllOf, tests), empty
 
     def _named(self, st: _RuleState, name: Any, path: Path_, negate: bool, top: bool):
         named = st.ctx.conditions.get(name) if isinstance(name, str) else None
@@ -305,61 +320,61 @@ class Compiler:
         finally:
             st.expanding.pop()
 
-    def _quantifier(self, st: _RuleState, key: str, value: Any, path: Path_, negate: bool, top: bool) -> _Quantified:
+    def _quantifier(self, st: _RuleState, key: str, value: Any, path: Path_, negate: bool, top: bool):
+        """any/no/all over lines or diagnoses, and count_lines. Returns (test on the claim, patterns).
+
+        The engine joins the claim with at most one line and one diagnosis: joins of two facts of the
+        same type crash it or lose matches (measured with durable-rules 2.0.28). So `count_lines` is
+        a count that enrichment computes with the same test semantics, tested on the claim, plus one
+        line pattern that names the matching lines in the finding."""
         if st.scope != "claim":
             raise _Fail(path, f"'{key}' can only be used in a claim rule; this rule looks at one {st.scope}")
         if not top:
             raise _Fail(path, f"'{key}' cannot be inside 'any' (or inside 'not' of 'all'); write two rules "
                               "instead")
+        claim_test: Any = AllOf(())
         if key == "count_lines":
             if negate:
-                raise _Fail(path, "'count_lines' cannot be negated; compare with at_least on the opposite condition")
+                raise _Fail(path, "'count_lines' cannot be negated; count the opposite condition instead")
             if not isinstance(value, dict) or set(value) != {"where", "at_least"}:
-                raise _Fail(path, "'count_lines' needs 'where' (a line condition) and 'at_least' (1 to 3)")
+                raise _Fail(path, "'count_lines' needs 'where' (a line condition) and 'at_least' (a number)")
             n = value["at_least"]
-            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 3:
-                raise _Fail(path + ("at_least",), "at_least must be 1, 2 or 3: larger counts multiply the "
-                                                  "engine's work; use a derived count field instead")
-            kind, where, positive = "line", value["where"], True
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 999:
+                raise _Fail(path + ("at_least",), "at_least must be a whole number from 1 to 999")
+            kind, where, positive, inner_negate = "line", value["where"], True, False
         else:
             kind = "line" if "line" in key else "diagnosis"
             word = key.split("_")[0]  # any / no / all
             where = value
             # all X = no (not X); a surrounding not turns any into no and back
             positive = negate if word == "all" else (word == "any") != negate
-            n = 1
+            inner_negate = word == "all"
         sub = _RuleState(st.ctx, kind, FACT_TYPE[kind], path)
         sub.expanding = st.expanding
-        inner_negate = (key.startswith("all_"))
         test, nested = self._condition(sub, where, path + (("where",) if key == "count_lines" else ()),
                                        inner_negate, top=False)
         if nested.patterns:
             raise _Fail(path, "quantifiers cannot be nested")
         fact_type = FACT_TYPE[kind]
         self._need(fact_type, [test])
-        existing = [p for p in st.patterns if p.type == fact_type and not p.negated]
-        if positive and existing:
-            raise _Fail(path, f"only one positive {kind} quantifier is allowed per rule; combine their "
-                              "conditions inside one")
-        base = AllOf((test,)) if not isinstance(test, AllOf) else test
+        base = _flat(AllOf, [test])
         if not positive:
             st.neg_count += 1
             pattern = Pattern(f"n{st.neg_count}", fact_type, base, negated=True)
-            st.patterns.append(pattern)
-            return _Quantified([pattern], [])
-        prefix = "l" if kind == "line" else "d"
-        aliases = [f"{prefix}{i + 1}" for i in range(n)] if n > 1 else [prefix + "1"]
-        patterns = []
-        for i, alias in enumerate(aliases):
-            tests = base.items
-            if i:
-                tests = tests + (Test("gt", "line_number", Ref("line_number", aliases[i - 1])),)
-                self.needs[fact_type].add("line_number")
-            patterns.append(Pattern(alias, fact_type, AllOf(tuple(tests))))
-        st.patterns.extend(patterns)
+            return claim_test, _Quantified([pattern], [])
+        if st.positive.get(fact_type):
+            raise _Fail(path, f"only one 'any_{kind}', 'all_{kind}s' or 'count_lines' is allowed per rule; "
+                              "combine their conditions inside one")
+        st.positive[fact_type] = True
+        if key == "count_lines":
+            count_key = self._flag(st, "count", (), path, test=base, positive=True).key
+            self.needs.setdefault("claim", {DOS_KEY}).add(count_key)
+            claim_test = Test("ge", count_key, value["at_least"])
+        alias = "l1" if kind == "line" else "d1"
+        pattern = Pattern(alias, fact_type, base)
         if kind == "line":
-            return _Quantified(patterns, aliases)
-        return _Quantified(patterns, [], aliases[0])
+            return claim_test, _Quantified([pattern], [alias])
+        return claim_test, _Quantified([pattern], [], alias)
 
     # -- field tests
 
@@ -426,7 +441,9 @@ class Compiler:
         if op in ("lt", "le", "gt", "ge") and fld.type not in ORDERED_TYPES:
             raise _Fail(path, f"'{raw_op}' needs a date, amount or number; '{fld.name}' is {fld.type}")
         if isinstance(value, dict):
-            return Test(op, fld.key, self._ref(st, fld, value, path))
+            ref = self._ref(st, fld, value, path)
+            # the engine treats a comparison with an absent field as true: require it present
+            return AllOf((Test(op, fld.key, ref), Test("ex", ref.key, 1)))
         return Test(op, fld.key, _literal(fld, value, path))
 
     def _ref(self, st: _RuleState, fld: Field, value: dict, path: Path_) -> Ref:
@@ -450,7 +467,7 @@ class Compiler:
             if plus != int(plus):
                 raise _Fail(path + ("plus",), "plus must be a whole number of days")
             plus = int(plus)
-        return Ref(other.key, None, plus)
+        return Ref(other.key, plus)
 
     def _values(self, st: _RuleState, fld: Field, value: Any, path: Path_, allow_single: bool) -> frozenset:
         if isinstance(value, str) and value.startswith("$"):
@@ -479,13 +496,15 @@ class Compiler:
         return tests[0] if len(tests) == 1 else AllOf(tests)
 
     def _flag(self, st: _RuleState, kind: str, sources: tuple[str, ...], path: Path_, *,
-              values: frozenset | None = None, regex: str | None = None, positive: bool) -> Test:
-        digest = hashlib.sha1(repr((kind, st.fact_type, sources, sorted(map(str, values or ())), regex))
+              values: frozenset | None = None, regex: str | None = None, test: Any = None,
+              positive: bool) -> Test:
+        fact_type = "claim" if kind == "count" else st.fact_type
+        digest = hashlib.sha1(repr((kind, fact_type, sources, sorted(map(str, values or ())), regex, test))
                               .encode()).hexdigest()[:10]
         key = f"f_{digest}"
         if key not in self.flags:
-            self.flags[key] = Flag(key, st.fact_type, kind, sources, values, regex)
-            self.needs.setdefault(st.fact_type, {DOS_KEY}).update(sources)
+            self.flags[key] = Flag(key, fact_type, kind, sources, values, regex, test)
+            self.needs.setdefault(fact_type, {DOS_KEY}).update(sources)
         return Test("eq", key, positive)
 
 
@@ -503,9 +522,32 @@ class _RuleState:
     scope: Scope
     fact_type: str
     path: Path_
-    patterns: list[Pattern] = field(default_factory=list)
+    positive: dict[str, bool] = field(default_factory=dict)
     expanding: list[str] = field(default_factory=list)
     neg_count: int = 0
+
+
+def _flat(kind: type, items: Iterable[Any]) -> Any:
+    """AllOf/AnyOf with nested groups of the same kind merged and single items unwrapped: fewer
+    groups means fewer engine expressions (see expression_cost)."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, kind) or (isinstance(item, (AllOf, AnyOf)) and len(item.items) == 1):
+            out.extend(item.items)
+        else:
+            out.append(item)
+    return out[0] if len(out) == 1 and kind is AnyOf else kind(tuple(out))
+
+
+def expression_cost(pattern_tests: Iterable[Any]) -> int:
+    """How many slots of the engine's per-pattern expression sequence a pattern takes: 2 for each
+    $and/$or group (its own and the pattern's), 1 for each comparison with another field. The engine
+    refuses a ruleset (error 113) when a pattern reaches MAX_SEQUENCE_EXPRESSIONS (32)."""
+    def cost(node: Any) -> int:
+        if isinstance(node, (AllOf, AnyOf)):
+            return 2 + sum(cost(i) for i in node.items)
+        return 1 if isinstance(node.value, Ref) else 0
+    return 2 + sum(cost(t) for t in pattern_tests)
 
 
 def _merge(into: _Quantified, other: _Quantified) -> None:
@@ -612,12 +654,56 @@ def _template_field(rule: CompiledRule, name: str) -> tuple[str, Field] | None:
 template_field = _template_field
 
 
+# ----------------------------------------------------------------------------- what a test means
+
+
+@lru_cache(maxsize=4096)
+def _regex(python_pattern: str) -> re.Pattern:
+    return re.compile(python_pattern)
+
+
+def holds(node: Any, fact: dict) -> bool:
+    """Whether a fact passes a test, with the engine's semantics: a test on an absent value is false
+    (`ne` included). The reference evaluator and enrichment's counts both use this."""
+    if isinstance(node, AllOf):
+        return all(holds(item, fact) for item in node.items)
+    if isinstance(node, AnyOf):
+        return any(holds(item, fact) for item in node.items)
+    value = fact.get(node.key)
+    op = node.op
+    if op == "nex":
+        return value is None
+    if value is None:
+        return False
+    if op == "ex":
+        return True
+    if op == "mt":
+        return isinstance(value, str) and _regex(node.value[1]).fullmatch(value) is not None
+    target = node.value
+    if isinstance(target, Ref):
+        other = fact.get(target.key)
+        if other is None:
+            return False
+        target = other + target.plus if target.plus else other
+    if op == "eq":
+        return value == target
+    if op == "ne":
+        return value != target
+    if op == "lt":
+        return value < target
+    if op == "le":
+        return value <= target
+    if op == "gt":
+        return value > target
+    return value >= target
+
+
 # ----------------------------------------------------------------------------- to durable-rules
 
 
 def _durable_value(value: Any) -> Any:
     if isinstance(value, Ref):
-        ref: Any = {value.alias: value.key} if value.alias else {"$m": value.key}
+        ref: Any = {"$m": value.key}
         if value.plus:
             ref = {"$add": {"$l": ref, "$r": value.plus}}
         return ref

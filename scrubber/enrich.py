@@ -3,8 +3,9 @@
 Facts are flat dictionaries keyed as in scrubber.fields: dates are day numbers (so the engine can
 compare and add days), money is cents, absent values are left out. Enrichers put derived fields
 onto these facts through one small interface; reference-data lookups (code sets, NCCI, MUE) plug
-in the same way. `engine_facts` then keeps only what the compiled rules read, adds the flags the
-compiler asked for (large value sets, negated code patterns) and the gate fact, last.
+in the same way. FactBuilder then keeps only what the compiled rules read, adds the values the
+compiler asked for (large value-set membership, negated code patterns, line counts) and the gate
+fact, last.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from scrubber.claim import Claim
-from scrubber.compiler import Flag, Program
+from scrubber.compiler import Flag, Program, holds
 
 _NPI_SHAPE = re.compile(r"[0-9]{10}")
 PROVIDER_ROLES = ("billing", "rendering", "referring")
@@ -195,6 +196,7 @@ class FactBuilder:
         self.flags: dict[str, list[Flag]] = {}
         for flag in program.flags:
             self.flags.setdefault(flag.fact_type, []).append(flag)
+        self.counts = [flag for flag in program.flags if flag.kind == "count"]
 
     def build(self, facts: Facts) -> list[dict]:
         claim = facts.claim
@@ -222,7 +224,10 @@ class FactBuilder:
         if self.flags:
             for fact in out:
                 for flag in self.flags.get(fact["t"], ()):
-                    _set_flag(fact, flag)
+                    if flag.kind != "count":
+                        _set_flag(fact, flag)
+            for flag in self.counts:  # after the lines' own flags, which a count may test
+                out[0][flag.key] = sum(1 for fact in out if fact["t"] == "line" and holds(flag.test, fact))
         out.append({"id": "g", "t": "gate"})
         return out
 

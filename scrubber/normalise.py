@@ -17,9 +17,10 @@ _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
 
 def diagnosis_code(code: str) -> str:
     """E119 / e11.9 / ' E11.9 ' -> E11.9; anything not shaped like ICD-10-CM is only upper-cased."""
-    bare = code.strip().upper().replace(".", "")
+    text = code.strip().upper()
+    bare = text[:3] + text[4:] if text[3:4] == "." else text
     if not _ICD10.fullmatch(bare):
-        return code.strip().upper()
+        return text
     return bare if len(bare) == 3 else f"{bare[:3]}.{bare[3:]}"
 
 
@@ -27,7 +28,7 @@ def pointer(value: int | str) -> int | str:
     if isinstance(value, int):
         return value
     text = value.strip().upper()
-    if text.isdigit() and len(text) <= 2:
+    if text.isascii() and text.isdigit() and len(text) <= 2:
         return int(text)
     if len(text) == 1 and "A" <= text <= "L":
         return ord(text) - ord("A") + 1

@@ -85,16 +85,17 @@ CONDITION_SCHEMA: dict[str, Any] = {
            for q in QUANTIFIERS if q != "count_lines"},
         "count_lines": {"type": "object", "additionalProperties": False, "required": ["where", "at_least"],
                         "properties": {"where": {"$ref": "#/$defs/Condition"},
-                                       "at_least": {"type": "integer", "minimum": 1, "maximum": 3}}},
+                                       "at_least": {"type": "integer", "minimum": 1, "maximum": 999}}},
     },
     "additionalProperties": _TEST,
 }
-ConditionJson = Annotated[dict[str, Any], WithJsonSchema({"$ref": "#/$defs/Condition"})]
+_CONDITION_MARK = {"x-condition": True}  # replaced by a $ref to CONDITION_SCHEMA in rule_file_schema()
+ConditionJson = Annotated[dict[str, Any], WithJsonSchema(_CONDITION_MARK)]
 WhenJson = Annotated[dict[str, Any], WithJsonSchema({
     "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
     "description": "the scope the rule looks at (one finding per claim, line, diagnosis, provider, "
                    "or pair of lines on the same date of service) and the condition that flags it",
-    "properties": {scope: {"$ref": "#/$defs/Condition"} for scope in SCOPES}})]
+    "properties": {scope: _CONDITION_MARK for scope in SCOPES}})]
 ClaimJson = Annotated[dict[str, Any], WithJsonSchema({
     "type": "object", "description": "a claim as in the contract; omitted fields come from a clean example claim"})]
 
@@ -152,8 +153,18 @@ class RuleFile(_Model):
     rules: list[Rule] = Field(default_factory=list)
 
 
+def _link_conditions(node: Any) -> Any:
+    if node == _CONDITION_MARK:
+        return {"$ref": "#/$defs/Condition"}
+    if isinstance(node, dict):
+        return {k: _link_conditions(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_link_conditions(v) for v in node]
+    return node
+
+
 def rule_file_schema() -> dict[str, Any]:
-    schema = RuleFile.model_json_schema(by_alias=True)
+    schema = _link_conditions(RuleFile.model_json_schema(by_alias=True))
     schema.setdefault("$defs", {})["Condition"] = CONDITION_SCHEMA
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Claim scrubber rule file"

@@ -81,7 +81,9 @@ def load_document(text: str, file: str) -> Document:
 
 
 def _check_and_record(node: yaml.Node, path: Path_, positions: dict, file: str) -> None:
-    positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    """Record where each value was written: for a mapping entry, where its key is (that is where an
+    analyst looks for `severity:` or a misspelt field name); for a list item, the item itself."""
+    positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
@@ -91,6 +93,7 @@ def _check_and_record(node: yaml.Node, path: Path_, positions: dict, file: str) 
                                         f"'{key}' is written twice in the same block (first on line "
                                         f"{seen[key]}); YAML would silently keep only the last one"))
             seen[key] = key_node.start_mark.line + 1
+            positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             _check_and_record(value_node, path + (key,), positions, file)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):

@@ -1,0 +1,102 @@
+"""Differential test of the engine against the reference evaluator, at full size.
+
+Generated claims are scrubbed with the shipped rules by both evaluators, then generated rule
+files are scrubbed against generated claims; every finding must be identical. Runs in its own
+process so that a crash or hang of the C engine is seen as a failure, not lost.
+
+    python bench/differential.py [--claims 10000] [--files 200] [--claims-per-file 50] [--seed 1]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scrubber.pipeline import Scrubber  # noqa: E402
+from scrubber.ruleset import RuleSetError, load_ruleset, load_texts  # noqa: E402
+from tests.generators import RuleFileGenerator, claims  # noqa: E402
+
+TODAY = dt.date(2026, 1, 20)
+
+
+def compare(ruleset, claim_list, fired: set[str] | None = None) -> tuple[int, int, list[dict]]:
+    """(claims compared, findings seen, mismatches) of engine vs reference on these claims."""
+    engine, reference = Scrubber(ruleset), Scrubber(ruleset, evaluator="reference")
+    mismatches, findings = [], 0
+    fired = set() if fired is None else fired
+    try:
+        for claim in claim_list:
+            by_engine = engine.scrub(claim.model_copy(deep=True), today=TODAY).findings
+            by_reference = reference.scrub(claim.model_copy(deep=True), today=TODAY).findings
+            findings += len(by_engine)
+            fired.update(f.rule_id for f in by_engine)
+            if by_engine != by_reference:
+                mismatches.append({"claim_id": claim.claim_id,
+                                   "engine": [f.model_dump() for f in by_engine],
+                                   "reference": [f.model_dump() for f in by_reference]})
+    finally:
+        engine.close()
+    return len(claim_list), findings, mismatches
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--claims", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--claims-per-file", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    claim_list = claims(args.seed, max(args.claims, args.claims_per_file))
+    shipped_rules = load_ruleset()
+    fired: set[str] = set()
+    shipped = compare(shipped_rules, claim_list[:args.claims], fired)
+
+    generator = RuleFileGenerator(args.seed)
+    files = rejected = rules = file_findings = 0
+    file_mismatches: list[dict] = []
+    for index in range(args.files):
+        text = generator.rule_file()
+        try:
+            ruleset = load_texts([(f"generated-{index}.yaml", text)])
+        except RuleSetError as exc:
+            rejected += 1
+            file_mismatches.append({"file": index, "rejected": [str(p) for p in exc.problems[:3]]})
+            continue
+        files += 1
+        rules += len(ruleset.program.rules)
+        start = (index * args.claims_per_file) % max(1, len(claim_list) - args.claims_per_file)
+        _, seen, mismatches = compare(ruleset, claim_list[start:start + args.claims_per_file])
+        file_findings += seen
+        file_mismatches += [dict(m, file=index) for m in mismatches]
+
+    figures = {
+        "shipped_rules_claims": shipped[0], "shipped_rules_findings": shipped[1],
+        "shipped_rules_mismatches": len(shipped[2]),
+        "shipped_rules_that_fired": f"{len(fired)} of {len(shipped_rules.program.rules)}",
+        "shipped_rules_never_fired": sorted({r.id for r in shipped_rules.rules} - fired),
+        "generated_files": files, "generated_rules": rules, "generated_files_rejected": rejected,
+        "generated_claims_checked": files * args.claims_per_file, "generated_findings": file_findings,
+        "generated_mismatches": len(file_mismatches), "seconds": round(time.perf_counter() - started, 1),
+        "examples": (shipped[2] + file_mismatches)[:3],
+    }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            if key != "examples":
+                print(f"{key:28s} {value}")
+        for example in figures["examples"]:
+            print("MISMATCH", json.dumps(example)[:2000])
+    return 0 if not shipped[2] and not file_mismatches else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

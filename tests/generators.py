@@ -1,0 +1,307 @@
+"""Seeded generators of synthetic claims and rule files, for the differential tests and bench/.
+
+Claims draw from small pools of values on purpose (valid and invalid codes, NPIs, pointers,
+dates on both sides of each other), so that rules fire often and every branch is exercised.
+Rule files are random but valid programs of the rule language, over every scope, operator,
+quantifier, value-set size and field reference the compiler supports.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from scrubber.claim import Claim
+from scrubber.enrich import npi_check_digit_ok
+from scrubber.fields import CATALOGUES, ORDERED_TYPES, SCOPES
+
+PROCEDURES = ["99213", "99214", "71046", "36415", "G0439", "3074F", "0001U", "9921", "W1234", "73560", "J1100"]
+MODIFIERS = ["25", "26", "TC", "LT", "RT", "50", "59", "XS", "XE", "76", "91", "GT"]
+DIAGNOSES = ["E11.9", "I10", "E78.5", "J45.909", "K21.9", "M54.50", "Z00.00", "R05.9", "e119", "XYZ"]
+POS = ["11", "22", "21", "02", "10", "30", "99", "1", "27"]
+SEXES = ["F", "M", "U", "X"]
+POINTERS: list[Any] = [1, 1, 2, 3, 4, 0, 13, "A", "B", "1.00"]
+BASE_DAY = dt.date(2026, 1, 1)
+
+
+def _npi(rng: random.Random) -> str:
+    head = rng.choice("12") + "".join(rng.choice("0123456789") for _ in range(8))
+    valid = next(head + d for d in "0123456789" if npi_check_digit_ok(head + d))
+    return rng.choice([valid, valid, valid, head + str((int(valid[-1]) + 1) % 10), "123456789", "3234567893"])
+
+
+def _day(rng: random.Random, spread: int = 60) -> dt.date:
+    return BASE_DAY + dt.timedelta(days=rng.randint(-spread, spread))
+
+
+def _maybe(rng: random.Random, value: Any, p: float = 0.9) -> Any:
+    return value if rng.random() < p else None
+
+
+def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
+    n_dx = rng.choice([0, 13]) if rng.random() < 0.04 else rng.randint(1, 12)
+    n_lines = rng.randint(1, 12)
+    days = [_day(rng, 20) for _ in range(rng.randint(1, 3))]
+    lines = []
+    for i in range(n_lines):
+        start = rng.choice(days)
+        lines.append({
+            "line_number": i + 1,
+            "procedure_code": _maybe(rng, rng.choice(PROCEDURES), 0.97),
+            "modifiers": rng.sample(MODIFIERS, k=rng.choice([0, 0, 1, 1, 2, 3, 5])),
+            "units": rng.choice([1, 1, 1, 2, 3, 0, "1.5", None]),
+            "charge": rng.choice(["100.00", "40.00", "125.50", "0.00", "-10.00", None]),
+            "service_date": _maybe(rng, start.isoformat(), 0.97),
+            "service_date_end": (start + dt.timedelta(days=rng.choice([-1, 0, 3]))).isoformat()
+            if rng.random() < 0.15 else None,
+            "diagnosis_pointers": rng.sample(POINTERS, k=rng.choice([0, 1, 1, 2, 3, 4, 5])),
+            "place_of_service": rng.choice([None, None, None] + POS),
+        })
+    charges = [Decimal(line["charge"]) for line in lines if line["charge"] is not None]
+    total = sum(charges) if charges else Decimal(0)
+    birth = rng.choice([dt.date(1950, 3, 14), dt.date(1988, 7, 1), dt.date(2025, 12, 20), dt.date(2026, 2, 1)])
+    return {
+        "claim_id": _maybe(rng, f"GEN-{index}", 0.97),
+        "claim_type": rng.choice(["professional", "professional", "professional", "institutional"]),
+        "frequency_code": rng.choice(["1", "1", "7", "8", "2", None]),
+        "submission_date": (BASE_DAY + dt.timedelta(days=rng.randint(-5, 40))).isoformat(),
+        "payer": {"id": rng.choice(["medicare", "acme", "state-medicaid"]), "name": "Payer"},
+        "patient": {"member_id": _maybe(rng, "M123456", 0.95), "first_name": _maybe(rng, "Ann", 0.97),
+                    "last_name": "Lee", "birth_date": _maybe(rng, birth.isoformat(), 0.95),
+                    "death_date": _day(rng, 30).isoformat() if rng.random() < 0.05 else None,
+                    "sex": _maybe(rng, rng.choice(SEXES), 0.95)},
+        "billing_provider": _maybe(rng, {"npi": _maybe(rng, _npi(rng), 0.95), "taxonomy": "207Q00000X"}, 0.97),
+        "rendering_provider": _maybe(rng, {"npi": _npi(rng)}, 0.5),
+        "referring_provider": _maybe(rng, {"npi": _npi(rng)}, 0.2),
+        "place_of_service": _maybe(rng, rng.choice(POS), 0.9),
+        "prior_authorization": _maybe(rng, "PA-1", 0.2),
+        "type_of_bill": _maybe(rng, "0131", 0.5),
+        "diagnoses": [{"code": rng.choice(DIAGNOSES)} for _ in range(n_dx)],
+        "lines": lines,
+        "admission_date": _maybe(rng, days[0].isoformat(), 0.3),
+        "discharge_date": _maybe(rng, (days[0] + dt.timedelta(days=rng.choice([-2, 0, 4]))).isoformat(), 0.3),
+        "total_charge": _maybe(rng, str(rng.choice([total, total, total, total + 1])), 0.97),
+    }
+
+
+def claims(seed: int, count: int) -> list[Claim]:
+    rng = random.Random(seed)
+    return [Claim.model_validate(claim_dict(rng, i)) for i in range(count)]
+
+
+# ----------------------------------------------------------------------------- rule files
+
+_TEXT_POOLS = {
+    "procedure_code": PROCEDURES, "modifiers": MODIFIERS, "code": ["E11.9", "I10", "E78.5", "XYZ", "J45.909"],
+    "patient.sex": SEXES, "place_of_service": POS, "effective_place_of_service": POS,
+    "claim_type": ["professional", "institutional"], "npi": ["1234567893", "123456789"],
+    "role": ["billing", "rendering", "referring"], "frequency_code": ["1", "7", "8", "2"],
+    "payer.id": ["medicare", "acme"], "bad_pointer": ["0", "13", "1.00"],
+}
+_PATTERNS = ["#####", "####F", "[A-V]####", "@##.#", "@##*", "E11*", "9921?", "[12]#########", "99*"]
+
+
+def _base_name(name: str) -> str:
+    for prefix in ("claim.", "a.", "b."):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _literal(rng: random.Random, fld) -> Any:
+    if fld.type == "text":
+        return rng.choice(_TEXT_POOLS.get(_base_name(fld.name), ["A", "1", "X1", "0131", "PA-1"]))
+    if fld.type == "date":
+        return rng.choice([_day(rng, 45), dt.date(1950, 3, 14), dt.date(2025, 12, 20)])
+    if fld.type == "money":
+        return rng.choice([0, 40, 100, 125.5, -10, 140])
+    if fld.type == "boolean":
+        return rng.choice([True, False])
+    if fld.type == "number":
+        return rng.choice([0, 1, 2, 1.5, 3])
+    return rng.randint(0, 13)
+
+
+class RuleFileGenerator:
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        self.line_alias = False
+
+    def field_test(self, scope: str) -> dict:
+        rng = self.rng
+        fields = list(CATALOGUES[scope].fields.values())
+        fld = rng.choice(fields)
+        if fld.slots:
+            op = rng.choice(["contains", "not_contains", "present"])
+            if op == "present":
+                return {fld.name: {"present": rng.choice([True, False])}}
+            value = rng.choice([rng.choice(MODIFIERS), rng.sample(MODIFIERS, 3), "$mods_small", "$mods_large"])
+            return {fld.name: {op: value}}
+        ops = ["eq", "ne", "in", "not_in", "present"]
+        if fld.type in ORDERED_TYPES:
+            ops += ["lt", "le", "gt", "ge", "before", "after"]
+        if fld.type == "text":
+            ops += ["matches", "not_matches"]
+        op = rng.choice(ops)
+        if op == "present":
+            return {fld.name: {"present": rng.choice([True, False])}}
+        if op in ("matches", "not_matches"):
+            return {fld.name: {op: rng.choice([rng.choice(_PATTERNS), rng.sample(_PATTERNS, 2)])}}
+        if op in ("in", "not_in"):
+            if fld.type == "text" and _base_name(fld.name) == "procedure_code" and rng.random() < 0.4:
+                return {fld.name: {op: "$codes_large"}}
+            return {fld.name: {op: [_literal(rng, fld) for _ in range(rng.randint(1, 4))]}}
+        if rng.random() < 0.3:
+            same = [f for f in fields if not f.slots and f is not fld and (
+                f.type == fld.type or {f.type, fld.type} <= {"number", "integer"})]
+            if same:
+                ref: dict[str, Any] = {"field": rng.choice(same).name}
+                if fld.type in ("date", "integer") and rng.random() < 0.5:
+                    ref["plus"] = rng.randint(-30, 30)
+                return {fld.name: {op: ref}}
+        if op == "eq" and rng.random() < 0.3:
+            return {fld.name: _literal(rng, fld)}
+        return {fld.name: {op: _literal(rng, fld)}}
+
+    def condition(self, scope: str, depth: int = 0, quantifiers: bool = False) -> dict:
+        rng = self.rng
+        roll = rng.random()
+        if depth < 2 and roll < 0.25:
+            return {"all": [self.condition(scope, depth + 1) for _ in range(rng.randint(1, 3))]}
+        if depth < 2 and roll < 0.45:
+            return {"any": [self.condition(scope, depth + 1) for _ in range(rng.randint(1, 3))]}
+        if depth < 2 and roll < 0.55:
+            return {"not": self.condition(scope, depth + 1)}
+        if depth < 2 and roll < 0.65:
+            return {"condition": f"named_{scope}"}
+        if len_tests := rng.randint(1, 2):
+            out: dict = {}
+            for _ in range(len_tests):
+                out.update(self.field_test(scope))
+            return out
+        return self.field_test(scope)  # pragma: no cover
+
+    def claim_condition(self) -> dict:
+        rng = self.rng
+        parts = [self.condition("claim")]
+        kinds = rng.sample(["any_line", "no_line", "all_lines", "count_lines", "any_diagnosis", "no_diagnosis",
+                            "all_diagnoses", "no_line"], k=rng.randint(0, 2))
+        if "any_line" in kinds and "count_lines" in kinds:
+            kinds.remove("count_lines")
+        self.line_alias = "any_line" in kinds or "count_lines" in kinds
+        for kind in kinds:
+            inner_scope = "line" if "line" in kind else "diagnosis"
+            inner = self.condition(inner_scope, depth=1)
+            if kind == "count_lines":
+                parts.append({"count_lines": {"where": inner, "at_least": rng.randint(1, 3)}})
+            else:
+                parts.append({kind: inner})
+            if kind in ("no_line", "no_diagnosis") and rng.random() < 0.3:
+                parts[-1] = {"not": {"any_line" if "line" in kind else "any_diagnosis": inner}}
+        rng.shuffle(parts)
+        return parts[0] if len(parts) == 1 else {"all": parts}
+
+    def message(self, scope: str, condition: dict) -> str:
+        names = [n for n, f in CATALOGUES[scope].fields.items()]
+        chosen = self.rng.sample(names, k=2)
+        text = "values " + " ".join("{" + n + "}" for n in chosen)
+        if scope == "claim" and self.line_alias:
+            text += " line {line.line_number} {line.procedure_code}"
+        return text
+
+    def rule_file(self, n_rules: int | None = None) -> str:
+        rng = self.rng
+        rules = []
+        for i in range(n_rules or rng.randint(1, 12)):
+            scope = rng.choice(SCOPES)
+            condition = self.claim_condition() if scope == "claim" else self.condition(scope)
+            rule: dict[str, Any] = {
+                "id": f"gen-{i}", "title": f"generated rule {i}", "category": rng.choice(["format", "date", "npi"]),
+                "severity": rng.choice(["error", "warning", "info"]), "when": {scope: condition},
+                "message": self.message(scope, condition), "suggestion": "generated",
+                "examples": [{"name": "empty", "claim": {}, "expect": []}],
+            }
+            if rng.random() < 0.2:
+                rule["effective"] = {"from": _day(rng, 30)}
+                if rng.random() < 0.5:
+                    rule["effective"]["to"] = rule["effective"]["from"] + dt.timedelta(days=rng.randint(0, 40))
+            rules.append(rule)
+        document = {
+            "schema_version": 1,
+            "value_sets": {"mods_small": ["26", "TC"], "mods_large": MODIFIERS,
+                           "codes_large": PROCEDURES + [f"{n:05d}" for n in range(99200, 99215)]},
+            "conditions": {f"named_{scope}": {"scope": scope, "when": self.field_test(scope)} for scope in SCOPES},
+            "rules": rules,
+        }
+        return yaml.safe_dump(document, sort_keys=False)
+
+
+# ----------------------------------------------------------------------------- realistic traffic
+
+CLEAN_PROCEDURES = ["99213", "99214", "99203", "71046", "36415", "80053", "85025", "93000", "G0439", "J1100",
+                    "97110", "97140", "20610", "11042", "73560", "3074F"]
+CLEAN_DIAGNOSES = ["E11.9", "I10", "E78.5", "J45.909", "K21.9", "M54.50", "Z00.00", "R05.9", "N39.0", "F41.9",
+                   "G47.00", "M17.11"]
+VALID_NPIS = ["1234567893", "1912301953", "1003000126", "1497758544", "1588667638"]
+
+
+def realistic_claim_dict(rng: random.Random, index: int = 0, defect_rate: float = 0.15) -> dict[str, Any]:
+    """A claim as billing systems send most of them: clean, 1-12 lines and 1-12 diagnoses; a
+    `defect_rate` share carries one typical mistake (bad NPI, pointer, date, total, modifiers)."""
+    n_dx, n_lines = rng.randint(1, 12), rng.randint(1, 12)
+    day = BASE_DAY + dt.timedelta(days=rng.randint(0, 20))
+    lines = []
+    for i in range(n_lines):
+        lines.append({
+            "line_number": i + 1, "procedure_code": rng.choice(CLEAN_PROCEDURES),
+            "modifiers": rng.choice([[], [], [], ["25"], ["59"], ["RT"], ["26"]]),
+            "units": rng.choice([1, 1, 1, 2]), "charge": rng.choice(["100.00", "40.00", "125.50", "310.00"]),
+            "service_date": (day + dt.timedelta(days=rng.choice([0, 0, 0, 1]))).isoformat(),
+            "diagnosis_pointers": sorted(rng.sample(range(1, n_dx + 1), k=rng.randint(1, min(4, n_dx)))),
+        })
+    claim = {
+        "claim_id": f"PCN-{index}", "claim_type": "professional", "frequency_code": "1",
+        "submission_date": (day + dt.timedelta(days=rng.randint(2, 30))).isoformat(),
+        "payer": {"id": rng.choice(["medicare", "acme", "state-medicaid"]), "name": "Payer"},
+        "patient": {"member_id": "1EG4TE5MK72", "first_name": "Ann", "last_name": "Lee",
+                    "birth_date": rng.choice(["1950-03-14", "1988-07-01", "2012-05-30"]),
+                    "sex": rng.choice(["F", "M"])},
+        "billing_provider": {"npi": rng.choice(VALID_NPIS), "taxonomy": "207Q00000X", "tax_id": "587654321"},
+        "rendering_provider": {"npi": rng.choice(VALID_NPIS)},
+        "place_of_service": rng.choice(["11", "11", "22", "02"]),
+        "diagnoses": [{"code": c} for c in rng.sample(CLEAN_DIAGNOSES, k=n_dx)],
+        "lines": lines,
+    }
+    # identical lines on one day are a real defect; keep the clean ones distinct
+    seen = set()
+    for line in lines:
+        key = (line["procedure_code"], tuple(line["modifiers"]), line["units"], line["service_date"])
+        if key in seen:
+            line["modifiers"] = ["76"]
+        seen.add(key)
+    if rng.random() < defect_rate:
+        defect = rng.randrange(6)
+        line = rng.choice(lines)
+        if defect == 0:
+            claim["billing_provider"]["npi"] = claim["billing_provider"]["npi"][:9] + "0"
+        elif defect == 1:
+            line["diagnosis_pointers"] = [n_dx + 1]
+        elif defect == 2:
+            line["service_date"] = "2027-01-01"
+        elif defect == 3:
+            line["modifiers"] = ["26", "TC"]
+        elif defect == 4:
+            claim["place_of_service"] = "30"
+        else:
+            claim["total_charge"] = "1.00"
+    if "total_charge" not in claim:
+        claim["total_charge"] = str(sum(Decimal(line["charge"]) for line in lines))
+    return claim
+
+
+def realistic_claims(seed: int, count: int) -> list[Claim]:
+    rng = random.Random(seed)
+    return [Claim.model_validate(realistic_claim_dict(rng, i)) for i in range(count)]
