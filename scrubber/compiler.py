@@ -109,9 +109,25 @@ class Program:
     flags: list[Flag]
     needs: dict[str, set[str]]  # fact type -> keys the tests read
     by_name: dict[str, CompiledRule] = field(default_factory=dict)
+    # per pair rule, the line fields it requires equal on both lines (None: some rule requires none)
+    pair_keys: list[tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         self.by_name = {r.name: r for r in self.rules}
+        pair_rules = [r for r in self.rules if r.scope == "pair"]
+        keys = [_pair_join_keys(r.patterns[1].test) for r in pair_rules]
+        self.pair_keys = keys if all(keys) else None
+
+
+def _pair_join_keys(test: "AllOf") -> tuple[str, ...]:
+    """Line fields a pair rule requires equal on both lines (a.X eq b.X among its top-level tests)."""
+    keys = set()
+    for t in test.items:
+        if isinstance(t, Test) and t.op == "eq" and isinstance(t.value, Ref) and not t.value.plus:
+            left, right = t.key, t.value.key
+            if {left[:3], right[:3]} == {"a__", "b__"} and left[3:] == right[3:]:
+                keys.add(left[3:])
+    return tuple(sorted(keys))
 
 
 # ----------------------------------------------------------------------------- code patterns
@@ -632,7 +648,11 @@ def template_fields(template: str) -> list[str]:
 
 def _check_template(st: _RuleState, template: str, path: Path_, rule: CompiledRule) -> None:
     for name in template_fields(template):
-        if _template_field(rule, name) is None:
+        found = _template_field(rule, name)
+        if found is not None and found[1].phi:
+            raise _Fail(path, f"{{{name}}} is protected health information: a rule may test it, but a message "
+                              "(which is stored and shown to billers) must not contain it")
+        if found is None:
             raise _Fail(path, f"{{{name}}} names no field this rule can show; "
                               + _unknown_field(name.removeprefix("line.").removeprefix("diagnosis."),
                                                "line" if name.startswith("line.") else

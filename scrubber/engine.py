@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import json
+
+import orjson
 import threading
 
 import durable_rules_engine as _engine
@@ -50,7 +52,7 @@ class Engine:
             sid = str(next(self._sessions))
             for fact in facts:
                 fact["sid"] = sid
-            payload = json.dumps(facts, separators=(",", ":"))
+            payload = orjson.dumps(facts).decode()
             for handle in self._handles:
                 try:
                     code, state = _engine.assert_facts(handle, payload)
@@ -59,7 +61,7 @@ class Engine:
                     result = _engine.start_action_for_state(handle, state)
                     message = result[1] if result else None
                     while message:
-                        for rule_name, matched in json.loads(message).items():
+                        for rule_name, matched in orjson.loads(message).items():
                             if rule_name != ALWAYS:
                                 activations.append((rule_name, matched))
                         message = _engine.complete_and_start_action(handle, state)

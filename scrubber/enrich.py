@@ -3,9 +3,9 @@
 Facts are flat dictionaries keyed as in scrubber.fields: dates are day numbers (so the engine can
 compare and add days), money is cents, absent values are left out. Enrichers put derived fields
 onto these facts through one small interface; reference-data lookups (code sets, NCCI, MUE) plug
-in the same way. FactBuilder then keeps only what the compiled rules read, adds the values the
-compiler asked for (large value-set membership, negated code patterns, line counts) and the gate
-fact, last.
+in the same way. FactBuilder then adds the claim fields that line rules read, pairs of lines on
+the same date of service, and the values the compiler asked for (large value-set membership,
+negated code patterns, line counts); the engine gets the gate fact last.
 """
 from __future__ import annotations
 
@@ -23,13 +23,21 @@ PROVIDER_ROLES = ("billing", "rendering", "referring")
 
 @dataclass
 class Facts:
-    """One claim's facts. `pairs` are (i, j) indexes of lines on the same date of service, i != j."""
+    """One claim's facts, as the engine receives them (plus `pointed_by`, for messages)."""
 
     claim: dict
     lines: list[dict]
     diagnoses: list[dict]
     providers: list[dict]
-    pairs: list[tuple[int, int]] = field(default_factory=list)
+    pairs: list[dict] = field(default_factory=list)
+    pointed_by: list[list[int]] = field(default_factory=list)  # per diagnosis, the lines pointing at it
+
+    def for_engine(self) -> list[dict]:
+        """All facts in the order the engine needs: the gate fact last."""
+        return [self.claim, *self.diagnoses, *self.providers, *self.lines, *self.pairs, GATE]
+
+
+GATE = {"id": "g", "t": "gate"}
 
 
 class Enricher(Protocol):
@@ -69,7 +77,7 @@ def _compact(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def base_facts(claim: Claim) -> Facts:
+def base_facts(claim: Claim, with_diagnoses: bool = True) -> Facts:
     """The claim's own values as facts, with the derived fields every rule set may use."""
     patient, payer = claim.patient, claim.payer
     birth = patient.birth_date if patient else None
@@ -107,39 +115,59 @@ def base_facts(claim: Claim) -> Facts:
                     c[f"{role}_provider_{attr}"] = getattr(provider, attr)
 
     lines, pointed_by = [], [[] for _ in range(n_dx)]
+    claim_pos = claim.place_of_service
     for index, line in enumerate(claim.lines):
         mods = line.modifiers
         pointers = line.diagnosis_pointers
-        bad = next((p for p in pointers if not (isinstance(p, int) and 1 <= p <= n_dx)), None)
-        seen, repeated = set(), None
+        number = line.line_number
+        bad = repeated = None
+        seen = set()
         for p in pointers:
-            if isinstance(p, int):
-                if 1 <= p <= n_dx:
-                    pointed_by[p - 1].append(line.line_number)
+            if isinstance(p, int) and 1 <= p <= n_dx:
+                pointed_by[p - 1].append(number)
                 if p in seen and repeated is None:
                     repeated = p
                 seen.add(p)
-        dos = line.service_date
-        lines.append(_compact({
-            "id": f"l{index}", "t": "line", "dos": _day(dos),
-            "line_number": line.line_number, "procedure_code": line.procedure_code,
-            "mod1": mods[0] if len(mods) > 0 else "", "mod2": mods[1] if len(mods) > 1 else "",
-            "mod3": mods[2] if len(mods) > 2 else "", "mod4": mods[3] if len(mods) > 3 else "",
-            "modifier_count": len(mods),
-            "units": _number(line.units), "charge": _cents(line.charge),
-            "service_date": _day(dos), "service_date_end": _day(line.service_date_end),
-            "place_of_service": line.place_of_service,
-            "effective_place_of_service": line.place_of_service or claim.place_of_service,
-            "ndc": line.ndc, "revenue_code": line.revenue_code,
-            "pointer_count": len(pointers), "bad_pointer": None if bad is None else str(bad),
-            "repeated_pointer": repeated,
-            "patient_age": age_on(birth, dos),
-            "days_to_submission": (submission - dos).days if submission and dos else None,
-            "service_days": (line.service_date_end - dos).days if dos and line.service_date_end else None,
-        }))
+            elif bad is None:
+                bad = str(p)
+        dos, end, units, charge = line.service_date, line.service_date_end, line.units, line.charge
+        n_mods = len(mods)
+        fact = {"id": f"l{index}", "t": "line", "line_number": number,
+                "mod1": mods[0] if n_mods > 0 else "", "mod2": mods[1] if n_mods > 1 else "",
+                "mod3": mods[2] if n_mods > 2 else "", "mod4": mods[3] if n_mods > 3 else "",
+                "modifier_count": n_mods, "pointer_count": len(pointers)}
+        if line.procedure_code is not None:
+            fact["procedure_code"] = line.procedure_code
+        if units is not None:
+            fact["units"] = int(units) if units == units.to_integral_value() else float(units)
+        if charge is not None:
+            fact["charge"] = int(charge * 100)
+        if dos is not None:
+            fact["dos"] = fact["service_date"] = dos.toordinal()
+            if submission is not None:
+                fact["days_to_submission"] = (submission - dos).days
+            if birth is not None:
+                fact["patient_age"] = age_on(birth, dos)
+            if end is not None:
+                fact["service_days"] = (end - dos).days
+        if end is not None:
+            fact["service_date_end"] = end.toordinal()
+        if line.place_of_service is not None:
+            fact["place_of_service"] = fact["effective_place_of_service"] = line.place_of_service
+        elif claim_pos is not None:
+            fact["effective_place_of_service"] = claim_pos
+        if line.ndc is not None:
+            fact["ndc"] = line.ndc
+        if line.revenue_code is not None:
+            fact["revenue_code"] = line.revenue_code
+        if bad is not None:
+            fact["bad_pointer"] = bad
+        if repeated is not None:
+            fact["repeated_pointer"] = repeated
+        lines.append(fact)
     diagnoses = [_compact({"id": f"d{i}", "t": "dx", "dos": c.get("dos"), "position": i + 1,
-                           "code": d.code, "pointed_to": bool(pointed_by[i]), "_lines": pointed_by[i]})
-                 for i, d in enumerate(claim.diagnoses)]
+                           "code": d.code, "pointed_to": bool(pointed_by[i])})
+                 for i, d in enumerate(claim.diagnoses)] if with_diagnoses else []
     provider_facts = []
     for role, provider in providers.items():
         if provider is None:
@@ -149,99 +177,87 @@ def base_facts(claim: Claim) -> Facts:
             "id": f"p{len(provider_facts)}", "t": "prov", "dos": c.get("dos"), "role": role, "npi": npi,
             "npi_check_digit_ok": npi_check_digit_ok(npi) if npi and _NPI_SHAPE.fullmatch(npi) else None,
             "taxonomy": provider.taxonomy, "tax_id": provider.tax_id}))
-    facts = Facts(c, lines, diagnoses, provider_facts)
-    by_day: dict[int, list[int]] = {}
-    for index, line in enumerate(lines):
-        if "service_date" in line:
-            by_day.setdefault(line["service_date"], []).append(index)
-    facts.pairs = [(i, j) for group in by_day.values() for i in group for j in group if i != j]
-    return facts
-
-
-def _number(units):
-    if units is None:
-        return None
-    return int(units) if units == units.to_integral_value() else float(units)
+    return Facts(c, lines, diagnoses, provider_facts, pointed_by=pointed_by)
 
 
 def _same_modifiers(a: dict, b: dict) -> bool:
     return sorted((a["mod1"], a["mod2"], a["mod3"], a["mod4"])) == sorted((b["mod1"], b["mod2"], b["mod3"], b["mod4"]))
 
 
-def enrich(claim: Claim, enrichers: tuple[Enricher, ...] = ()) -> Facts:
-    facts = base_facts(claim)
-    for enricher in enrichers:
-        enricher.enrich(claim, facts)
-    return facts
-
-
 class FactBuilder:
-    """Builds the engine's facts for one Program: only the keys its tests read, plus its flags."""
+    """Builds one claim's facts for a Program: the base facts, the enrichers' fields, the claim
+    fields that line/diagnosis/provider rules read, pairs of lines, and the compiler's flags."""
 
-    def __init__(self, program: Program):
+    def __init__(self, program: Program, enrichers: tuple[Enricher, ...] = ()):
         needs = program.needs
-        self.line_keys = sorted(k for k in needs.get("line", ()) if "__" not in k)
-        self.line_claim = sorted(k[7:] for k in needs.get("line", ()) if k.startswith("claim__"))
-        self.claim_keys = sorted(needs.get("claim", ()))
-        self.dx_keys = sorted(k for k in needs.get("dx", ()) if "__" not in k)
-        self.dx_claim = sorted(k[7:] for k in needs.get("dx", ()) if k.startswith("claim__"))
-        self.prov_keys = sorted(k for k in needs.get("prov", ()) if "__" not in k)
-        self.prov_claim = sorted(k[7:] for k in needs.get("prov", ()) if k.startswith("claim__"))
-        pair = needs.get("pair", set())
-        self.want_pairs = "pair" in needs
+        self.enrichers = enrichers
+        self.claim_keys = {t: sorted(k[7:] for k in needs.get(t, ()) if k.startswith("claim__"))
+                           for t in ("line", "dx", "prov")}
+        self.send_dx, self.send_prov = "dx" in needs, "prov" in needs
+        pair = needs.get("pair")
+        self.want_pairs = pair is not None
+        pair = pair or set()
         self.pair_a = sorted(k[3:] for k in pair if k.startswith("a__"))
         self.pair_b = sorted(k[3:] for k in pair if k.startswith("b__"))
         self.pair_claim = sorted(k[7:] for k in pair if k.startswith("claim__"))
         self.pair_same_mods = "same_modifiers" in pair
+        self.pair_keys = program.pair_keys
         self.flags: dict[str, list[Flag]] = {}
         for flag in program.flags:
-            self.flags.setdefault(flag.fact_type, []).append(flag)
+            if flag.kind != "count":
+                self.flags.setdefault(flag.fact_type, []).append(flag)
         self.counts = [flag for flag in program.flags if flag.kind == "count"]
 
-    def build(self, facts: Facts) -> list[dict]:
-        claim = facts.claim
-        out = [_pick(claim, self.claim_keys, "c", "claim")]
-        out += [_pick(d, self.dx_keys, d["id"], "dx", claim, self.dx_claim) for d in facts.diagnoses]
-        out += [_pick(p, self.prov_keys, p["id"], "prov", claim, self.prov_claim) for p in facts.providers]
-        out += [_pick(line, self.line_keys, line["id"], "line", claim, self.line_claim) for line in facts.lines]
+    def build(self, claim: Claim) -> Facts:
+        facts = base_facts(claim, with_diagnoses=self.send_dx)
+        for enricher in self.enrichers:
+            enricher.enrich(claim, facts)
+        c = facts.claim
+        for type_, group in (("line", facts.lines), ("dx", facts.diagnoses), ("prov", facts.providers)):
+            keys = [k for k in self.claim_keys[type_] if k in c]
+            for fact in group:
+                for k in keys:
+                    fact["claim__" + k] = c[k]
+        if not self.send_prov:
+            facts.providers = []
         if self.want_pairs:
-            lines = facts.lines
-            for i, j in facts.pairs:
-                a, b = lines[i], lines[j]
-                fact = {"id": f"q{i}_{j}", "t": "pair", "dos": a["service_date"]}
-                for k in self.pair_a:
-                    if k in a:
-                        fact["a__" + k] = a[k]
-                for k in self.pair_b:
-                    if k in b:
-                        fact["b__" + k] = b[k]
-                for k in self.pair_claim:
-                    if k in claim:
-                        fact["claim__" + k] = claim[k]
-                if self.pair_same_mods:
-                    fact["same_modifiers"] = _same_modifiers(a, b)
-                out.append(fact)
+            facts.pairs = self._pairs(facts.lines, c)
         if self.flags:
-            for fact in out:
+            for fact in facts.for_engine():
                 for flag in self.flags.get(fact["t"], ()):
-                    if flag.kind != "count":
-                        _set_flag(fact, flag)
-            for flag in self.counts:  # after the lines' own flags, which a count may test
-                out[0][flag.key] = sum(1 for fact in out if fact["t"] == "line" and holds(flag.test, fact))
-        out.append({"id": "g", "t": "gate"})
-        return out
+                    _set_flag(fact, flag)
+        for flag in self.counts:  # after the lines' own flags, which a count may test
+            c[flag.key] = sum(1 for line in facts.lines if holds(flag.test, line))
+        return facts
 
-
-def _pick(source: dict, keys: list[str], id_: str, type_: str, claim: dict | None = None,
-          claim_keys: list[str] = ()) -> dict:
-    fact = {"id": id_, "t": type_}
-    for k in keys:
-        if k in source:
-            fact[k] = source[k]
-    for k in claim_keys:
-        if k in claim:
-            fact["claim__" + k] = claim[k]
-    return fact
+    def _pairs(self, lines: list[dict], claim: dict) -> list[dict]:
+        """Ordered pairs of lines on the same date of service. When every pair rule requires some
+        fields to be equal on both lines, only pairs that agree on them are built: no other pair
+        could match, and a claim of 12 lines on one day would otherwise make 132 facts."""
+        groups: dict[tuple, list[int]] = {}
+        for key_set in self.pair_keys or [()]:
+            for index, line in enumerate(lines):
+                values = tuple(line.get(k) for k in key_set)
+                if "service_date" in line and None not in values:
+                    groups.setdefault((key_set, line["service_date"], values), []).append(index)
+        ordered = sorted({(i, j) for group in groups.values() for i in group for j in group if i != j})
+        pairs = []
+        for i, j in ordered:
+            a, b = lines[i], lines[j]
+            fact = {"id": f"q{i}_{j}", "t": "pair", "dos": a["service_date"]}
+            for k in self.pair_a:
+                if k in a:
+                    fact["a__" + k] = a[k]
+            for k in self.pair_b:
+                if k in b:
+                    fact["b__" + k] = b[k]
+            for k in self.pair_claim:
+                if k in claim:
+                    fact["claim__" + k] = claim[k]
+            if self.pair_same_mods:
+                fact["same_modifiers"] = _same_modifiers(a, b)
+            pairs.append(fact)
+        return pairs
 
 
 _compiled: dict[str, re.Pattern] = {}

@@ -22,10 +22,12 @@ class Field:
     key: str  # the key on the engine fact
     doc: str
     slots: tuple[str, ...] = ()  # list fields (modifiers) are spread over fixed slots
+    phi: bool = False  # protected health information: testable, never written into a message
 
 
-def _f(name: str, type_: FieldType, doc: str, key: str | None = None, slots: tuple[str, ...] = ()) -> Field:
-    return Field(name, type_, key or name.replace(".", "_"), doc, slots)
+def _f(name: str, type_: FieldType, doc: str, key: str | None = None, slots: tuple[str, ...] = (),
+       phi: bool = False) -> Field:
+    return Field(name, type_, key or name.replace(".", "_"), doc, slots, phi)
 
 
 CLAIM_FIELDS: tuple[Field, ...] = (
@@ -35,11 +37,11 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     _f("submission_date", "date", "the day the claim is sent (defaults to today)"),
     _f("payer.id", "text", "the payer profile id"),
     _f("payer.name", "text", "the payer's name"),
-    _f("patient.member_id", "text", "the patient's member id (never shown in messages)"),
-    _f("patient.first_name", "text", "the patient's first name"),
-    _f("patient.last_name", "text", "the patient's last name"),
-    _f("patient.birth_date", "date", "the patient's date of birth"),
-    _f("patient.death_date", "date", "the patient's date of death, when known"),
+    _f("patient.member_id", "text", "the patient's member id", phi=True),
+    _f("patient.first_name", "text", "the patient's first name", phi=True),
+    _f("patient.last_name", "text", "the patient's last name", phi=True),
+    _f("patient.birth_date", "date", "the patient's date of birth", phi=True),
+    _f("patient.death_date", "date", "the patient's date of death, when known", phi=True),
     _f("patient.sex", "text", "F, M or U"),
     _f("patient_age", "integer", "age in whole years on the first date of service"),
     _f("billing_provider.npi", "text", "billing provider NPI"),
@@ -115,7 +117,7 @@ class Catalogue:
 
 def _prefixed(prefix: str, fields: tuple[Field, ...]) -> dict[str, Field]:
     return {f"{prefix}.{f.name}": Field(f"{prefix}.{f.name}", f.type, f"{prefix}__{f.key}", f.doc,
-                                        tuple(f"{prefix}__{s}" for s in f.slots)) for f in fields}
+                                        tuple(f"{prefix}__{s}" for s in f.slots), f.phi) for f in fields}
 
 
 def _own(fields: tuple[Field, ...]) -> dict[str, Field]:

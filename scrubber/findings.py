@@ -84,7 +84,7 @@ def _lines(rule: CompiledRule, bound: dict[str, dict], facts: Facts) -> list[int
         a, b = primary["_pair"]
         return sorted({a["line_number"], b["line_number"]})
     if rule.scope == "diagnosis":
-        return list(primary.get("_lines", ()))
+        return list(facts.pointed_by[int(primary["id"][1:])])
     if rule.scope == "claim":
         return sorted({_full_fact(facts, bound[alias]["id"])["line_number"] for alias in rule.line_aliases})
     return []

@@ -12,7 +12,7 @@ from typing import Literal
 
 from scrubber.claim import Claim, RulesetInfo, ScrubResult
 from scrubber.engine import Engine
-from scrubber.enrich import Enricher, FactBuilder, enrich
+from scrubber.enrich import Enricher, FactBuilder
 from scrubber.findings import build_findings, status
 from scrubber.normalise import normalise
 from scrubber import reference_evaluator
@@ -33,7 +33,7 @@ class Scrubber:
         self.ruleset = ruleset
         self.program = ruleset.program
         self.enrichers = enrichers
-        self.builder = FactBuilder(self.program)
+        self.builder = FactBuilder(self.program, enrichers)
         self.evaluator = evaluator
         self.engine = Engine(self.program) if evaluator == "engine" else None
 
@@ -43,8 +43,8 @@ class Scrubber:
 
     def scrub(self, claim: Claim, *, today: dt.date | None = None) -> ScrubResult:
         claim = normalise(claim, today=today)
-        facts = enrich(claim, self.enrichers)
-        engine_facts = self.builder.build(facts)
+        facts = self.builder.build(claim)
+        engine_facts = facts.for_engine()
         if self.engine is not None:
             activations = self.engine.run(engine_facts)
         else:

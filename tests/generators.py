@@ -205,7 +205,7 @@ class RuleFileGenerator:
         return parts[0] if len(parts) == 1 else {"all": parts}
 
     def message(self, scope: str, condition: dict) -> str:
-        names = [n for n, f in CATALOGUES[scope].fields.items()]
+        names = [n for n, f in CATALOGUES[scope].fields.items() if not f.phi]
         chosen = self.rng.sample(names, k=2)
         text = "values " + " ".join("{" + n + "}" for n in chosen)
         if scope == "claim" and self.line_alias:
