@@ -33,6 +33,7 @@ MAX_TESTS_PER_RULE = 200
 MAX_RULES = 3000
 MAX_PATTERNS_PER_RULE = 8
 MAX_EXPRESSION_COST = 30  # the engine's limit is 31 per pattern
+MAX_PATTERN_LENGTH = 24  # the engine's regex automaton has a fixed number of states
 
 _NEGATED_OP = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le",
                "in": "not_in", "not_in": "in", "matches": "not_matches", "not_matches": "matches",
@@ -101,6 +102,7 @@ class CompiledRule:
     primary: str
     line_aliases: tuple[str, ...]
     diagnosis_alias: str | None
+    example_lines: tuple[int, ...] = ()  # where each example starts in the file
 
 
 @dataclass
@@ -267,7 +269,8 @@ class Compiler:
         name = f"r{self._compiled}"
         self._compiled += 1
         compiled = CompiledRule(name, rule, ctx.source, scope, tuple(patterns), primary,
-                                tuple(quantified.line_aliases), quantified.diagnosis_alias)
+                                tuple(quantified.line_aliases), quantified.diagnosis_alias,
+                                tuple(ctx.doc.where(path + ("examples", i))[0] for i in range(len(rule.examples))))
         _check_template(state, rule.message, path + ("message",), compiled)
         if rule.field is not None:
             _check_template(state, rule.field, path + ("field",), compiled)
@@ -445,6 +448,9 @@ class Compiler:
                 raise _Fail(path, f"'{raw_op}' takes a code pattern in quotes, such as \"@##.#\", or a list of them")
             compiled = []
             for p in patterns:
+                if len(p) > MAX_PATTERN_LENGTH or p.count("*") > 2:
+                    raise _Fail(path, f"code pattern {p!r} is too long for the rules engine (at most "
+                                      f"{MAX_PATTERN_LENGTH} characters and two '*'); use a value set of codes")
                 try:
                     compiled.append(code_pattern(p))
                 except ValueError as exc:

@@ -39,11 +39,26 @@ class Engine:
         self._handles: list[int] = []
         try:
             for chunk in to_durable(program):
-                name = f"scrub{next(_ruleset_names)}"
-                self._handles.append(_engine.create_ruleset(name, json.dumps(chunk)))
+                try:
+                    self._handles.append(_engine.create_ruleset(f"scrub{next(_ruleset_names)}", json.dumps(chunk)))
+                except _engine.error as exc:
+                    raise EngineError(self._culprit(chunk, exc)) from None
         except BaseException:
             self.close()
             raise
+
+    @staticmethod
+    def _culprit(chunk: dict, exc: Exception) -> str:
+        """Which rule the engine refused: each rule of the refused chunk is tried alone."""
+        for name, rule in chunk.items():
+            if name == ALWAYS:
+                continue
+            try:
+                handle = _engine.create_ruleset(f"probe{next(_ruleset_names)}", json.dumps({name: rule}))
+                _engine.delete_ruleset(handle)
+            except _engine.error as alone:
+                return f"the rules engine refused rule {name}: {alone}"
+        return f"the rules engine refused the rule set: {exc}"
 
     def run(self, facts: list[dict]) -> list[Activation]:
         """Evaluate one claim's facts (unique ids, the gate fact last); each gets this session's id."""

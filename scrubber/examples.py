@@ -78,8 +78,8 @@ def run_examples(ruleset) -> list[ExampleResult]:
     try:
         for compiled in ruleset.program.rules:
             rule = compiled.rule
-            for example in rule.examples:
-                where = f"{compiled.source}"
+            for example, line in zip(rule.examples, compiled.example_lines):
+                where = f"{compiled.source}:{line}"
                 claim = Claim.model_validate(complete_claim(example.claim))
                 fired = {f.rule_id for f in scrubber.scrub(claim, today=EXAMPLE_TODAY).findings}
                 expected = set(example.expect)

@@ -230,7 +230,7 @@ def test_rules_test_reports_an_example_that_does_not_fire(tmp_path, capsys):
 
     out = capsys.readouterr().out.splitlines()
     assert code == 1
-    assert out == ["FAIL myrules/home.yaml: pos-home: example 'home': expected pos-home to fire but it did not",
+    assert out == ["FAIL myrules/home.yaml:12: pos-home: example 'home': expected pos-home to fire but it did not",
                    "0 passed, 1 failed"]
 
 
