@@ -88,8 +88,10 @@ def create_app(scrubber: Scrubber | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         kinds = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}
-        return problem(exc.status_code, kinds.get(exc.status_code, "http-error"), str(exc.detail),
-                       str(exc.detail), instance=str(request.url.path))
+        response = problem(exc.status_code, kinds.get(exc.status_code, "http-error"), str(exc.detail),
+                           str(exc.detail), instance=str(request.url.path))
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONEY = re.compile(r"-?[0-9]{1,9}(\.[0-9]{1,2})?")
@@ -78,7 +78,15 @@ Units = Annotated[
     Field(json_schema_extra={"type": "number"}),
 ]
 StrictInt = Annotated[int, BeforeValidator(_strict_int)]
-Code = Annotated[str, Field(max_length=40)]
+def _blank_is_absent(value: str) -> str | None:
+    return value or None  # after stripping: "" and "   " mean the value was not given
+
+
+Code = Annotated[str, Field(max_length=40), AfterValidator(_blank_is_absent)]
+
+
+def Text(max_length: int):  # noqa: N802 - a type alias with a parameter
+    return Annotated[str, Field(max_length=max_length), AfterValidator(_blank_is_absent)]
 
 
 class _Strict(BaseModel):
@@ -87,13 +95,13 @@ class _Strict(BaseModel):
 
 class Payer(_Strict):
     id: Code | None = None
-    name: str | None = Field(default=None, max_length=200)
+    name: Text(200) | None = None
 
 
 class Patient(_Strict):
-    member_id: str | None = Field(default=None, max_length=80)
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
+    member_id: Text(80) | None = None
+    first_name: Text(100) | None = None
+    last_name: Text(100) | None = None
     birth_date: IsoDate | None = None
     death_date: IsoDate | None = None
     sex: Code | None = None
@@ -112,7 +120,7 @@ class Diagnosis(_Strict):
 class Line(_Strict):
     line_number: StrictInt | None = None
     procedure_code: Code | None = None
-    modifiers: list[Code] = Field(default_factory=list, max_length=12)
+    modifiers: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=12)
     units: Units | None = None
     charge: Money | None = None
     service_date: IsoDate | None = None
@@ -126,7 +134,7 @@ class Line(_Strict):
 
 
 class Claim(_Strict):
-    claim_id: str | None = Field(default=None, max_length=80)
+    claim_id: Text(80) | None = None
     claim_type: Literal["professional", "institutional"]
     frequency_code: Code | None = None
     submission_date: IsoDate | None = None
@@ -136,7 +144,7 @@ class Claim(_Strict):
     rendering_provider: Provider | None = None
     referring_provider: Provider | None = None
     place_of_service: Code | None = None
-    prior_authorization: str | None = Field(default=None, max_length=80)
+    prior_authorization: Text(80) | None = None
     type_of_bill: Code | None = None
     admission_date: IsoDate | None = None
     discharge_date: IsoDate | None = None

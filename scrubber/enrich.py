@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Protocol
 
 from scrubber.claim import Claim
@@ -34,10 +35,7 @@ class Facts:
 
     def for_engine(self) -> list[dict]:
         """All facts in the order the engine needs: the gate fact last."""
-        return [self.claim, *self.diagnoses, *self.providers, *self.lines, *self.pairs, GATE]
-
-
-GATE = {"id": "g", "t": "gate"}
+        return [self.claim, *self.diagnoses, *self.providers, *self.lines, *self.pairs, {"id": "g", "t": "gate"}]
 
 
 class Enricher(Protocol):
@@ -46,17 +44,17 @@ class Enricher(Protocol):
     def enrich(self, claim: Claim, facts: Facts) -> None: ...
 
 
+_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, its two digits added
+
+
+@lru_cache(maxsize=65536)
 def npi_check_digit_ok(npi: str) -> bool:
-    """Luhn check over '80840' + the first 9 digits, compared with the 10th (CMS NPI standard)."""
-    total = 0
-    for position, char in enumerate(reversed("80840" + npi[:9])):
-        digit = int(char)
-        if position % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return (10 - total % 10) % 10 == int(npi[9])
+    """Luhn check over '80840' + the first 9 digits, compared with the 10th (CMS NPI standard).
+    The prefix 80840 always adds 24; then every other digit from the right is doubled."""
+    d = [ord(ch) - 48 for ch in npi]
+    total = (24 + _DOUBLED[d[8]] + d[7] + _DOUBLED[d[6]] + d[5] + _DOUBLED[d[4]] + d[3] + _DOUBLED[d[2]]
+             + d[1] + _DOUBLED[d[0]])
+    return (10 - total % 10) % 10 == d[9]
 
 
 def _day(value: dt.date | None) -> int | None:
@@ -116,6 +114,7 @@ def base_facts(claim: Claim, with_diagnoses: bool = True) -> Facts:
 
     lines, pointed_by = [], [[] for _ in range(n_dx)]
     claim_pos = claim.place_of_service
+    numbers: set[int | None] = set()
     for index, line in enumerate(claim.lines):
         mods = line.modifiers
         pointers = line.diagnosis_pointers
@@ -135,7 +134,8 @@ def base_facts(claim: Claim, with_diagnoses: bool = True) -> Facts:
         fact = {"id": f"l{index}", "t": "line", "line_number": number,
                 "mod1": mods[0] if n_mods > 0 else "", "mod2": mods[1] if n_mods > 1 else "",
                 "mod3": mods[2] if n_mods > 2 else "", "mod4": mods[3] if n_mods > 3 else "",
-                "modifier_count": n_mods, "pointer_count": len(pointers)}
+                "modifier_count": n_mods, "pointer_count": len(pointers), "line_number_repeated": number in numbers}
+        numbers.add(number)
         if line.procedure_code is not None:
             fact["procedure_code"] = line.procedure_code
         if units is not None:
@@ -223,9 +223,10 @@ class FactBuilder:
         if self.want_pairs:
             facts.pairs = self._pairs(facts.lines, c)
         if self.flags:
-            for fact in facts.for_engine():
-                for flag in self.flags.get(fact["t"], ()):
-                    _set_flag(fact, flag)
+            for group in ([c], facts.lines, facts.diagnoses, facts.providers, facts.pairs):
+                if group:
+                    for flag in self.flags.get(group[0]["t"], ()):
+                        _set_flag(group, flag)
         for flag in self.counts:  # after the lines' own flags, which a count may test
             c[flag.key] = sum(1 for line in facts.lines if holds(flag.test, line))
         return facts
@@ -234,13 +235,16 @@ class FactBuilder:
         """Ordered pairs of lines on the same date of service. When every pair rule requires some
         fields to be equal on both lines, only pairs that agree on them are built: no other pair
         could match, and a claim of 12 lines on one day would otherwise make 132 facts."""
+        if len(lines) < 2:
+            return []
         groups: dict[tuple, list[int]] = {}
         for key_set in self.pair_keys or [()]:
             for index, line in enumerate(lines):
                 values = tuple(line.get(k) for k in key_set)
                 if "service_date" in line and None not in values:
                     groups.setdefault((key_set, line["service_date"], values), []).append(index)
-        ordered = sorted({(i, j) for group in groups.values() for i in group for j in group if i != j})
+        ordered = sorted({(i, j) for group in groups.values() if len(group) > 1
+                          for i in group for j in group if i != j})
         pairs = []
         for i, j in ordered:
             a, b = lines[i], lines[j]
@@ -260,18 +264,28 @@ class FactBuilder:
         return pairs
 
 
-_compiled: dict[str, re.Pattern] = {}
-
-
-def _set_flag(fact: dict, flag: Flag) -> None:
+def _set_flag(facts: list[dict], flag: Flag) -> None:
+    """Put a flag on facts of one type. An absent source value leaves the flag absent, so that every
+    test on it is false, as for any other absent value."""
     if flag.kind == "in":
-        values = [fact.get(k) for k in flag.sources]
-        if len(flag.sources) == 1 and values[0] is None:
-            return  # absent stays absent, so every test on it is false
-        fact[flag.key] = any(v in flag.values for v in values if v is not None)
+        values = flag.values
+        if len(flag.sources) == 1:
+            key = flag.sources[0]
+            for fact in facts:
+                value = fact.get(key)
+                if value is not None:
+                    fact[flag.key] = value in values
+        else:
+            for fact in facts:
+                fact[flag.key] = any(fact.get(k) in values for k in flag.sources)
         return
-    value = fact.get(flag.sources[0])
-    if value is None:
-        return
-    regex = _compiled.get(flag.regex) or _compiled.setdefault(flag.regex, re.compile(flag.regex))
-    fact[flag.key] = regex.fullmatch(value) is not None
+    regex, key = _regex(flag.regex), flag.sources[0]
+    for fact in facts:
+        value = fact.get(key)
+        if value is not None:
+            fact[flag.key] = regex.fullmatch(value) is not None
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern:
+    return re.compile(pattern)

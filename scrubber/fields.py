@@ -65,6 +65,7 @@ CLAIM_FIELDS: tuple[Field, ...] = (
 
 LINE_FIELDS: tuple[Field, ...] = (
     _f("line_number", "integer", "the line's number"),
+    _f("line_number_repeated", "boolean", "an earlier line of the claim has the same line number"),
     _f("procedure_code", "text", "CPT or HCPCS code"),
     _f("modifiers", "text", "the line's modifiers (test with contains / not_contains)",
        slots=("mod1", "mod2", "mod3", "mod4")),

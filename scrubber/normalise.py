@@ -2,19 +2,21 @@
 
 ICD-10-CM codes are accepted with or without the dot and in any case (E119 = e11.9 = E11.9);
 procedure codes and modifiers are upper-cased; a missing submission_date is today; pointers written as CMS-1500 letters (A-L) or
-digit strings become integers; lines without a line_number are numbered by position.
+digit strings become integers; lines without a line_number get the next number not already used.
 Nothing is dropped: a value that cannot be made canonical is kept as sent, for the rules.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 
 from scrubber.claim import Claim
 
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
 
 
+@lru_cache(maxsize=65536)
 def diagnosis_code(code: str) -> str:
     """E119 / e11.9 / ' E11.9 ' -> E11.9; anything not shaped like ICD-10-CM is only upper-cased."""
     text = code.strip().upper()
@@ -39,24 +41,38 @@ def _upper(value: str | None) -> str | None:
     return value.strip().upper() if value is not None else None
 
 
+def _set(model, name: str, value) -> None:
+    """Change a field of a just-validated model in place, only when the value changes."""
+    if getattr(model, name) != value:
+        setattr(model, name, value)
+
+
 def normalise(claim: Claim, *, today: dt.date | None = None) -> Claim:
     """Canonical form, in place (the claim was just parsed for this scrub)."""
     if claim.submission_date is None:
         claim.submission_date = today or dt.date.today()
     for diagnosis in claim.diagnoses:
         if diagnosis.code is not None:
-            diagnosis.code = diagnosis_code(diagnosis.code)
-    for index, line in enumerate(claim.lines, start=1):
-        if line.line_number is None:
-            line.line_number = index
-        line.procedure_code = _upper(line.procedure_code)
-        line.modifiers = [m.strip().upper() for m in line.modifiers]
-        line.diagnosis_pointers = [pointer(p) for p in line.diagnosis_pointers]
-        line.ndc = line.ndc.replace("-", "") if line.ndc else line.ndc
-        line.place_of_service = line.place_of_service or None
-    claim.place_of_service = claim.place_of_service or None
-    if claim.patient is not None:
-        claim.patient.sex = _upper(claim.patient.sex)
+            _set(diagnosis, "code", diagnosis_code(diagnosis.code))
+    taken = {line.line_number for line in claim.lines}
+    free = (n for n in range(1, 10**6) if n not in taken)
+    for line in claim.lines:
+        if line.line_number is None:  # the lowest number the sender did not use
+            line.line_number = next(free)
+        if line.procedure_code is not None:
+            _set(line, "procedure_code", _upper(line.procedure_code))
+        if line.modifiers:
+            _set(line, "modifiers", [m.strip().upper() for m in line.modifiers if m.strip()])
+        if not all(type(p) is int for p in line.diagnosis_pointers):
+            line.diagnosis_pointers = [pointer(p) for p in line.diagnosis_pointers]
+        if line.ndc:
+            _set(line, "ndc", line.ndc.replace("-", ""))
+        if line.place_of_service == "":
+            line.place_of_service = None
+    if claim.place_of_service == "":
+        claim.place_of_service = None
+    if claim.patient is not None and claim.patient.sex is not None:
+        _set(claim.patient, "sex", _upper(claim.patient.sex))
     if claim.payer is not None and claim.payer.id is not None:
-        claim.payer.id = claim.payer.id.strip().lower()
+        _set(claim.payer, "id", claim.payer.id.strip().lower())
     return claim

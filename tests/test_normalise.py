@@ -117,11 +117,11 @@ def test_missing_line_number_is_filled_from_position():
     assert [line.line_number for line in claim.lines] == [1, 2, 3]
 
 
-def test_given_line_number_is_kept_and_others_numbered_by_position():
-    claim = normalised(lines=[{"procedure_code": "99213"}, {"procedure_code": "36415", "line_number": 7},
+def test_given_line_number_is_kept_and_others_get_the_lowest_unused_numbers():
+    claim = normalised(lines=[{"procedure_code": "99213"}, {"procedure_code": "36415", "line_number": 1},
                               {"procedure_code": "80053"}])
 
-    assert [line.line_number for line in claim.lines] == [1, 7, 3]
+    assert [line.line_number for line in claim.lines] == [2, 1, 3]
 
 
 def test_missing_submission_date_becomes_today():

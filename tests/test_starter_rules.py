@@ -1,0 +1,666 @@
+"""Every shipped rule (rules/*.yaml), scrubbed end to end through the real engine.
+
+Each case builds a claim from a small partial dict over the clean example claim
+(scrubber.examples.complete_claim), scrubs it with the shipped rule set, and compares the whole
+list of findings: rule id, category, severity, CARC/RARC, the lines (by line_number), the field to
+fix, the exact message (which names the claim's own values) and the source file. Rule metadata
+below is transcribed from the YAML, not read back from the loaded rule set, so a changed id,
+category or denial code is caught here.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from scrubber.claim import Claim, ScrubResult
+from scrubber.examples import complete_claim
+from scrubber.pipeline import Scrubber
+from scrubber.ruleset import load_ruleset, load_texts
+
+TODAY = dt.date(2026, 1, 15)
+
+# rule id -> (category, severity, carc, rarc, source), as written in rules/*.yaml
+META: dict[str, tuple[str, str, str | None, str | None, str]] = {
+    "total-charge-mismatch": ("balancing", "error", "CO-16", "M54", "rules/balancing.yaml"),
+    "service-after-submission": ("date", "error", "CO-110", None, "rules/dates.yaml"),
+    "service-end-after-submission": ("date", "error", "CO-110", None, "rules/dates.yaml"),
+    "service-range-reversed": ("date", "error", "CO-16", "M59", "rules/dates.yaml"),
+    "service-before-birth": ("date", "error", "CO-14", None, "rules/dates.yaml"),
+    "service-after-death": ("date", "error", "CO-13", None, "rules/dates.yaml"),
+    "birth-date-after-submission": ("date", "error", "CO-16", "N329", "rules/dates.yaml"),
+    "discharge-before-admission": ("date", "error", "CO-16", "MA130", "rules/dates.yaml"),
+    "duplicate-line": ("duplicate", "error", "OA-18", None, "rules/duplicates.yaml"),
+    "modifier-26-with-tc": ("modifier", "error", "CO-4", None, "rules/modifiers.yaml"),
+    "modifier-lt-with-rt": ("modifier", "error", "CO-4", None, "rules/modifiers.yaml"),
+    "modifier-50-with-side": ("modifier", "error", "CO-4", None, "rules/modifiers.yaml"),
+    "modifier-59-with-x": ("modifier", "error", "CO-4", None, "rules/modifiers.yaml"),
+    "npi-format": ("npi", "error", "CO-207", "N290", "rules/npi.yaml"),
+    "npi-check-digit": ("npi", "error", "CO-207", "N290", "rules/npi.yaml"),
+    "place-of-service-unknown": ("place_of_service", "error", "CO-58", "M77", "rules/place_of_service.yaml"),
+    "line-place-of-service-unknown": ("place_of_service", "error", "CO-58", "M77",
+                                      "rules/place_of_service.yaml"),
+    "pointer-missing": ("dx_pointer", "error", "CO-16", "M76", "rules/pointers.yaml"),
+    "pointer-too-many": ("dx_pointer", "error", "CO-16", "M76", "rules/pointers.yaml"),
+    "pointer-invalid": ("dx_pointer", "error", "CO-16", "M76", "rules/pointers.yaml"),
+    "pointer-repeated": ("dx_pointer", "warning", "CO-16", "M76", "rules/pointers.yaml"),
+    "claim-id-missing": ("required_field", "error", "CO-16", "MA130", "rules/required.yaml"),
+    "member-id-missing": ("required_field", "error", "CO-16", "MA27", "rules/required.yaml"),
+    "patient-name-missing": ("required_field", "error", "CO-16", "MA130", "rules/required.yaml"),
+    "birth-date-missing": ("required_field", "error", "CO-16", "N329", "rules/required.yaml"),
+    "patient-sex-invalid": ("required_field", "error", "CO-16", "MA39", "rules/required.yaml"),
+    "billing-npi-missing": ("required_field", "error", "CO-206", "N257", "rules/required.yaml"),
+    "diagnosis-missing": ("required_field", "error", "CO-16", "M76", "rules/required.yaml"),
+    "diagnosis-count-over-12": ("format", "error", "CO-16", "M76", "rules/required.yaml"),
+    "procedure-code-missing": ("required_field", "error", "CO-16", "M51", "rules/required.yaml"),
+    "procedure-code-format": ("format", "error", "CO-16", "M51", "rules/required.yaml"),
+    "units-invalid": ("required_field", "error", "CO-16", "M53", "rules/required.yaml"),
+    "line-charge-missing": ("required_field", "error", "CO-16", "M79", "rules/required.yaml"),
+    "line-charge-negative": ("format", "error", "CO-16", "M79", "rules/required.yaml"),
+    "service-date-missing": ("required_field", "error", "CO-16", "M52", "rules/required.yaml"),
+    "total-charge-missing": ("required_field", "error", "CO-16", "M54", "rules/required.yaml"),
+    "place-of-service-missing": ("required_field", "error", "CO-16", "M77", "rules/required.yaml"),
+    "type-of-bill-missing": ("required_field", "error", "CO-16", "MA30", "rules/required.yaml"),
+    "frequency-code-invalid": ("format", "error", "CO-16", "MA130", "rules/required.yaml"),
+    "modifier-count-over-4": ("format", "error", "CO-4", None, "rules/required.yaml"),
+    "line-number-repeated": ("format", "error", "CO-16", "MA130", "rules/required.yaml"),
+}
+
+FORMAT_TAIL = "is not a CPT code (5 digits, or 4 digits and F/T/U/A/M) nor a HCPCS Level II code (letter A-V and 4 digits)"
+THIRTEEN_DX = ["I10", "E11.9", "E78.5", "J45.909", "K21.9", "M54.50", "N39.0", "R05.9", "R51.9",
+               "Z00.00", "F41.9", "G47.00", "H52.4"]
+TWO_DX = [{"code": "I10"}, {"code": "E11.9"}]
+
+
+def F(rule_id: str, lines: list[int], field: str | None, message: str) -> dict[str, Any]:
+    """The expected finding, with the rule's metadata from META."""
+    category, severity, carc, rarc, source = META[rule_id]
+    return {"rule_id": rule_id, "category": category, "severity": severity, "carc": carc, "rarc": rarc,
+            "lines": lines, "field": field, "message": message, "source": source}
+
+
+def observed(result: ScrubResult) -> list[dict[str, Any]]:
+    return [f.model_dump(exclude={"suggestion"}) for f in result.findings]
+
+
+@pytest.fixture(scope="module")
+def ruleset():
+    return load_ruleset()
+
+
+@pytest.fixture(scope="module")
+def scrubber(ruleset):
+    s = Scrubber(ruleset)
+    yield s
+    s.close()
+
+
+def scrub(scrubber: Scrubber, partial: dict[str, Any], *, today: dt.date = TODAY) -> ScrubResult:
+    return scrubber.scrub(Claim.model_validate(complete_claim(partial)), today=today)
+
+
+# ----------------------------------------------------------------------------- one case per rule
+
+CASES = [
+    # balancing.yaml
+    pytest.param(
+        {"total_charge": "150.00", "lines": [{"charge": "100.00"}, {"charge": "40.00", "procedure_code": "36415"}]},
+        "fail", [F("total-charge-mismatch", [], "total_charge",
+                   "The total charge 150.00 is not the sum of the line charges 140.00")],
+        id="total-charge-mismatch"),
+    # dates.yaml
+    pytest.param(
+        {"lines": [{"service_date": "2026-01-16"}]},
+        "fail", [F("service-after-submission", [1], "lines[1].service_date",
+                   "Line 1 (99213) is dated 2026-01-16, after the claim's submission date 2026-01-15")],
+        id="service-after-submission"),
+    pytest.param(
+        {"lines": [{"service_date": "2026-01-01", "service_date_end": "2026-01-31"}]},
+        "fail", [F("service-end-after-submission", [1], "lines[1].service_date_end",
+                   "Line 1 (99213) runs to 2026-01-31, after the submission date 2026-01-15")],
+        id="service-end-after-submission"),
+    pytest.param(
+        {"lines": [{"service_date": "2026-01-05", "service_date_end": "2026-01-04"}]},
+        "fail", [F("service-range-reversed", [1], "lines[1].service_date_end",
+                   "Line 1 (99213) runs from 2026-01-05 to 2026-01-04: the end is before the start")],
+        id="service-range-reversed"),
+    pytest.param(
+        {"patient": {"birth_date": "2026-01-10"}, "lines": [{"service_date": "2026-01-05"}]},
+        "fail", [F("service-before-birth", [1], "lines[1].service_date",
+                   "Line 1 is dated 2026-01-05, before the patient's date of birth")],
+        id="service-before-birth"),
+    pytest.param(
+        {"patient": {"death_date": "2026-01-04"}, "lines": [{"service_date": "2026-01-05"}]},
+        "fail", [F("service-after-death", [1], "lines[1].service_date",
+                   "Line 1 (99213) is dated 2026-01-05, after the patient's date of death")],
+        id="service-after-death"),
+    pytest.param(
+        {"patient": {"birth_date": "2027-01-01"}, "lines": [{"service_date": "2028-01-01"}]},
+        "fail", [F("birth-date-after-submission", [], "patient.birth_date",
+                   "The patient's date of birth is after the submission date 2026-01-15"),
+                 F("service-after-submission", [1], "lines[1].service_date",
+                   "Line 1 (99213) is dated 2028-01-01, after the claim's submission date 2026-01-15")],
+        id="birth-date-after-submission"),
+    pytest.param(
+        {"claim_type": "institutional", "type_of_bill": "0111", "admission_date": "2026-01-05",
+         "discharge_date": "2026-01-03"},
+        "fail", [F("discharge-before-admission", [], "discharge_date",
+                   "The discharge date 2026-01-03 is before the admission date 2026-01-05")],
+        id="discharge-before-admission"),
+    # duplicates.yaml
+    pytest.param(
+        {"lines": [{"procedure_code": "71046"}, {"procedure_code": "71046"}]},
+        "fail", [F("duplicate-line", [1, 2], "lines[2]",
+                   "Lines 1 and 2 both bill 71046 with the same modifiers and 1 unit(s) on 2026-01-05")],
+        id="duplicate-line"),
+    # modifiers.yaml
+    pytest.param(
+        {"lines": [{"procedure_code": "71046", "modifiers": ["26", "TC"]}]},
+        "fail", [F("modifier-26-with-tc", [1], "lines[1].modifiers",
+                   "Line 1 (71046) carries both 26 (professional component) and TC (technical component)")],
+        id="modifier-26-with-tc"),
+    pytest.param(
+        {"lines": [{"procedure_code": "73560", "modifiers": ["RT", "LT"]}]},
+        "fail", [F("modifier-lt-with-rt", [1], "lines[1].modifiers", "Line 1 (73560) carries both LT and RT")],
+        id="modifier-lt-with-rt"),
+    pytest.param(
+        {"lines": [{"procedure_code": "64483", "modifiers": ["50", "LT"]}]},
+        "fail", [F("modifier-50-with-side", [1], "lines[1].modifiers",
+                   "Line 1 (64483) carries 50 (bilateral) with a side modifier (50 LT)")],
+        id="modifier-50-with-side"),
+    pytest.param(
+        {"lines": [{"procedure_code": "11042", "modifiers": ["59", "XS"]}]},
+        "fail", [F("modifier-59-with-x", [1], "lines[1].modifiers",
+                   "Line 1 (11042) carries 59 with an X modifier (59 XS); CMS says not to report them together")],
+        id="modifier-59-with-x"),
+    # npi.yaml
+    pytest.param(
+        {"billing_provider": {"npi": "123456789"}},
+        "fail", [F("npi-format", [], "billing_provider.npi",
+                   "The billing provider NPI '123456789' is not 10 digits starting with 1 or 2")],
+        id="npi-format"),
+    pytest.param(
+        {"rendering_provider": {"npi": "1234567890"}},
+        "fail", [F("npi-check-digit", [], "rendering_provider.npi",
+                   "The rendering provider NPI 1234567890 fails its check digit: a digit was mistyped")],
+        id="npi-check-digit"),
+    # place_of_service.yaml
+    pytest.param(
+        {"place_of_service": "30"},
+        "fail", [F("place-of-service-unknown", [], "place_of_service",
+                   "Place of service '30' is not in the CMS place of service code set")],
+        id="place-of-service-unknown"),
+    pytest.param(
+        {"lines": [{"place_of_service": "1"}]},
+        "fail", [F("line-place-of-service-unknown", [1], "lines[1].place_of_service",
+                   "Line 1 (99213): place of service '1' is not in the CMS place of service code set")],
+        id="line-place-of-service-unknown"),
+    # pointers.yaml
+    pytest.param(
+        {"lines": [{"diagnosis_pointers": []}]},
+        "fail", [F("pointer-missing", [1], "lines[1].diagnosis_pointers",
+                   "Line 1 (99213) does not point at any diagnosis")],
+        id="pointer-missing"),
+    pytest.param(
+        {"diagnoses": [{"code": c} for c in ["I10", "E11.9", "E78.5", "K21.9", "R05.9"]],
+         "lines": [{"diagnosis_pointers": [1, 2, 3, 4, 5]}]},
+        "fail", [F("pointer-too-many", [1], "lines[1].diagnosis_pointers",
+                   "Line 1 (99213) has 5 diagnosis pointers; a line holds at most 4")],
+        id="pointer-too-many"),
+    pytest.param(
+        {"diagnoses": TWO_DX, "lines": [{"diagnosis_pointers": [1, 3]}]},
+        "fail", [F("pointer-invalid", [1], "lines[1].diagnosis_pointers",
+                   "Line 1 (99213) points at diagnosis '3', but the claim lists 2 diagnoses")],
+        id="pointer-invalid"),
+    pytest.param(
+        {"lines": [{"diagnosis_pointers": [1, 1]}]},
+        "warn", [F("pointer-repeated", [1], "lines[1].diagnosis_pointers",
+                   "Line 1 (99213) lists pointer 1 twice")],
+        id="pointer-repeated"),
+    # required.yaml
+    pytest.param(
+        {"claim_id": None},
+        "fail", [F("claim-id-missing", [], "claim_id", "The claim has no claim_id (patient control number, CLM01)")],
+        id="claim-id-missing"),
+    pytest.param(
+        {"patient": {"member_id": None}},
+        "fail", [F("member-id-missing", [], "patient.member_id",
+                   "The patient's member id (subscriber id on the insurance card) is missing")],
+        id="member-id-missing"),
+    pytest.param(
+        {"patient": {"last_name": None}},
+        "fail", [F("patient-name-missing", [], "patient", "The patient's first or last name is missing")],
+        id="patient-name-missing"),
+    pytest.param(
+        {"patient": {"birth_date": None}},
+        "fail", [F("birth-date-missing", [], "patient.birth_date", "The patient's date of birth is missing")],
+        id="birth-date-missing"),
+    pytest.param(
+        {"patient": {"sex": "female"}},
+        "fail", [F("patient-sex-invalid", [], "patient.sex", "The patient's sex is 'FEMALE'; it must be F, M or U")],
+        id="patient-sex-invalid"),
+    pytest.param(
+        {"billing_provider": None},
+        "fail", [F("billing-npi-missing", [], "billing_provider.npi", "The billing provider has no NPI")],
+        id="billing-npi-missing"),
+    pytest.param(
+        {"diagnoses": [], "lines": [{"diagnosis_pointers": []}]},
+        "fail", [F("diagnosis-missing", [], "diagnoses", "The claim has no diagnosis code"),
+                 F("pointer-missing", [1], "lines[1].diagnosis_pointers",
+                   "Line 1 (99213) does not point at any diagnosis")],
+        id="diagnosis-missing"),
+    pytest.param(
+        {"diagnoses": [{"code": c} for c in THIRTEEN_DX]},
+        "fail", [F("diagnosis-count-over-12", [], "diagnoses",
+                   "The claim lists 13 diagnoses; a professional claim (837P / CMS-1500) holds at most 12")],
+        id="diagnosis-count-over-12"),
+    pytest.param(
+        {"lines": [{}, {"procedure_code": None}]},
+        "fail", [F("procedure-code-missing", [2], "lines[2].procedure_code", "Line 2 has no procedure code")],
+        id="procedure-code-missing"),
+    pytest.param(
+        {"lines": [{"procedure_code": "9921"}]},
+        "fail", [F("procedure-code-format", [1], "lines[1].procedure_code", f"Line 1: '9921' {FORMAT_TAIL}")],
+        id="procedure-code-format"),
+    pytest.param(
+        {"lines": [{"units": 0}]},
+        "fail", [F("units-invalid", [1], "lines[1].units", "Line 1 (99213) has 0 units; units must be above zero")],
+        id="units-invalid"),
+    pytest.param(
+        {"lines": [{}, {"procedure_code": "36415", "charge": None}], "total_charge": "100.00"},
+        "fail", [F("line-charge-missing", [2], "lines[2].charge", "Line 2 (36415) has no charge")],
+        id="line-charge-missing"),
+    pytest.param(
+        {"lines": [{"charge": "-10.00"}]},
+        "fail", [F("line-charge-negative", [1], "lines[1].charge", "Line 1 (99213) has a negative charge -10.00")],
+        id="line-charge-negative"),
+    pytest.param(
+        {"lines": [{"service_date": None}]},
+        "fail", [F("service-date-missing", [1], "lines[1].service_date", "Line 1 (99213) has no date of service")],
+        id="service-date-missing"),
+    pytest.param(
+        {"total_charge": None},
+        "fail", [F("total-charge-missing", [], "total_charge", "The claim has no total charge")],
+        id="total-charge-missing"),
+    pytest.param(
+        {"place_of_service": None},
+        "fail", [F("place-of-service-missing", [1], "place_of_service",
+                   "Line 1 (99213) has no place of service, and neither does the claim")],
+        id="place-of-service-missing"),
+    pytest.param(
+        {"claim_type": "institutional", "place_of_service": None, "lines": [{"revenue_code": "0450"}]},
+        "fail", [F("type-of-bill-missing", [], "type_of_bill",
+                   "The institutional claim has no type of bill (UB-04 form locator 4)")],
+        id="type-of-bill-missing"),
+    pytest.param(
+        {"frequency_code": "2"},
+        "fail", [F("frequency-code-invalid", [], "frequency_code",
+                   "Frequency code '2' is not 1 (original), 7 (replacement) or 8 (void)")],
+        id="frequency-code-invalid"),
+    pytest.param(
+        {"lines": [{"modifiers": ["GT", "59", "RT", "GA", "Q5"]}]},
+        "fail", [F("modifier-count-over-4", [1], "lines[1].modifiers",
+                   "Line 1 (99213) carries 5 modifiers; a claim line holds at most 4")],
+        id="modifier-count-over-4"),
+    pytest.param(
+        {"lines": [{"line_number": 3}, {"line_number": 3, "procedure_code": "36415", "charge": "40.00"}]},
+        "fail", [F("line-number-repeated", [3], "lines[3].line_number",
+                   "Line number 3 is used for more than one line (here for 36415)")],
+        id="line-number-repeated"),
+]
+
+
+@pytest.mark.parametrize("partial, status, expected", CASES)
+def test_shipped_rule_gives_its_exact_finding(scrubber, partial, status, expected):
+    result = scrub(scrubber, partial)
+
+    assert observed(result) == expected
+    assert result.status == status
+
+
+def test_every_shipped_rule_has_a_case_here(ruleset):
+    case_ids = {p.id for p in CASES}
+
+    assert {r.id for r in ruleset.rules} == set(META) == case_ids
+
+
+# ----------------------------------------------------------------------------- clean claims
+
+
+def test_clean_example_claim_has_no_findings_and_passes(scrubber):
+    result = scrub(scrubber, {})
+
+    assert result.findings == []
+    assert result.status == "pass"
+    assert result.claim_id == "EXAMPLE-1"
+    assert result.ruleset.effective_date == dt.date(2026, 1, 5)
+
+
+@pytest.mark.parametrize("partial", [
+    pytest.param({"lines": [{"service_date": "2026-01-15"}]}, id="service-on-submission-day"),
+    pytest.param({"patient": {"death_date": "2026-01-05"}}, id="service-on-day-of-death"),
+    pytest.param({"patient": {"birth_date": "2026-01-05"}}, id="service-on-day-of-birth"),
+    pytest.param({"lines": [{"service_date": "2026-01-05", "service_date_end": "2026-01-05"}]}, id="same-day-range"),
+    pytest.param({"claim_type": "institutional", "type_of_bill": "0111", "admission_date": "2026-01-05",
+                  "discharge_date": "2026-01-05"}, id="same-day-stay"),
+    pytest.param({"total_charge": "140.00", "lines": [{"charge": "100.00"},
+                                                      {"charge": "40.00", "procedure_code": "36415"}]},
+                 id="total-matches-two-lines"),
+    pytest.param({"lines": [{"procedure_code": "3074F", "charge": "0.00"}]}, id="zero-charge-category-ii"),
+    pytest.param({"lines": [{"procedure_code": "G0439"}]}, id="hcpcs-code"),
+    pytest.param({"lines": [{"place_of_service": "27"}]}, id="line-pos-27"),
+    pytest.param({"place_of_service": None, "lines": [{"place_of_service": "11"}]}, id="pos-on-line-only"),
+    pytest.param({"frequency_code": "7"}, id="replacement-claim"),
+    pytest.param({"lines": [{"modifiers": ["GT", "59", "RT", "GA"]}]}, id="four-modifiers"),
+    pytest.param({"diagnoses": [{"code": c} for c in THIRTEEN_DX[:12]]}, id="twelve-diagnoses"),
+    pytest.param({"diagnoses": TWO_DX, "lines": [{"diagnosis_pointers": [1, 2]}]}, id="two-distinct-pointers"),
+    pytest.param({"rendering_provider": {"npi": "1912301953"}, "referring_provider": {"npi": "1003000126"}},
+                 id="valid-npis-all-roles"),
+    pytest.param({"rendering_provider": {"npi": None}}, id="rendering-provider-without-npi"),
+])
+def test_boundary_claim_has_no_findings(scrubber, partial):
+    result = scrub(scrubber, partial)
+
+    assert observed(result) == []
+    assert result.status == "pass"
+
+
+# ----------------------------------------------------------------------------- acceptance scenario
+
+
+def test_bad_npi_and_bad_pointer_give_both_findings(scrubber):
+    result = scrub(scrubber, {"billing_provider": {"npi": "1234567890"}, "diagnoses": TWO_DX,
+                              "lines": [{"diagnosis_pointers": [1, 3]}]})
+
+    assert observed(result) == [
+        F("npi-check-digit", [], "billing_provider.npi",
+          "The billing provider NPI 1234567890 fails its check digit: a digit was mistyped"),
+        F("pointer-invalid", [1], "lines[1].diagnosis_pointers",
+          "Line 1 (99213) points at diagnosis '3', but the claim lists 2 diagnoses"),
+    ]
+    assert result.status == "fail"
+
+
+# ----------------------------------------------------------------------------- NPIs, per provider role
+
+
+@pytest.mark.parametrize("role", ["billing", "rendering", "referring"])
+def test_npi_check_digit_applies_to_each_provider_role(scrubber, role):
+    result = scrub(scrubber, {f"{role}_provider": {"npi": "1912301952"}})
+
+    assert observed(result) == [F("npi-check-digit", [], f"{role}_provider.npi",
+                                  f"The {role} provider NPI 1912301952 fails its check digit: a digit was mistyped")]
+    assert result.status == "fail"
+
+
+@pytest.mark.parametrize("role", ["billing", "rendering", "referring"])
+@pytest.mark.parametrize("npi", ["123456789", "12345678AB"])
+def test_npi_format_applies_to_each_provider_role(scrubber, role, npi):
+    result = scrub(scrubber, {f"{role}_provider": {"npi": npi}})
+
+    assert observed(result) == [F("npi-format", [], f"{role}_provider.npi",
+                                  f"The {role} provider NPI '{npi}' is not 10 digits starting with 1 or 2")]
+
+
+def test_bad_npis_on_two_roles_give_one_finding_each(scrubber):
+    result = scrub(scrubber, {"billing_provider": {"npi": "1234567890"}, "referring_provider": {"npi": "1003000127"}})
+
+    assert observed(result) == [
+        F("npi-check-digit", [], "billing_provider.npi",
+          "The billing provider NPI 1234567890 fails its check digit: a digit was mistyped"),
+        F("npi-check-digit", [], "referring_provider.npi",
+          "The referring provider NPI 1003000127 fails its check digit: a digit was mistyped"),
+    ]
+
+
+def test_missing_billing_npi_is_reported_once_and_not_as_a_format_error(scrubber):
+    result = scrub(scrubber, {"billing_provider": {"npi": None}})
+
+    assert [f["rule_id"] for f in observed(result)] == ["billing-npi-missing"]
+
+
+# ----------------------------------------------------------------------------- duplicate lines
+
+
+def test_duplicate_line_flags_the_later_line_number_whatever_the_order_sent(scrubber):
+    result = scrub(scrubber, {"lines": [{"line_number": 5, "procedure_code": "71046"},
+                                        {"line_number": 2, "procedure_code": "71046"}]})
+
+    assert observed(result) == [F("duplicate-line", [2, 5], "lines[5]",
+                                  "Lines 2 and 5 both bill 71046 with the same modifiers and 1 unit(s) on 2026-01-05")]
+
+
+def test_three_identical_lines_give_one_finding_per_pair(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "71046"}] * 3})
+
+    message = "Lines {} and {} both bill 71046 with the same modifiers and 1 unit(s) on 2026-01-05"
+    assert observed(result) == [
+        F("duplicate-line", [1, 2], "lines[2]", message.format(1, 2)),
+        F("duplicate-line", [1, 3], "lines[3]", message.format(1, 3)),
+        F("duplicate-line", [2, 3], "lines[3]", message.format(2, 3)),
+    ]
+
+
+def test_duplicate_line_ignores_modifier_order_and_case(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "71046", "modifiers": ["LT", "59"]},
+                                        {"procedure_code": "71046", "modifiers": ["59", "lt"]}]})
+
+    assert [(f.rule_id, f.lines, f.field) for f in result.findings] == [("duplicate-line", [1, 2], "lines[2]")]
+
+
+def test_duplicate_line_names_fractional_units(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "J1100", "units": 1.5},
+                                        {"procedure_code": "J1100", "units": 1.5}]})
+
+    assert observed(result) == [F("duplicate-line", [1, 2], "lines[2]",
+                                  "Lines 1 and 2 both bill J1100 with the same modifiers and 1.5 unit(s) on 2026-01-05")]
+
+
+@pytest.mark.parametrize("lines", [
+    pytest.param([{"procedure_code": "71046", "service_date": "2026-01-05"},
+                  {"procedure_code": "71046", "service_date": "2026-01-06"}], id="different-dates"),
+    pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71046", "modifiers": ["76"]}], id="76-on-one"),
+    pytest.param([{"procedure_code": "71046", "modifiers": ["76"]}, {"procedure_code": "71046"}], id="76-on-first"),
+    pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71046", "units": 2, "charge": "200.00"}],
+                 id="different-units"),
+    pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71047"}], id="different-codes"),
+])
+def test_duplicate_line_does_not_fire_for_distinguishable_lines(scrubber, lines):
+    result = scrub(scrubber, {"lines": lines})
+
+    assert observed(result) == []
+    assert result.status == "pass"
+
+
+def test_duplicate_line_fires_when_both_lines_carry_76(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "71046", "modifiers": ["76"]},
+                                        {"procedure_code": "71046", "modifiers": ["76"]}]})
+
+    assert [(f.rule_id, f.lines, f.field) for f in result.findings] == [("duplicate-line", [1, 2], "lines[2]")]
+
+
+def test_duplicate_line_fires_when_an_unnumbered_line_repeats_a_numbered_one(scrubber):
+    result = scrub(scrubber, {"lines": [{"line_number": 2, "procedure_code": "71046"},
+                                        {"procedure_code": "71046"}]})
+
+    assert [f.rule_id for f in result.findings] == ["duplicate-line"]
+
+
+# ----------------------------------------------------------------------------- normalisation before rules
+
+
+@pytest.mark.parametrize("modifiers", [["26", "tc"], [" 26 ", "Tc"], ["tc", "26"]])
+def test_lower_case_modifiers_are_normalised_before_rules(scrubber, modifiers):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "71046", "modifiers": modifiers}]})
+
+    assert observed(result) == [F("modifier-26-with-tc", [1], "lines[1].modifiers",
+                                  "Line 1 (71046) carries both 26 (professional component) and TC (technical component)")]
+
+
+def test_lower_case_side_modifiers_are_normalised_before_rules(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "73560", "modifiers": ["rt", "lt"]}]})
+
+    assert observed(result) == [F("modifier-lt-with-rt", [1], "lines[1].modifiers",
+                                  "Line 1 (73560) carries both LT and RT")]
+
+
+def test_lower_case_x_modifier_is_shown_upper_case_in_the_message(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "11042", "modifiers": ["59", "xs"]}]})
+
+    assert [f.message for f in result.findings] == [
+        "Line 1 (11042) carries 59 with an X modifier (59 XS); CMS says not to report them together"]
+
+
+def test_lower_case_procedure_code_is_upper_cased_before_the_format_rule(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "w1234"}]})
+
+    assert observed(result) == [F("procedure-code-format", [1], "lines[1].procedure_code",
+                                  f"Line 1: 'W1234' {FORMAT_TAIL}")]
+
+
+@pytest.mark.parametrize("partial", [
+    pytest.param({"lines": [{"procedure_code": "g0439"}]}, id="lower-case-hcpcs"),
+    pytest.param({"lines": [{"procedure_code": "3074f", "charge": "0.00"}]}, id="lower-case-category-ii"),
+    pytest.param({"patient": {"sex": "m"}}, id="lower-case-sex"),
+    pytest.param({"diagnoses": [{"code": "e119"}, {"code": "i10"}], "lines": [{"diagnosis_pointers": ["b", "A"]}]},
+                 id="undotted-icd-and-letter-pointers"),
+])
+def test_lower_case_values_are_normalised_into_a_clean_claim(scrubber, partial):
+    result = scrub(scrubber, partial)
+
+    assert observed(result) == []
+    assert result.status == "pass"
+
+
+_DIAGNOSIS_RULE = """
+schema_version: 1
+rules:
+  - id: dx-e11-9
+    title: Diagnosis E11.9 is on the claim
+    category: dx_invalid
+    severity: warning
+    when:
+      diagnosis: {code: "E11.9"}
+    message: "Diagnosis {position} is {code}"
+    field: "diagnoses"
+    suggestion: nothing to do
+    examples:
+      - name: E11.9
+        claim: {diagnoses: [{code: "E11.9"}]}
+        expect: [dx-e11-9]
+"""
+
+
+@pytest.mark.parametrize("code", ["e119", "E119", "e11.9", " E11.9 "])
+def test_icd_codes_are_dotted_and_upper_cased_before_rules_run(code):
+    scrubber = Scrubber(load_texts([("rules/dx.yaml", _DIAGNOSIS_RULE)]))
+    try:
+        result = scrub(scrubber, {"diagnoses": [{"code": "I10"}, {"code": code}],
+                                  "lines": [{"diagnosis_pointers": [1, 2]}]})
+    finally:
+        scrubber.close()
+
+    assert [(f.rule_id, f.severity, f.lines, f.message) for f in result.findings] == [
+        ("dx-e11-9", "warning", [1], "Diagnosis 2 is E11.9")]
+    assert result.status == "warn"
+
+
+@pytest.mark.parametrize("pointer", ["b", "B", "2"])
+def test_letter_and_digit_string_pointers_are_normalised_before_the_pointer_rules(scrubber, pointer):
+    result = scrub(scrubber, {"diagnoses": TWO_DX, "lines": [{"diagnosis_pointers": [1, pointer]}]})
+
+    assert observed(result) == []
+
+
+@pytest.mark.parametrize("pointer, shown, n_dx", [
+    (0, "0", 1),
+    (13, "13", 2),
+    ("13", "13", 2),
+    ("1.00", "1.00", 1),
+    ("M", "M", 2),
+    ("C", "3", 2),  # the letter C is diagnosis 3, which a claim of 2 diagnoses lacks
+])
+def test_pointer_invalid_names_the_bad_pointer_and_the_diagnosis_count(scrubber, pointer, shown, n_dx):
+    result = scrub(scrubber, {"diagnoses": TWO_DX[:n_dx], "lines": [{"diagnosis_pointers": [pointer]}]})
+
+    assert observed(result) == [F("pointer-invalid", [1], "lines[1].diagnosis_pointers",
+                                  f"Line 1 (99213) points at diagnosis '{shown}', but the claim lists {n_dx} diagnoses")]
+
+
+# ----------------------------------------------------------------------------- line numbers, dates, status
+
+
+def test_findings_name_lines_by_their_line_number_not_their_position(scrubber):
+    result = scrub(scrubber, {"lines": [{"line_number": 10, "service_date": "2026-01-16"},
+                                        {"line_number": 20, "procedure_code": "36415", "service_date": "2026-01-17"}]})
+
+    assert observed(result) == [
+        F("service-after-submission", [10], "lines[10].service_date",
+          "Line 10 (99213) is dated 2026-01-16, after the claim's submission date 2026-01-15"),
+        F("service-after-submission", [20], "lines[20].service_date",
+          "Line 20 (36415) is dated 2026-01-17, after the claim's submission date 2026-01-15"),
+    ]
+
+
+def test_missing_submission_date_defaults_to_the_scrub_day(scrubber):
+    result = scrub(scrubber, {"submission_date": None, "lines": [{"service_date": "2026-01-16"}]},
+                   today=dt.date(2026, 1, 15))
+
+    assert [f.message for f in result.findings] == [
+        "Line 1 (99213) is dated 2026-01-16, after the claim's submission date 2026-01-15"]
+
+
+def test_place_of_service_missing_is_reported_per_line_without_one(scrubber):
+    result = scrub(scrubber, {"place_of_service": None,
+                              "lines": [{}, {"procedure_code": "36415", "place_of_service": "11"},
+                                        {"procedure_code": "81002"}]})
+
+    assert observed(result) == [
+        F("place-of-service-missing", [1], "place_of_service",
+          "Line 1 (99213) has no place of service, and neither does the claim"),
+        F("place-of-service-missing", [3], "place_of_service",
+          "Line 3 (81002) has no place of service, and neither does the claim"),
+    ]
+
+
+@pytest.mark.parametrize("units, shown", [(0, "0"), (-1, "-1"), (None, "(none)")])
+def test_units_invalid_names_the_units_sent(scrubber, units, shown):
+    result = scrub(scrubber, {"lines": [{"units": units}]})
+
+    assert [f.message for f in result.findings] == [
+        f"Line 1 (99213) has {shown} units; units must be above zero"]
+
+
+def test_patient_sex_missing_is_shown_as_none(scrubber):
+    result = scrub(scrubber, {"patient": {"sex": None}})
+
+    assert [f.message for f in result.findings] == ["The patient's sex is '(none)'; it must be F, M or U"]
+
+
+def test_warnings_and_errors_together_fail_with_errors_listed_first(scrubber):
+    result = scrub(scrubber, {"frequency_code": "2", "lines": [{"diagnosis_pointers": [1, 1]}]})
+
+    assert [(f.rule_id, f.severity) for f in result.findings] == [
+        ("frequency-code-invalid", "error"), ("pointer-repeated", "warning")]
+    assert result.status == "fail"
+
+
+# ----------------------------------------------------------------------------- empty text is missing
+
+def test_empty_claim_id_is_reported_as_missing(scrubber):
+    result = scrub(scrubber, {"claim_id": ""})
+
+    assert [f.rule_id for f in result.findings] == ["claim-id-missing"]
+
+
+def test_empty_patient_first_name_is_reported_as_missing(scrubber):
+    result = scrub(scrubber, {"patient": {"first_name": "  "}})
+
+    assert [f.rule_id for f in result.findings] == ["patient-name-missing"]
+
+
+def test_empty_billing_npi_is_reported_as_missing(scrubber):
+    result = scrub(scrubber, {"billing_provider": {"npi": ""}})
+
+    assert [f.rule_id for f in result.findings] == ["billing-npi-missing"]
