@@ -6,6 +6,8 @@ defect) is scrubbed with the shipped rules, one claim at a time, timing each cla
 - core: normalise + enrich + evaluate (the engine, or the reference evaluator);
 - scrub: the whole Scrubber.scrub(): the core plus findings and the contract result.
 
+Each figure is the best of three runs over the corpus (p50/p99 from that run).
+
 A second, "stress" corpus (every claim full of defects, ~20 findings each) shows the cost of findings.
 Targets: the engine core >= 8,000 claims/s, and the engine path >= 2x the reference evaluator.
 
@@ -44,21 +46,27 @@ def _scrub(scrubber: Scrubber):
     return lambda claim: scrubber.scrub(claim, today=TODAY)
 
 
-def timed(step, corpus) -> dict:
+def timed(step, corpus, repeats: int = 3) -> dict:
+    """The best of `repeats` runs over the corpus (a shared machine only ever slows a run down)."""
     for claim in corpus[:300]:
         step(claim.model_copy(deep=True))  # warm up
-    copies = [c.model_copy(deep=True) for c in corpus]
-    clock, times = time.perf_counter, []
-    gc.collect()
-    started = clock()
-    for claim in copies:
-        t0 = clock()
-        step(claim)
-        times.append(clock() - t0)
-    elapsed = clock() - started
-    times.sort()
-    return {"claims_per_s": len(copies) / elapsed, "p50_ms": times[len(times) // 2] * 1e3,
-            "p99_ms": times[int(len(times) * 0.99)] * 1e3}
+    best = None
+    for _ in range(repeats):
+        copies = [c.model_copy(deep=True) for c in corpus]
+        clock, times = time.perf_counter, []
+        gc.collect()
+        started = clock()
+        for claim in copies:
+            t0 = clock()
+            step(claim)
+            times.append(clock() - t0)
+        elapsed = clock() - started
+        times.sort()
+        run = {"claims_per_s": len(copies) / elapsed, "p50_ms": times[len(times) // 2] * 1e3,
+               "p99_ms": times[int(len(times) * 0.99)] * 1e3}
+        if best is None or run["claims_per_s"] > best["claims_per_s"]:
+            best = run
+    return best
 
 
 def report(title: str, corpus, ruleset) -> dict:

@@ -271,13 +271,16 @@ class Compiler:
         compiled = CompiledRule(name, rule, ctx.source, scope, tuple(patterns), primary,
                                 tuple(quantified.line_aliases), quantified.diagnosis_alias,
                                 tuple(ctx.doc.where(path + ("examples", i))[0] for i in range(len(rule.examples))))
-        _check_template(state, rule.message, path + ("message",), compiled)
+        shown = _check_template(state, rule.message, path + ("message",), compiled)
         if rule.field is not None:
-            _check_template(state, rule.field, path + ("field",), compiled)
+            shown += _check_template(state, rule.field, path + ("field",), compiled)
+        for alias, fld in shown:  # what a message shows is computed like what a test reads
+            type_ = {"l1": "line", "d1": "dx"}.get(alias, fact_type)
+            self.needs.setdefault(type_, set()).update(fld.slots or (fld.key,))
         return compiled
 
     def _need(self, fact_type: str, tests: Iterable[Any]) -> None:
-        keys = self.needs.setdefault(fact_type, {DOS_KEY})
+        keys = self.needs.setdefault(fact_type, set())
         for test in tests:
             for t in _walk(test):
                 keys.add(t.key)
@@ -387,7 +390,7 @@ class Compiler:
         st.positive[fact_type] = True
         if key == "count_lines":
             count_key = self._flag(st, "count", (), path, test=base, positive=True).key
-            self.needs.setdefault("claim", {DOS_KEY}).add(count_key)
+            self.needs.setdefault("claim", set()).add(count_key)
             claim_test = Test("ge", count_key, value["at_least"])
         alias = "l1" if kind == "line" else "d1"
         pattern = Pattern(alias, fact_type, base)
@@ -526,7 +529,7 @@ class Compiler:
         key = f"f_{digest}"
         if key not in self.flags:
             self.flags[key] = Flag(key, fact_type, kind, sources, values, regex, test)
-            self.needs.setdefault(fact_type, {DOS_KEY}).update(sources)
+            self.needs.setdefault(fact_type, set()).update(sources)
         return Test("eq", key, positive)
 
 
@@ -652,9 +655,13 @@ def template_fields(template: str) -> list[str]:
     return _PLACEHOLDER.findall(template)
 
 
-def _check_template(st: _RuleState, template: str, path: Path_, rule: CompiledRule) -> None:
+def _check_template(st: _RuleState, template: str, path: Path_, rule: CompiledRule) -> list[tuple[str, Field]]:
+    """The (alias, field) of every {name} in a message, or a problem for a name that cannot be shown."""
+    shown = []
     for name in template_fields(template):
         found = _template_field(rule, name)
+        if found is not None:
+            shown.append(found)
         if found is not None and found[1].phi:
             raise _Fail(path, f"{{{name}}} is protected health information: a rule may test it, but a message "
                               "(which is stored and shown to billers) must not contain it")
@@ -663,6 +670,7 @@ def _check_template(st: _RuleState, template: str, path: Path_, rule: CompiledRu
                               + _unknown_field(name.removeprefix("line.").removeprefix("diagnosis."),
                                                "line" if name.startswith("line.") else
                                                "diagnosis" if name.startswith("diagnosis.") else st.scope))
+    return shown
 
 
 def _template_field(rule: CompiledRule, name: str) -> tuple[str, Field] | None:

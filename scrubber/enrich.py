@@ -75,8 +75,12 @@ def _compact(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def base_facts(claim: Claim, with_diagnoses: bool = True) -> Facts:
-    """The claim's own values as facts, with the derived fields every rule set may use."""
+LINE_EXTRAS = frozenset({"dos", "days_to_submission", "patient_age", "service_days"})
+
+
+def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset[str] = LINE_EXTRAS) -> Facts:
+    """The claim's own values as facts, with the derived fields every rule set may use. The derived
+    line fields in `line_extras` are computed only when some rule reads or shows them."""
     patient, payer = claim.patient, claim.payer
     birth = patient.birth_date if patient else None
     submission = claim.submission_date
@@ -115,6 +119,9 @@ def base_facts(claim: Claim, with_diagnoses: bool = True) -> Facts:
     lines, pointed_by = [], [[] for _ in range(n_dx)]
     claim_pos = claim.place_of_service
     numbers: set[int | None] = set()
+    ages: dict[dt.date, int] = {}  # lines mostly share a date of service
+    want_dos, want_days = "dos" in line_extras, "days_to_submission" in line_extras
+    want_age, want_span = "patient_age" in line_extras, "service_days" in line_extras
     for index, line in enumerate(claim.lines):
         mods = line.modifiers
         pointers = line.diagnosis_pointers
@@ -139,16 +146,22 @@ def base_facts(claim: Claim, with_diagnoses: bool = True) -> Facts:
         if line.procedure_code is not None:
             fact["procedure_code"] = line.procedure_code
         if units is not None:
-            fact["units"] = int(units) if units == units.to_integral_value() else float(units)
+            whole = int(units)
+            fact["units"] = whole if whole == units else float(units)
         if charge is not None:
-            fact["charge"] = int(charge * 100)
+            fact["charge"] = int(charge.scaleb(2))
         if dos is not None:
-            fact["dos"] = fact["service_date"] = dos.toordinal()
-            if submission is not None:
+            fact["service_date"] = dos.toordinal()
+            if want_dos:
+                fact["dos"] = fact["service_date"]
+            if want_days and submission is not None:
                 fact["days_to_submission"] = (submission - dos).days
-            if birth is not None:
-                fact["patient_age"] = age_on(birth, dos)
-            if end is not None:
+            if want_age and birth is not None:
+                age = ages.get(dos)
+                if age is None:
+                    age = ages[dos] = age_on(birth, dos)
+                fact["patient_age"] = age
+            if want_span and end is not None:
                 fact["service_days"] = (end - dos).days
         if end is not None:
             fact["service_date_end"] = end.toordinal()
@@ -194,6 +207,8 @@ class FactBuilder:
         self.claim_keys = {t: sorted(k[7:] for k in needs.get(t, ()) if k.startswith("claim__"))
                            for t in ("line", "dx", "prov")}
         self.send_dx, self.send_prov = "dx" in needs, "prov" in needs
+        line_keys = needs.get("line", set()) | {k[3:] for k in needs.get("pair", ()) if k[:3] in ("a__", "b__")}
+        self.line_extras = LINE_EXTRAS & line_keys
         pair = needs.get("pair")
         self.want_pairs = pair is not None
         pair = pair or set()
@@ -209,7 +224,7 @@ class FactBuilder:
         self.counts = [flag for flag in program.flags if flag.kind == "count"]
 
     def build(self, claim: Claim) -> Facts:
-        facts = base_facts(claim, with_diagnoses=self.send_dx)
+        facts = base_facts(claim, with_diagnoses=self.send_dx, line_extras=self.line_extras)
         for enricher in self.enrichers:
             enricher.enrich(claim, facts)
         c = facts.claim

@@ -49,7 +49,7 @@ def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
     for i in range(n_lines):
         start = rng.choice(days)
         lines.append({
-            "line_number": i + 1,
+            "line_number": i + 1 if rng.random() > 0.03 else max(1, i),
             "procedure_code": _maybe(rng, rng.choice(PROCEDURES), 0.97),
             "modifiers": rng.sample(MODIFIERS, k=rng.choice([0, 0, 1, 1, 2, 3, 5])),
             "units": rng.choice([1, 1, 1, 2, 3, 0, "1.5", None]),

@@ -276,7 +276,7 @@ def test_shipped_rules_build_pairs_only_for_lines_with_equal_procedure_code_and_
     assert [p["id"] for p in facts.pairs] == ["q0_2", "q2_0"]
 
 
-def test_shipped_rules_pair_both_orders_with_the_fields_the_duplicate_rule_reads(shipped_program):
+def test_shipped_rules_pair_both_orders_with_the_fields_the_duplicate_rule_reads_and_shows(shipped_program):
     claim = claim_of({"lines": _lines({}, {"modifiers": ["76"]})})
 
     facts = FactBuilder(shipped_program).build(claim)
@@ -284,9 +284,9 @@ def test_shipped_rules_pair_both_orders_with_the_fields_the_duplicate_rule_reads
     dos = day("2026-01-05")
     assert facts.pairs == [
         {"id": "q0_1", "t": "pair", "dos": dos, "a__line_number": 1, "a__procedure_code": "71046", "a__units": 1,
-         "b__line_number": 2, "b__procedure_code": "71046", "b__units": 1, "same_modifiers": False},
+         "a__service_date": dos, "b__line_number": 2, "b__procedure_code": "71046", "b__units": 1, "same_modifiers": False},
         {"id": "q1_0", "t": "pair", "dos": dos, "a__line_number": 2, "a__procedure_code": "71046", "a__units": 1,
-         "b__line_number": 1, "b__procedure_code": "71046", "b__units": 1, "same_modifiers": False},
+         "a__service_date": dos, "b__line_number": 1, "b__procedure_code": "71046", "b__units": 1, "same_modifiers": False},
     ]
 
 
@@ -374,14 +374,14 @@ def test_gate_fact_is_last_for_the_engine(shipped_program):
     assert order == ["claim", "prov", "prov", "line", "line", "pair", "pair", "gate"]
 
 
-def test_line_facts_carry_the_claim_fields_line_rules_read(shipped_program):
+def test_line_facts_carry_the_claim_fields_line_rules_read_or_show(shipped_program):
     claim = claim_of({})
 
     line = FactBuilder(shipped_program).build(claim).lines[0]
 
     assert {k: v for k, v in line.items() if k.startswith("claim__")} == {
         "claim__claim_type": "professional", "claim__patient_birth_date": day("1970-01-01"),
-        "claim__submission_date": day("2026-01-15")}
+        "claim__submission_date": day("2026-01-15"), "claim__diagnosis_count": 1}
 
 
 def test_fact_ids_are_unique_across_the_claim(shipped_program):
