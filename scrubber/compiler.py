@@ -117,7 +117,7 @@ class Program:
     def __post_init__(self) -> None:
         self.by_name = {r.name: r for r in self.rules}
         pair_rules = [r for r in self.rules if r.scope == "pair"]
-        keys = [_pair_join_keys(r.patterns[1].test) for r in pair_rules]
+        keys = [_pair_join_keys(next(p.test for p in r.patterns if p.alias == r.primary)) for r in pair_rules]
         self.pair_keys = keys if all(keys) else None
 
 
@@ -255,10 +255,13 @@ class Compiler:
         if len(quantified.patterns) > MAX_PATTERNS_PER_RULE:
             raise _Fail(path + ("when",), "this rule joins too many lines and diagnoses; split it in two")
         self._need(fact_type, tests)
-        # negations straight after the claim: after a positive pattern of the same type the engine
-        # misses a negated fact that is also the one bound (measured with durable-rules 2.0.28)
-        patterns = [Pattern("g", "gate", AllOf(())), Pattern(primary, fact_type, AllOf(tuple(tests)))]
-        patterns += [p for p in quantified.patterns if p.negated]
+        # A rule with a negation waits for the gate fact, asserted last, so that it is decided once
+        # every fact is in; other rules need no gate, and matching them alone is cheaper. Negations
+        # come straight after the claim: after a positive pattern of the same type the engine misses
+        # a negated fact that is also the one bound (measured with durable-rules 2.0.28).
+        negations = [p for p in quantified.patterns if p.negated]
+        patterns = [Pattern("g", "gate", AllOf(()))] if negations else []
+        patterns += [Pattern(primary, fact_type, AllOf(tuple(tests))), *negations]
         patterns += [p for p in quantified.patterns if not p.negated]
         worst = max(expression_cost(p.test.items) for p in patterns)
         if worst > MAX_EXPRESSION_COST:
@@ -468,7 +471,7 @@ class Compiler:
         if isinstance(value, dict):
             ref = self._ref(st, fld, value, path)
             # the engine treats a comparison with an absent field as true: require it present
-            return AllOf((Test(op, fld.key, ref), Test("ex", ref.key, 1)))
+            return AllOf((Test("ex", ref.key, 1), Test(op, fld.key, ref)))
         return Test(op, fld.key, _literal(fld, value, path))
 
     def _ref(self, st: _RuleState, fld: Field, value: dict, path: Path_) -> Ref:
@@ -760,8 +763,15 @@ def _durable_test(node: Any) -> dict:
     return {_DURABLE_OP[node.op]: {node.key: _durable_value(node.value)}}
 
 
+def _has_ref(node: Any) -> bool:
+    return any(isinstance(t.value, Ref) for t in _walk(node))
+
+
 def _durable_pattern(pattern: Pattern) -> dict:
-    tests = [{"t": pattern.type}] + [_durable_test(t) for t in pattern.test.items]
+    # tests of a fact against constants first: the engine filters on them cheaply, before it
+    # evaluates comparisons between two fields of the fact
+    ordered = sorted(pattern.test.items, key=_has_ref)
+    tests = [{"t": pattern.type}] + [_durable_test(t) for t in ordered]
     alias = f"{pattern.alias}$not" if pattern.negated else pattern.alias
     return {alias: {"$and": tests} if len(tests) > 1 else tests[0]}
 
