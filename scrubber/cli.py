@@ -103,7 +103,11 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     uvicorn.run("scrubber.api:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="info")

@@ -1,0 +1,23 @@
+"""The example claim of shared/contract.md, verbatim, shared by the tests."""
+from typing import Any
+
+CONTRACT_CLAIM: dict[str, Any] = {
+    "claim_id": "PCN-000123",
+    "claim_type": "professional",
+    "frequency_code": "1",
+    "submission_date": "2026-11-27",
+    "payer": {"id": "medicare", "name": "Medicare Part B"},
+    "patient": {"member_id": "1EG4TE5MK72", "first_name": "Ann", "last_name": "Lee",
+                "birth_date": "1950-03-14", "sex": "F"},
+    "billing_provider": {"npi": "1912301953", "taxonomy": "207Q00000X", "tax_id": "587654321"},
+    "rendering_provider": {"npi": "1234567893"},
+    "place_of_service": "11",
+    "prior_authorization": None,
+    "diagnoses": [{"code": "E11.9"}, {"code": "I10"}],
+    "lines": [
+        {"line_number": 1, "procedure_code": "99213", "modifiers": ["25"], "units": 1,
+         "charge": "125.00", "service_date": "2026-11-01", "service_date_end": None,
+         "diagnosis_pointers": [1, 2], "place_of_service": None, "ndc": None, "revenue_code": None}
+    ],
+    "total_charge": "125.00",
+}
