@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -104,13 +105,42 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
+    import tempfile
 
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from scrubber.audit import AuditStore
+    from scrubber.observability import configure_logging
 
-    uvicorn.run("scrubber.api:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info")
+    configure_logging()
+    log = logging.getLogger("scrubber.serve")
+    store = AuditStore()  # creates or migrates the database before the workers start
+    keyless = not store.has_keys() and not config.bootstrap_key()
+    store.close()
+    host = args.host
+    if keyless and host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(f"no API key exists: binding to 127.0.0.1 instead of {host}; create one with "
+                    "`scrubber keys create --role admin` or set SCRUBBER_BOOTSTRAP_KEY")
+        host = "127.0.0.1"
+    elif keyless:
+        log.warning("no API key exists: serving on the loopback interface only, without authentication")
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="scrubber-metrics-")
+    uvicorn.run("scrubber.api:create_app", factory=True, host=host, port=args.port, workers=args.workers,
+                log_config=None, access_log=False)
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from scrubber.audit import AuditStore
+
+    store = AuditStore()
+    try:
+        key_id, secret = store.create_key(args.role, label=args.label)
+    finally:
+        store.close()
+    print(f"created {args.role} key {key_id}; the key is shown only this once:")
+    print(secret)
     return 0
 
 
@@ -132,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     test = rules.add_parser("test", help="run every rule's example claims")
     test.add_argument("path", nargs="?", default=config.rules_dir())
     test.set_defaults(func=cmd_rules_test)
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create an API key (printed once, stored hashed)")
+    create.add_argument("--role", required=True, choices=["submitter", "coder", "compliance", "admin"])
+    create.add_argument("--label", help="what the key is for, e.g. the billing system's name")
+    create.set_defaults(func=cmd_keys_create)
 
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")

@@ -17,3 +17,11 @@ def payers_dir() -> str:
 
 def data_dir() -> str:
     return os.environ.get("SCRUBBER_DATA_DIR") or "./var"
+
+
+def database_url() -> str | None:
+    return os.environ.get("SCRUBBER_DATABASE_URL") or None
+
+
+def bootstrap_key() -> str | None:
+    return os.environ.get("SCRUBBER_BOOTSTRAP_KEY") or None

@@ -70,16 +70,21 @@ class ExampleResult:
 
 def run_examples(ruleset) -> list[ExampleResult]:
     """Scrub every rule's example claims with the whole rule set (the real engine)."""
+    from scrubber.audit import ClaimHistory, MemoryHistory
     from scrubber.claim import Claim
     from scrubber.pipeline import Scrubber
 
-    scrubber = Scrubber(ruleset)
+    history = MemoryHistory()
+    scrubber = Scrubber(ruleset, enrichers=(ClaimHistory(history),))
     results = []
     try:
         for compiled in ruleset.program.rules:
             rule = compiled.rule
             for example, line in zip(rule.examples, compiled.example_lines):
                 where = f"{compiled.source}:{line}"
+                history.rows = []
+                for earlier in example.history:
+                    history.remember(Claim.model_validate(complete_claim(earlier)))
                 claim = Claim.model_validate(complete_claim(example.claim))
                 fired = {f.rule_id for f in scrubber.scrub(claim, today=EXAMPLE_TODAY).findings}
                 expected = set(example.expect)

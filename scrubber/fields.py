@@ -84,6 +84,8 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("patient_age", "integer", "patient age in whole years on this line's date of service"),
     _f("days_to_submission", "integer", "days from this line's date of service to the submission date"),
     _f("service_days", "integer", "days between service_date and service_date_end"),
+    _f("previously_billed_in", "text", "the claim id of an earlier claim (same member) that billed the same "
+       "service: date, code, modifiers, units and billing NPI"),
 )
 
 DIAGNOSIS_FIELDS: tuple[Field, ...] = (

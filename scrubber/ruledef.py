@@ -113,6 +113,8 @@ class Effective(_Model):
 
 class Example(_Model):
     name: str = Field(min_length=1, max_length=200)
+    history: list[ClaimJson] = Field(default_factory=list,
+                                     description="claims scrubbed before this one (for cross-claim rules)")
     claim: ClaimJson
     expect: list[str] = Field(description="rule ids that must fire on this claim; [] = this rule must not")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -29,6 +29,7 @@ class RuleSet:
     program: Program
     files: list[str]
     root: str
+    sources: dict[str, str] = field(default_factory=dict)  # file name -> text, as loaded
 
     @property
     def rules(self) -> list[Rule]:
@@ -97,7 +98,7 @@ def load_texts(texts: list[tuple[str, str]], *, tables: dict[str, frozenset[str]
     if problems:
         raise RuleSetError(sorted(problems, key=lambda p: (p.file, p.line, p.column)))
     revision = revision_of((name, text.encode()) for name, text in texts)
-    return RuleSet(revision, compiler.program(), [name for name, _ in texts], root)
+    return RuleSet(revision, compiler.program(), [name for name, _ in texts], root, dict(texts))
 
 
 def load_ruleset(path: str | Path = SHIPPED_RULES, *, tables: dict[str, frozenset[str]] | None = None) -> RuleSet:
@@ -119,13 +120,15 @@ def _check_examples(doc: Document, model: RuleFile, known_ids: dict[str, Any]) -
     for r, rule in enumerate(model.rules):
         for e, example in enumerate(rule.examples):
             path = ("rules", r, "examples", e)
-            try:
-                Claim.model_validate(complete_claim(example.claim))
-            except ValidationError as exc:
-                for err in exc.errors():
-                    where = ".".join(str(p) for p in err["loc"])
-                    problems.append(doc.problem(path + ("claim",), f"example '{example.name}': the claim is "
-                                                f"not valid: {where}: {err['msg']}", rule.id))
+            for what, partial, at in [("claim", example.claim, path + ("claim",))] + [
+                    ("earlier claim", h, path + ("history", i)) for i, h in enumerate(example.history)]:
+                try:
+                    Claim.model_validate(complete_claim(partial))
+                except ValidationError as exc:
+                    for err in exc.errors():
+                        where = ".".join(str(p) for p in err["loc"])
+                        problems.append(doc.problem(at, f"example '{example.name}': the {what} is "
+                                                    f"not valid: {where}: {err['msg']}", rule.id))
             for i, expected in enumerate(example.expect):
                 if expected not in known_ids:
                     problems.append(doc.problem(path + ("expect", i), f"example '{example.name}' expects "

@@ -65,7 +65,9 @@ META: dict[str, tuple[str, str, str | None, str | None, str]] = {
     "frequency-code-invalid": ("format", "error", "CO-16", "MA130", "rules/required.yaml"),
     "modifier-count-over-4": ("format", "error", "CO-4", None, "rules/required.yaml"),
     "line-number-repeated": ("format", "error", "CO-16", "MA130", "rules/required.yaml"),
+    "duplicate-of-earlier-claim": ("duplicate", "error", "OA-18", None, "rules/duplicates.yaml"),
 }
+CROSS_CLAIM_RULES = {"duplicate-of-earlier-claim"}  # tested below, with a claim history
 
 FORMAT_TAIL = "is not a CPT code (5 digits, or 4 digits and F/T/U/A/M) nor a HCPCS Level II code (letter A-V and 4 digits)"
 THIRTEEN_DX = ["I10", "E11.9", "E78.5", "J45.909", "K21.9", "M54.50", "N39.0", "R05.9", "R51.9",
@@ -322,7 +324,7 @@ def test_shipped_rule_gives_its_exact_finding(scrubber, partial, status, expecte
 def test_every_shipped_rule_has_a_case_here(ruleset):
     case_ids = {p.id for p in CASES}
 
-    assert {r.id for r in ruleset.rules} == set(META) == case_ids
+    assert {r.id for r in ruleset.rules} == set(META) == case_ids | CROSS_CLAIM_RULES
 
 
 # ----------------------------------------------------------------------------- clean claims
@@ -664,3 +666,58 @@ def test_empty_billing_npi_is_reported_as_missing(scrubber):
     result = scrub(scrubber, {"billing_provider": {"npi": ""}})
 
     assert [f.rule_id for f in result.findings] == ["billing-npi-missing"]
+
+
+# ----------------------------------------------------------------------------- cross-claim duplicates
+
+
+@pytest.fixture()
+def with_history(ruleset):
+    from scrubber.audit import ClaimHistory, MemoryHistory
+
+    history = MemoryHistory()
+    scrubber = Scrubber(ruleset, enrichers=(ClaimHistory(history),))
+    yield history, scrubber
+    scrubber.close()
+
+
+def _claim(**partial) -> Claim:
+    return Claim.model_validate(complete_claim(partial))
+
+
+def test_a_line_already_billed_on_another_claim_is_a_duplicate(with_history):
+    history, scrubber = with_history
+    history.remember(_claim(claim_id="PCN-1", lines=[{"procedure_code": "71046"}, {"procedure_code": "99213"}]))
+
+    result = scrubber.scrub(_claim(claim_id="PCN-2", lines=[{"procedure_code": "36415"}, {"procedure_code": "99213"}]),
+                            today=TODAY)
+
+    assert observed(result) == [F("duplicate-of-earlier-claim", [2], "lines[2]",
+                                  "Line 2 bills 99213 on 2026-01-05, already billed for this patient on claim PCN-1")]
+    assert result.status == "fail"
+
+
+@pytest.mark.parametrize("again", [{"claim_id": "PCN-1"}, {"claim_id": "PCN-1", "frequency_code": "7"}],
+                         ids=["re-scrub", "replacement"])
+def test_the_same_claim_sent_again_or_replaced_does_not_flag_itself(with_history, again):
+    history, scrubber = with_history
+    history.remember(_claim(claim_id="PCN-1"))
+
+    assert scrubber.scrub(_claim(**again), today=TODAY).findings == []
+
+
+def test_a_voided_claim_leaves_the_history(with_history):
+    history, scrubber = with_history
+    history.remember(_claim(claim_id="PCN-1"))
+    history.remember(_claim(claim_id="PCN-1", frequency_code="8"))
+
+    assert scrubber.scrub(_claim(claim_id="PCN-2"), today=TODAY).findings == []
+
+
+@pytest.mark.parametrize("change", [{"units": 2, "charge": "200.00"}, {"modifiers": ["76"]},
+                                    {"service_date": "2026-01-06"}, {"procedure_code": "99214"}])
+def test_a_different_service_is_not_a_duplicate(with_history, change):
+    history, scrubber = with_history
+    history.remember(_claim(claim_id="PCN-1"))
+
+    assert scrubber.scrub(_claim(claim_id="PCN-2", lines=[change]), today=TODAY).findings == []

@@ -1,0 +1,376 @@
+"""The last step of the pipeline: the audit trail, findings for analytics, the claim-line history
+and API keys, in SQLModel (SQLite by default, PostgreSQL in production; schema by Alembic).
+
+Every scrub is stored with its claim, its result, the rule set revision and the API key that asked
+for it. Claim lines are kept as history for cross-claim edits: the latest version of each claim
+(by claim_id) only, so a re-scrub or a replacement (frequency 7) never matches itself, and a void
+(frequency 8) takes the claim out of the history. Member ids are kept there only as a hash.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlmodel import Field, Session, SQLModel, col, delete, func, select
+
+from scrubber import config
+from scrubber.claim import Claim, ScrubResult
+
+ROLES = ("submitter", "coder", "compliance", "admin")
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+class Scrub(SQLModel, table=True):
+    scrub_id: str = Field(primary_key=True, max_length=26)
+    created_at: dt.datetime = Field(index=True)
+    claim_id: str | None = Field(default=None, index=True, max_length=80)
+    payer_id: str | None = Field(default=None, index=True, max_length=40)
+    status: str = Field(index=True, max_length=4)
+    revision: str = Field(max_length=40)
+    api_key_id: str | None = Field(default=None, max_length=40)
+    finding_count: int = 0
+    claim: str  # the normalised claim, JSON
+    result: str  # the scrub result, JSON
+
+
+class FindingRecord(SQLModel, table=True):
+    __tablename__ = "finding"
+    id: int | None = Field(default=None, primary_key=True)
+    scrub_id: str = Field(index=True, max_length=26, foreign_key="scrub.scrub_id")
+    created_at: dt.datetime = Field(index=True)
+    payer_id: str | None = Field(default=None, max_length=40)
+    rule_id: str = Field(index=True, max_length=64)
+    category: str = Field(index=True, max_length=40)
+    severity: str = Field(max_length=8)
+
+
+class ClaimLine(SQLModel, table=True):
+    __tablename__ = "claim_line"
+    id: int | None = Field(default=None, primary_key=True)
+    claim_id: str = Field(index=True, max_length=80)
+    scrub_id: str = Field(max_length=26)
+    member_hash: str = Field(index=True, max_length=64)
+    payer_id: str | None = Field(default=None, max_length=40)
+    line_number: int
+    service_date: dt.date = Field(index=True)
+    procedure_code: str = Field(max_length=40)
+    modifiers: str = Field(default="", max_length=80)
+    units: str = Field(max_length=20)
+    billing_npi: str | None = Field(default=None, max_length=40)
+    recorded_at: dt.datetime
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    key_id: str = Field(primary_key=True, max_length=40)
+    key_hash: str = Field(unique=True, max_length=64)
+    role: str = Field(max_length=20)
+    label: str | None = Field(default=None, max_length=200)
+    created_at: dt.datetime
+    revoked: bool = False
+
+
+# ----------------------------------------------------------------------------- the database
+
+
+def database_url() -> str:
+    return config.database_url() or f"sqlite:///{Path(config.data_dir()) / 'scrubber.db'}"
+
+
+def make_engine(url: str | None = None) -> sa.Engine:
+    url = url or database_url()
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record):  # WAL: readers never block the writer
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the latest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class Page:
+    items: list[dict]
+    next_cursor: str | None
+
+
+@dataclass
+class PriorLine:
+    claim_id: str
+    line_number: int
+
+
+class AuditStore:
+    """The service's database: scrubs, findings, claim-line history and API keys."""
+
+    def __init__(self, url: str | None = None, *, run_migrations: bool = True):
+        self.url = url or database_url()
+        self.engine = make_engine(self.url)
+        if run_migrations:
+            migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def reachable(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    # -- scrubs
+
+    def record(self, claim: Claim, result: ScrubResult, *, api_key_id: str | None = None,
+               at: dt.datetime | None = None) -> None:
+        """Store a scrub, its findings, and the claim's lines as the latest version of that claim."""
+        at = at or _utcnow()
+        payer = claim.payer.id if claim.payer else None
+        with Session(self.engine) as session:
+            session.add(Scrub(
+                scrub_id=result.scrub_id, created_at=at, claim_id=claim.claim_id, payer_id=payer,
+                status=result.status, revision=result.ruleset.revision, api_key_id=api_key_id,
+                finding_count=len(result.findings), claim=claim.model_dump_json(), result=result.model_dump_json()))
+            session.flush()
+            for f in result.findings:
+                session.add(FindingRecord(scrub_id=result.scrub_id, created_at=at, payer_id=payer,
+                                          rule_id=f.rule_id, category=f.category, severity=f.severity))
+            self._remember_lines(session, claim, result.scrub_id, at)
+            session.commit()
+
+    def _remember_lines(self, session: Session, claim: Claim, scrub_id: str, at: dt.datetime) -> None:
+        if claim.claim_id:
+            session.exec(delete(ClaimLine).where(ClaimLine.claim_id == claim.claim_id))
+        for row in history_rows(claim, scrub_id, at):
+            session.add(row)
+
+    def get(self, scrub_id: str) -> dict | None:
+        with Session(self.engine) as session:
+            row = session.get(Scrub, scrub_id)
+            return _scrub_out(row) if row else None
+
+    def list(self, *, claim_id: str | None = None, status: str | None = None, payer: str | None = None,
+             rule_id: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
+             limit: int = 50, cursor: str | None = None) -> Page:
+        """Newest first; `cursor` is the last scrub_id of the previous page."""
+        query = select(Scrub)
+        if claim_id:
+            query = query.where(Scrub.claim_id == claim_id)
+        if status:
+            query = query.where(Scrub.status == status)
+        if payer:
+            query = query.where(Scrub.payer_id == payer)
+        if since:
+            query = query.where(Scrub.created_at >= _start_of(since))
+        if until:
+            query = query.where(Scrub.created_at < _start_of(until + dt.timedelta(days=1)))
+        if rule_id:
+            query = query.where(col(Scrub.scrub_id).in_(
+                select(FindingRecord.scrub_id).where(FindingRecord.rule_id == rule_id)))
+        if cursor:
+            query = query.where(Scrub.scrub_id < cursor)
+        query = query.order_by(col(Scrub.scrub_id).desc()).limit(limit + 1)
+        with Session(self.engine) as session:
+            rows = list(session.exec(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([_scrub_summary(r) for r in rows], rows[-1].scrub_id if more and rows else None)
+
+    def stats(self, *, since: dt.date | None = None, until: dt.date | None = None,
+              payer: str | None = None, top: int = 10) -> dict[str, Any]:
+        def window(query, table):
+            if since:
+                query = query.where(table.created_at >= _start_of(since))
+            if until:
+                query = query.where(table.created_at < _start_of(until + dt.timedelta(days=1)))
+            if payer:
+                query = query.where(table.payer_id == payer)
+            return query
+
+        with Session(self.engine) as session:
+            by_status = dict(session.exec(window(select(Scrub.status, func.count()), Scrub).group_by(Scrub.status)).all())
+            by_category = dict(session.exec(window(select(FindingRecord.category, func.count()), FindingRecord)
+                                            .group_by(FindingRecord.category)).all())
+            by_rule = dict(session.exec(window(select(FindingRecord.rule_id, func.count()), FindingRecord)
+                                        .group_by(FindingRecord.rule_id)).all())
+            failing = session.exec(
+                window(select(FindingRecord.rule_id, func.count(func.distinct(FindingRecord.scrub_id))), FindingRecord)
+                .where(FindingRecord.severity == "error").group_by(FindingRecord.rule_id)
+                .order_by(func.count(func.distinct(FindingRecord.scrub_id)).desc(), FindingRecord.rule_id).limit(top)).all()
+        total = sum(by_status.values())
+        clean = by_status.get("pass", 0) + by_status.get("warn", 0)
+        return {
+            "from": since.isoformat() if since else None, "to": until.isoformat() if until else None, "payer": payer,
+            "scrubs": total, "passed": by_status.get("pass", 0), "warned": by_status.get("warn", 0),
+            "failed": by_status.get("fail", 0), "clean_claim_rate": round(clean / total, 4) if total else None,
+            "findings_by_category": dict(sorted(by_category.items())),
+            "findings_by_rule": dict(sorted(by_rule.items())),
+            "top_failing_rules": [{"rule_id": rule, "failed_scrubs": n,
+                                   "share_of_scrubs": round(n / total, 4) if total else None} for rule, n in failing],
+        }
+
+    # -- claim-line history
+
+    def prior_lines(self, claim: Claim) -> dict[int, PriorLine]:
+        """For each line of the claim, a line of another (not voided) claim for the same member
+        billing the same service: date, code, modifiers, units and billing NPI."""
+        member = claim.patient.member_id if claim.patient else None
+        dates = {line.service_date for line in claim.lines if line.service_date}
+        if not member or not dates:
+            return {}
+        query = select(ClaimLine).where(ClaimLine.member_hash == _hash(member),
+                                        col(ClaimLine.service_date).in_(dates))
+        if claim.claim_id:
+            query = query.where(ClaimLine.claim_id != claim.claim_id)
+        with Session(self.engine) as session:
+            rows = list(session.exec(query.order_by(ClaimLine.recorded_at, ClaimLine.id)))
+        return match_prior(claim, rows)
+
+    # -- API keys
+
+    def create_key(self, role: str, label: str | None = None, secret: str | None = None) -> tuple[str, str]:
+        """A new key: (key id, secret). Only the secret's hash is stored; the secret is shown once."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        secret = secret or f"sk_{secrets.token_urlsafe(32)}"
+        key_id = f"key_{_hash(secret)[:12]}"
+        with Session(self.engine) as session:
+            if session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(secret))).first() is None:
+                session.add(ApiKey(key_id=key_id, key_hash=_hash(secret), role=role, label=label,
+                                   created_at=_utcnow()))
+                session.commit()
+        return key_id, secret
+
+    def key_for(self, secret: str) -> ApiKey | None:
+        with Session(self.engine) as session:
+            key = session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(secret))).first()
+            return key if key is not None and not key.revoked else None
+
+    def has_keys(self) -> bool:
+        with Session(self.engine) as session:
+            return session.exec(select(func.count()).select_from(ApiKey).where(ApiKey.revoked == False)).one() > 0  # noqa: E712
+
+    def delete_everything(self) -> None:
+        """For tests: an empty database (the schema stays)."""
+        with Session(self.engine) as session:
+            for table in (FindingRecord, ClaimLine, Scrub, ApiKey):
+                session.exec(delete(table))
+            session.commit()
+
+
+def history_rows(claim: Claim, scrub_id: str, at: dt.datetime) -> list[ClaimLine]:
+    """The lines a claim leaves in the history: none for a void (frequency 8), none without a
+    claim id or member id (nothing could ever match them)."""
+    member = claim.patient.member_id if claim.patient else None
+    if not claim.claim_id or claim.frequency_code == "8" or not member:
+        return []
+    npi = claim.billing_provider.npi if claim.billing_provider else None
+    return [ClaimLine(claim_id=claim.claim_id, scrub_id=scrub_id, member_hash=_hash(member),
+                      payer_id=claim.payer.id if claim.payer else None, line_number=line.line_number or 0,
+                      service_date=line.service_date, procedure_code=line.procedure_code,
+                      modifiers=" ".join(sorted(line.modifiers)), units=str(line.units), billing_npi=npi,
+                      recorded_at=at)
+            for line in claim.lines if line.service_date is not None and line.procedure_code is not None]
+
+
+def match_prior(claim: Claim, rows: Iterable[ClaimLine]) -> dict[int, PriorLine]:
+    """Lines of `claim` that repeat a history row (same date, code, modifiers, units, billing NPI);
+    `rows` are the member's lines of other claims, oldest first."""
+    index: dict[tuple, ClaimLine] = {}
+    for row in rows:
+        index.setdefault((row.service_date, row.procedure_code, row.modifiers, row.units, row.billing_npi), row)
+    npi = claim.billing_provider.npi if claim.billing_provider else None
+    found = {}
+    for line in claim.lines:
+        row = index.get((line.service_date, line.procedure_code, " ".join(sorted(line.modifiers)),
+                         str(line.units), npi))
+        if row is not None:
+            found[line.line_number] = PriorLine(row.claim_id, row.line_number)
+    return found
+
+
+class MemoryHistory:
+    """The claim-line history kept in memory: for rule examples and tests, same matching as the store."""
+
+    def __init__(self) -> None:
+        self.rows: list[ClaimLine] = []
+
+    def remember(self, claim: Claim) -> None:
+        self.rows = [r for r in self.rows if r.claim_id != claim.claim_id]
+        self.rows += history_rows(claim, "example", _utcnow())
+
+    def prior_lines(self, claim: Claim) -> dict[int, PriorLine]:
+        member = claim.patient.member_id if claim.patient else None
+        if not member:
+            return {}
+        rows = [r for r in self.rows if r.member_hash == _hash(member) and r.claim_id != claim.claim_id]
+        return match_prior(claim, rows)
+
+
+def _scrub_summary(row: Scrub) -> dict:
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.timezone.utc)
+    return {"scrub_id": row.scrub_id, "created_at": created.isoformat(), "claim_id": row.claim_id,
+            "payer_id": row.payer_id, "status": row.status, "finding_count": row.finding_count,
+            "revision": row.revision}
+
+
+def _scrub_out(row: Scrub) -> dict:
+    return {**_scrub_summary(row), "api_key_id": row.api_key_id, "claim": json.loads(row.claim),
+            "result": json.loads(row.result)}
+
+
+class ClaimHistory:
+    """An enricher: marks each line already billed on another claim of the same member
+    (`store` is the AuditStore, or a MemoryHistory)."""
+
+    def __init__(self, store: AuditStore | MemoryHistory):
+        self.store = store
+
+    def enrich(self, claim: Claim, facts) -> None:
+        prior = self.store.prior_lines(claim)
+        for fact in facts.lines:
+            hit = prior.get(fact["line_number"])
+            if hit is not None:
+                fact["previously_billed_in"] = hit.claim_id
