@@ -1,0 +1,40 @@
+"""Every test runs against one database: a fresh SQLite file, or the PostgreSQL server named by
+SCRUBBER_TEST_DATABASE_URL (scripts/test runs the whole suite once on each when it is set)."""
+import os
+
+import pytest
+import sqlalchemy as sa
+
+
+def _reset(url: str) -> None:
+    """An empty database, so that the migrations run from the start."""
+    from sqlmodel import SQLModel
+
+    import scrubber.audit  # noqa: F401  (registers the tables)
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        SQLModel.metadata.drop_all(connection)
+        connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("SCRUBBER_TEST_DATABASE_URL") or \
+        f"sqlite:///{tmp_path_factory.mktemp('database') / 'scrubber.db'}"
+    _reset(url)
+    os.environ["SCRUBBER_DATABASE_URL"] = url
+    os.environ.pop("SCRUBBER_BOOTSTRAP_KEY", None)
+    return url
+
+
+@pytest.fixture()
+def store(database_url):
+    """The audit store on the test database, emptied for this test."""
+    from scrubber.audit import AuditStore
+
+    store = AuditStore(database_url)
+    store.delete_everything()
+    yield store
+    store.close()
