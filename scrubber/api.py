@@ -24,7 +24,7 @@ from scrubber import config
 from scrubber.audit import ROLES, ApiKey, AuditStore, ClaimHistory
 from scrubber.claim import Claim, ScrubResult
 from scrubber.observability import LATENCY, REQUESTS, count_result, metrics_payload, request_id
-from scrubber.parse import ClaimError, FieldError, _message, field_path, read_claims
+from scrubber.parse import ClaimError, FieldError, field_message, field_path, read_claims
 from scrubber.pipeline import Scrubber
 from scrubber.ruleset import RuleSetError, load_ruleset, load_texts
 
@@ -267,7 +267,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict]:
         elif not loc and err["type"] in ("model_attributes_type", "dict_type", "model_type"):
             message = "must be a JSON object (the claim)"
         else:
-            message = _message(err)
+            message = field_message(err)
         if "diagnosis_pointers" in loc and len(loc) > loc.index("diagnosis_pointers") + 1:
             message = "must be a diagnosis number (1-12) or letter (A-L)"
         if loc and loc[0] in ("query", "path", "header"):

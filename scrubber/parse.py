@@ -43,7 +43,7 @@ def field_path(loc: tuple) -> str:
     return out or "(body)"
 
 
-def _message(err: dict) -> str:
+def field_message(err: dict) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "missing":
         return "is required"
@@ -69,7 +69,7 @@ def errors_of(exc: ValidationError) -> list[FieldError]:
         if "diagnosis_pointers" in loc and len(loc) > loc.index("diagnosis_pointers") + 1:
             message = "must be a diagnosis number (1-12) or letter (A-L)"
         else:
-            message = _message(err)
+            message = field_message(err)
         errors.append(FieldError(field_path(loc), message))
     unique = {(e.field, e.message): e for e in errors}
     return list(unique.values())
@@ -118,14 +118,14 @@ def read_claims(text: str) -> Iterator[tuple[int, Claim | ClaimError]]:
         except json.JSONDecodeError:
             pass  # several objects: NDJSON
     index = 0
-    for raw in text.splitlines():
+    for line_number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
         index += 1
         try:
             yield index, _safe(loads(raw))
         except json.JSONDecodeError as exc:
-            yield index, ClaimError(f"line {index} is not valid JSON: {exc}")
+            yield index, ClaimError(f"line {line_number} is not valid JSON: {exc}")
 
 
 def _safe(data: Any) -> Claim | ClaimError:
