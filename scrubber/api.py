@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import logging
 import secrets
 import threading
@@ -53,7 +54,7 @@ def problem(status: int, kind: str, title: str, detail: str, errors: list[dict] 
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details (`errors`: every bad field; `checks`: readiness checks)."""
 
     type: str
     title: str
@@ -61,6 +62,7 @@ class Problem(BaseModel):
     detail: str
     instance: str | None = None
     errors: list[dict[str, Any]] | None = None
+    checks: dict[str, bool] | None = None
 
 
 def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -156,7 +158,7 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not ready"]
+    status: Literal["ready"]
     checks: dict[str, bool]
     revision: str | None
 
@@ -192,8 +194,10 @@ class KeyCache:
         self._lock = threading.Lock()
 
     def any_key(self) -> bool:
+        """Whether any key exists. "Yes" is cached; "no" is asked again on every request, so that
+        the first key created takes effect at once."""
         now = time.monotonic()
-        if now > self._any[0]:
+        if not self._any[1] or now > self._any[0]:
             self._any = (now + self.ttl, self.store.has_keys())
         return self._any[1]
 
@@ -297,13 +301,22 @@ class RequestContext:
 
         async def send_with_id(message):
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status["code"], status["started"] = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # here, not in an app-level handler, so that the log line and the 500 keep the request id
+            log.exception("unexpected error")
+            if status.get("started"):
+                raise
+            response = problem(500, "internal-error", "Internal error",
+                               "the scrubber could not finish this request; it has been logged",
+                               instance=scope.get("path"))
+            await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -396,10 +409,14 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         checks = {"rules_loaded": scrubber_ is not None and len(scrubber_.program.rules) > 0,
                   "reference_data_loaded": bool(codesets.place_of_service()),
                   "database_reachable": request.app.state.store is not None and request.app.state.store.reachable()}
-        ready = all(checks.values())
-        body = Readiness(status="ready" if ready else "not ready", checks=checks,
-                         revision=scrubber_.ruleset.revision if scrubber_ else None)
-        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+        if not all(checks.values()):
+            failing = ", ".join(name.replace("_", " ") for name, ok in checks.items() if not ok)
+            response = problem(503, "not-ready", "Not ready", f"not ready: {failing} failed",
+                               instance="/readyz")
+            response.body = response.render({**json.loads(response.body), "checks": checks})
+            response.headers["content-length"] = str(len(response.body))
+            return response
+        return Readiness(status="ready", checks=checks, revision=scrubber_.ruleset.revision)
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"},

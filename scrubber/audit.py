@@ -38,8 +38,8 @@ class Scrub(SQLModel, table=True):
     revision: str = Field(max_length=40)
     api_key_id: str | None = Field(default=None, max_length=40)
     finding_count: int = 0
-    claim: str  # the normalised claim, JSON
-    result: str  # the scrub result, JSON
+    claim: str = Field(sa_type=sa.Text)  # the normalised claim, JSON
+    result: str = Field(sa_type=sa.Text)  # the scrub result, JSON
 
 
 class FindingRecord(SQLModel, table=True):

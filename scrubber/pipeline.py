@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 import time
 from typing import Literal
 
@@ -21,9 +22,18 @@ from scrubber.ruleset import RuleSet
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_last_id = [0]
+_id_lock = threading.Lock()
+
+
 def new_scrub_id() -> str:
-    """A ULID: 48 bits of milliseconds then 80 random bits, sortable by time."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+    """A ULID: 48 bits of milliseconds then 80 random bits; within one millisecond of one process
+    the next id is the previous one plus 1, so ids sort in the order they were made."""
+    with _id_lock:
+        value = (int(time.time() * 1000) << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+        if value >> 80 <= _last_id[0] >> 80:
+            value = _last_id[0] + 1
+        _last_id[0] = value
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
