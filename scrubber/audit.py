@@ -8,10 +8,14 @@ for it. Claim lines are kept as history for cross-claim edits: the latest versio
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import queue
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -129,6 +133,54 @@ def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
 
 
+class GroupCommit:
+    """One writer thread: each `write` waits until its rows are committed, and rows that arrive
+    while a transaction is running go together into the next one. If a batch fails, every write in
+    it gets the error (none is lost silently)."""
+
+    MAX_BATCH = 256
+
+    def __init__(self, write_batch):
+        self._write_batch = write_batch
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, claim_id: str | None, rows: list) -> None:
+        done = {"event": threading.Event(), "error": None}
+        self._queue.put((claim_id, rows, done))
+        done["event"].wait()
+        if done["error"] is not None:
+            raise done["error"]
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            try:
+                self._write_batch([(claim_id, rows) for claim_id, rows, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                for _, _, done in batch:
+                    done["error"] = exc
+            for _, _, done in batch:
+                done["event"].set()
+
+
 @dataclass
 class Page:
     items: list[dict]
@@ -149,8 +201,27 @@ class AuditStore:
         self.engine = make_engine(self.url)
         if run_migrations:
             migrate(self.engine)
+        self._committer = GroupCommit(self._write)
+        path = sa.engine.make_url(self.url).database if self.url.startswith("sqlite") else None
+        self._lock_path = f"{path}.writer-lock" if path and path != ":memory:" else None
+
+    @contextlib.contextmanager
+    def _writer_lock(self):
+        """SQLite: the worker processes take turns to write through a file lock. The kernel wakes
+        the next writer at once, where SQLite's own busy handler would sleep and poll (up to
+        100 ms a turn: seconds of latency under load). PostgreSQL needs no such thing."""
+        if self._lock_path is None:
+            yield
+            return
+        with open(self._lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        self._committer.close()
         self.engine.dispose()
 
     def reachable(self) -> bool:
@@ -165,26 +236,29 @@ class AuditStore:
 
     def record(self, claim: Claim, result: ScrubResult, *, api_key_id: str | None = None,
                at: dt.datetime | None = None) -> None:
-        """Store a scrub, its findings, and the claim's lines as the latest version of that claim."""
+        """Store a scrub, its findings, and the claim's lines as the latest version of that claim.
+        Returns once it is committed. Concurrent calls share one transaction (group commit): with
+        SQLite, one commit for many scrubs instead of many writers queueing for the write lock."""
         at = at or _utcnow()
         payer = claim.payer.id if claim.payer else None
-        with Session(self.engine) as session:
-            session.add(Scrub(
-                scrub_id=result.scrub_id, created_at=at, claim_id=claim.claim_id, payer_id=payer,
-                status=result.status, revision=result.ruleset.revision, api_key_id=api_key_id,
-                finding_count=len(result.findings), claim=claim.model_dump_json(), result=result.model_dump_json()))
-            session.flush()
-            for f in result.findings:
-                session.add(FindingRecord(scrub_id=result.scrub_id, created_at=at, payer_id=payer,
-                                          rule_id=f.rule_id, category=f.category, severity=f.severity))
-            self._remember_lines(session, claim, result.scrub_id, at)
-            session.commit()
+        rows: list[SQLModel] = [Scrub(
+            scrub_id=result.scrub_id, created_at=at, claim_id=claim.claim_id, payer_id=payer,
+            status=result.status, revision=result.ruleset.revision, api_key_id=api_key_id,
+            finding_count=len(result.findings), claim=claim.model_dump_json(), result=result.model_dump_json())]
+        rows += [FindingRecord(scrub_id=result.scrub_id, created_at=at, payer_id=payer, rule_id=f.rule_id,
+                               category=f.category, severity=f.severity) for f in result.findings]
+        self._committer.write(claim.claim_id, rows + history_rows(claim, result.scrub_id, at))
 
-    def _remember_lines(self, session: Session, claim: Claim, scrub_id: str, at: dt.datetime) -> None:
-        if claim.claim_id:
-            session.exec(delete(ClaimLine).where(ClaimLine.claim_id == claim.claim_id))
-        for row in history_rows(claim, scrub_id, at):
-            session.add(row)
+    def _write(self, batch: list[tuple[str | None, list[SQLModel]]]) -> None:
+        with self._writer_lock(), Session(self.engine) as session:
+            for claim_id, rows in batch:
+                if claim_id:  # the claim's earlier lines leave the history: this is its latest version
+                    session.exec(delete(ClaimLine).where(ClaimLine.claim_id == claim_id))
+                session.add(rows[0])  # the scrub first: its findings refer to it
+                session.flush()
+                session.add_all(rows[1:])
+                session.flush()
+            session.commit()
 
     def get(self, scrub_id: str) -> dict | None:
         with Session(self.engine) as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -124,10 +125,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host = "127.0.0.1"
     elif keyless:
         log.warning("no API key exists: serving on the loopback interface only, without authentication")
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    options = dict(factory=True, host=host, port=args.port, workers=args.workers, log_config=None, access_log=False)
+    if args.workers == 1:
+        uvicorn.run("scrubber.api:create_app", **options)
+        return 0
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="scrubber-metrics-")
-    uvicorn.run("scrubber.api:create_app", factory=True, host=host, port=args.port, workers=args.workers,
-                log_config=None, access_log=False)
+    # uvicorn binds the shared socket of several workers without IPPROTO_TCP, so asyncio never sets
+    # TCP_NODELAY on its connections and every answer waits ~40 ms for a delayed ACK
+    # (Kludex/uvicorn#3149): bind it here, as a TCP socket.
+    from uvicorn.supervisors import Multiprocess
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, args.port))
+    sock.set_inheritable(True)
+    log.info(f"serving on http://{host}:{args.port} with {args.workers} workers")
+    Multiprocess(uvicorn.Config("scrubber.api:create_app", **options), sockets=[sock]).run()
     return 0
 
 
