@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scrubber.audit import ClaimHistory, MemoryHistory  # noqa: E402
 from scrubber.pipeline import Scrubber  # noqa: E402
 from scrubber.ruleset import RuleSetError, load_ruleset, load_texts  # noqa: E402
 from tests.generators import RuleFileGenerator, claims  # noqa: E402
@@ -25,14 +26,20 @@ TODAY = dt.date(2026, 1, 20)
 
 
 def compare(ruleset, claim_list, fired: set[str] | None = None) -> tuple[int, int, list[dict]]:
-    """(claims compared, findings seen, mismatches) of engine vs reference on these claims."""
-    engine, reference = Scrubber(ruleset), Scrubber(ruleset, evaluator="reference")
+    """(claims compared, findings seen, mismatches) of engine vs reference on these claims. Each
+    evaluator has its own claim-line history, fed the same claims in the same order, so that the
+    cross-claim rules are compared too."""
+    histories = MemoryHistory(), MemoryHistory()
+    engine = Scrubber(ruleset, enrichers=(ClaimHistory(histories[0]),))
+    reference = Scrubber(ruleset, evaluator="reference", enrichers=(ClaimHistory(histories[1]),))
     mismatches, findings = [], 0
     fired = set() if fired is None else fired
     try:
         for claim in claim_list:
             by_engine = engine.scrub(claim.model_copy(deep=True), today=TODAY).findings
             by_reference = reference.scrub(claim.model_copy(deep=True), today=TODAY).findings
+            for history in histories:
+                history.remember(claim)
             findings += len(by_engine)
             fired.update(f.rule_id for f in by_engine)
             if by_engine != by_reference:

@@ -23,9 +23,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scrubber import config
 from scrubber.audit import ROLES, ApiKey, AuditStore, ClaimHistory
-from scrubber.claim import Claim, ScrubResult
+from scrubber.claim import PRINTABLE, Claim, IsoDate, ScrubResult
 from scrubber.observability import LATENCY, REQUESTS, count_result, metrics_payload, request_id
-from scrubber.parse import ClaimError, FieldError, field_message, field_path, read_claims
+from scrubber.parse import ClaimError, field_errors, read_claims
 from scrubber.pipeline import Scrubber
 from scrubber.ruleset import RuleSetError, load_ruleset, load_texts
 
@@ -67,8 +67,8 @@ class Problem(BaseModel):
 
 def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     words = {401: "no API key, or an unknown one", 403: "the key's role may not call this",
-             404: "not found", 413: "the request is too large", 422: "the request is not valid",
-             503: "not ready"}
+             404: "not found", 405: "this path takes another method", 413: "the request is too large",
+             422: "the request is not valid", 503: "not ready"}
     return {code: {"description": words[code], "model": Problem, "content": {PROBLEM: {}}} for code in codes}
 
 
@@ -259,28 +259,6 @@ COMPLIANCE = ("compliance",)
 # ----------------------------------------------------------------------------- the app
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict]:
-    out: dict[tuple, FieldError] = {}
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if p != "body" and not (isinstance(p, str) and (
-            p in ("int", "str", "constrained-str") or p.startswith("function-"))))
-        if err["type"] == "json_invalid":
-            loc, message = (), f"the body is not valid JSON: {err.get('ctx', {}).get('error', 'syntax error')}"
-        elif not loc and isinstance(err.get("input"), (str, bytes)):
-            message = "must be a JSON object (the claim), sent with Content-Type: application/json"
-        elif not loc and err["type"] in ("model_attributes_type", "dict_type", "model_type"):
-            message = "must be a JSON object (the claim)"
-        else:
-            message = field_message(err)
-        if "diagnosis_pointers" in loc and len(loc) > loc.index("diagnosis_pointers") + 1:
-            message = "must be a diagnosis number (1-12) or letter (A-L)"
-        if loc and loc[0] in ("query", "path", "header"):
-            loc = loc[1:]
-        fe = FieldError(field_path(loc), message)
-        out[(fe.field, fe.message)] = fe
-    return [e.as_dict() for e in out.values()]
-
-
 class RequestContext:
     """Pure ASGI middleware: a request id on every request and response, one structured log line
     and the HTTP metrics per request."""
@@ -366,7 +344,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        errors = _validation_errors(exc)
+        errors = [e.as_dict() for e in field_errors(exc.errors())]
         if request.url.path.startswith("/v1/claims/"):
             return problem(422, "invalid-claim", "The claim is not valid",
                            f"{len(errors)} field{'s' if len(errors) != 1 else ''} of the request "
@@ -377,6 +355,10 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # e.g. not UTF-8
+            return problem(422, "invalid-claim" if request.url.path.startswith("/v1/claims/") else "invalid-request",
+                           "The request is not valid", "the body is not valid JSON text (UTF-8)",
+                           [{"field": "(body)", "message": "must be JSON text in UTF-8"}], str(request.url.path))
         kinds = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}
         return problem(exc.status_code, kinds.get(exc.status_code, "http-error"), str(exc.detail),
                        str(exc.detail), instance=str(request.url.path), headers=exc.headers)
@@ -483,7 +465,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
 
     @app.get("/v1/scrubs/{scrub_id}", tags=["audit"], response_model=StoredScrub, operation_id="get_scrub",
              responses=_problem_responses(401, 403, 404))
-    def get_scrub(request: Request, scrub_id: Annotated[str, Path(max_length=26)],
+    def get_scrub(request: Request, scrub_id: Annotated[str, Path(max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")],
                   caller: Annotated[Caller, Depends(require(*ANY_ROLE))]) -> StoredScrub:
         """A stored scrub: the claim as checked, its result, the rule set revision, the key, the time."""
         found = request.app.state.store.get(scrub_id)
@@ -494,14 +476,14 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @app.get("/v1/scrubs", tags=["audit"], response_model=ScrubPage, operation_id="list_scrubs",
              responses=_problem_responses(401, 403))
     def list_scrubs(request: Request, caller: Annotated[Caller, Depends(require(*ANY_ROLE))],
-                    claim_id: Annotated[str | None, Query(max_length=80)] = None,
+                    claim_id: Annotated[str | None, Query(max_length=80, pattern=PRINTABLE)] = None,
                     status: Literal["pass", "warn", "fail"] | None = None,
-                    payer: Annotated[str | None, Query(max_length=40)] = None,
-                    rule_id: Annotated[str | None, Query(max_length=64)] = None,
-                    from_: Annotated[dt.date | None, Query(alias="from")] = None,
-                    to: dt.date | None = None,
+                    payer: Annotated[str | None, Query(max_length=40, pattern=PRINTABLE)] = None,
+                    rule_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
+                    from_: Annotated[IsoDate | None, Query(alias="from")] = None,
+                    to: Annotated[IsoDate | None, Query()] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                    cursor: Annotated[str | None, Query(max_length=26)] = None) -> ScrubPage:
+                    cursor: Annotated[str | None, Query(max_length=26, pattern=PRINTABLE)] = None) -> ScrubPage:
         """Stored scrubs, newest first, filtered; page with `cursor`."""
         page = request.app.state.store.list(claim_id=claim_id, status=status, payer=payer, rule_id=rule_id,
                                             since=from_, until=to, limit=limit, cursor=cursor)
@@ -510,8 +492,9 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @app.get("/v1/stats", tags=["audit"], response_model=Stats, operation_id="get_stats",
              responses=_problem_responses(401, 403))
     def stats(request: Request, caller: Annotated[Caller, Depends(require(*ANY_ROLE))],
-              from_: Annotated[dt.date | None, Query(alias="from")] = None, to: dt.date | None = None,
-              payer: Annotated[str | None, Query(max_length=40)] = None) -> Stats:
+              from_: Annotated[IsoDate | None, Query(alias="from")] = None,
+              to: Annotated[IsoDate | None, Query()] = None,
+              payer: Annotated[str | None, Query(max_length=40, pattern=PRINTABLE)] = None) -> Stats:
         """Clean-claim rate, findings by category and by rule, and the rules that fail most claims."""
         if from_ and to and to < from_:
             raise ApiError(422, "invalid-request", "The request is not valid", "`to` is before `from`",
@@ -534,22 +517,11 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return RuleList(revision=ruleset.revision,
                         rules=[_summary(c.rule, c, ruleset.revision) for c in ruleset.program.rules])
 
-    @app.get("/v1/rules/{rule_id}", tags=["rules"], response_model=RuleDetail, operation_id="get_rule",
-             responses=_problem_responses(401, 403, 404))
-    def get_rule(request: Request, rule_id: Annotated[str, Path(max_length=64)],
-                 caller: Annotated[Caller, Depends(require(*RULE_READERS))]) -> RuleDetail:
-        """One rule as written, with its examples."""
-        ruleset = request.app.state.scrubber.ruleset
-        for compiled in ruleset.program.rules:
-            if compiled.rule.id == rule_id:
-                return RuleDetail(**_summary(compiled.rule, compiled, ruleset.revision),
-                                  definition=compiled.rule.model_dump(mode="json", by_alias=True))
-        raise ApiError(404, "not-found", "No such rule", f"no rule in force has the id {rule_id!r}")
-
     @app.post("/v1/rules/validate", tags=["rules"], response_model=Validation, operation_id="validate_rules",
-              responses=_problem_responses(401, 403, 413),
+              responses=_problem_responses(401, 403, 413, 422),
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/yaml": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}}})
+                  "application/yaml": {"schema": {"type": "string", "minLength": 1}},
+                  "text/plain": {"schema": {"type": "string", "minLength": 1}}}}})
     async def validate_rules(request: Request, caller: Annotated[Caller, Depends(require(*COMPLIANCE))],
                              name: Annotated[str, Query(max_length=200, pattern=r"^[\w./-]+\.ya?ml$")] = "rules/new.yaml"
                              ) -> Validation:
@@ -563,6 +535,10 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         except UnicodeDecodeError:
             return Validation(valid=False, rules=0, problems=[LintProblem(
                 file=name, line=1, column=1, message="the file is not UTF-8 text", rule_id=None)])
+        if not text.strip(" \t\r\n"):
+            raise ApiError(422, "invalid-request", "The request is not valid",
+                           "the body is empty: send the YAML text of a rule file",
+                           [{"field": "(body)", "message": "must be the YAML text of a rule file"}])
         running = request.app.state.scrubber.ruleset
         texts = [(n, t) for n, t in running.sources.items() if n != name] + [(name, text)]
         try:
@@ -570,5 +546,21 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         except RuleSetError as exc:
             return Validation(valid=False, rules=0, problems=[LintProblem(**p.as_dict()) for p in exc.problems])
         return Validation(valid=True, rules=sum(1 for c in checked.program.rules if c.source == name), problems=[])
+
+    # after /v1/rules/validate, so that other methods on that path answer 405 Allow: POST
+    @app.get("/v1/rules/{rule_id}", tags=["rules"], response_model=RuleDetail, operation_id="get_rule",
+             responses=_problem_responses(401, 403, 404, 405))
+    def get_rule(request: Request, rule_id: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")],
+                 caller: Annotated[Caller, Depends(require(*RULE_READERS))]) -> RuleDetail:
+        """One rule as written, with its examples."""
+        if rule_id == "validate":  # the path of POST /v1/rules/validate, not a rule
+            raise ApiError(405, "method-not-allowed", "Method Not Allowed", "/v1/rules/validate takes POST",
+                           headers={"Allow": "POST"})
+        ruleset = request.app.state.scrubber.ruleset
+        for compiled in ruleset.program.rules:
+            if compiled.rule.id == rule_id:
+                return RuleDetail(**_summary(compiled.rule, compiled, ruleset.revision),
+                                  definition=compiled.rule.model_dump(mode="json", by_alias=True))
+        raise ApiError(404, "not-found", "No such rule", f"no rule in force has the id {rule_id!r}")
 
     return app

@@ -67,7 +67,7 @@ class ClaimLine(SQLModel, table=True):
     line_number: int
     service_date: dt.date = Field(index=True)
     procedure_code: str = Field(max_length=40)
-    modifiers: str = Field(default="", max_length=80)
+    modifiers: str = Field(default="", sa_type=sa.Text)
     units: str = Field(max_length=20)
     billing_npi: str | None = Field(default=None, max_length=40)
     recorded_at: dt.datetime
@@ -409,17 +409,27 @@ class MemoryHistory:
     """The claim-line history kept in memory: for rule examples and tests, same matching as the store."""
 
     def __init__(self) -> None:
-        self.rows: list[ClaimLine] = []
+        self.clear()
+
+    def clear(self) -> None:
+        self._rows: dict[tuple, list[ClaimLine]] = {}  # (member hash, date, code) -> rows
+        self._keys_of: dict[str, list[tuple]] = {}  # claim id -> its keys
 
     def remember(self, claim: Claim) -> None:
-        self.rows = [r for r in self.rows if r.claim_id != claim.claim_id]
-        self.rows += history_rows(claim, "example", _utcnow())
+        for key in self._keys_of.pop(claim.claim_id, ()):
+            self._rows[key] = [r for r in self._rows[key] if r.claim_id != claim.claim_id]
+        for row in history_rows(claim, "example", _utcnow()):
+            key = (row.member_hash, row.service_date, row.procedure_code)
+            self._rows.setdefault(key, []).append(row)
+            self._keys_of.setdefault(row.claim_id, []).append(key)
 
     def prior_lines(self, claim: Claim) -> dict[int, PriorLine]:
         member = claim.patient.member_id if claim.patient else None
         if not member:
             return {}
-        rows = [r for r in self.rows if r.member_hash == _hash(member) and r.claim_id != claim.claim_id]
+        member_hash = _hash(member)
+        rows = [r for line in claim.lines for r in self._rows.get((member_hash, line.service_date, line.procedure_code), ())
+                if r.claim_id != claim.claim_id]
         return match_prior(claim, rows)
 
 

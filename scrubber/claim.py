@@ -11,7 +11,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONEY = re.compile(r"-?[0-9]{1,9}(\.[0-9]{1,2})?")
@@ -42,51 +42,67 @@ def _money(value: Any) -> Decimal:
             return Decimal(value.strip()).quantize(Decimal("0.01"))
         except InvalidOperation:
             pass
-    raise ValueError("must be an amount with at most 2 decimal places, such as \"125.00\"")
+    raise ValueError("must be an amount with at most 2 decimal places and at most 9 digits before the point, "
+                     "such as \"125.00\"")
 
 
 def _units(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ValueError("must be a number of units, such as 1")
     try:
-        units = Decimal(str(value).strip())
+        units = Decimal(str(value))
     except InvalidOperation:
         raise ValueError("must be a number of units, such as 1") from None
-    if not units.is_finite() or units.as_tuple().exponent < -3 or abs(units) >= 10**7:
+    if not units.is_finite() or abs(units) >= 10**7:
+        raise ValueError("must be a number of units below 10,000,000")
+    if units.as_tuple().exponent < -3 and units != units.quantize(Decimal("0.001")):
         raise ValueError("must be a number of units with at most 3 decimal places")
-    return units
+    return units.quantize(Decimal("0.001")).normalize() if units.as_tuple().exponent < -3 else units
 
 
-def _strict_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("must be a whole number")
-    return value
+def _whole(low: int, high: int, what: str):
+    def check(value: Any) -> int:
+        # 2.0 is a whole number in JSON (and JSON Schema); true is not, nor is 2.5
+        if isinstance(value, (float, Decimal)) and not isinstance(value, bool) and value == value // 1:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be {what}: a whole number from {low} to {high}")
+        return value
+    return check
 
 
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_date), Field(json_schema_extra={"format": "date"})]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date), WithJsonSchema({"type": "string", "format": "date"})]
 Money = Annotated[
     Decimal,
     BeforeValidator(_money),
     PlainSerializer(lambda d: f"{d:.2f}", return_type=str),
-    Field(json_schema_extra={"anyOf": [{"type": "string", "pattern": r"^-?\d{1,9}(\.\d{1,2})?$"},
-                                       {"type": "number", "multipleOf": 0.01}]}),
+    WithJsonSchema({"description": "an amount: a decimal string or a number, at most 2 decimal places",
+                    "anyOf": [{"type": "string", "pattern": r"^-?[0-9]{1,9}(\.[0-9]{1,2})?$"},
+                              {"type": "number", "multipleOf": 0.01,
+                               "minimum": -999999999.99, "maximum": 999999999.99}]}),
 ]
 Units = Annotated[
     Decimal,
     BeforeValidator(_units),
     PlainSerializer(lambda d: int(d) if d == d.to_integral_value() else float(d)),
-    Field(json_schema_extra={"type": "number"}),
+    WithJsonSchema({"type": "number", "multipleOf": 0.001, "minimum": -9999999.999, "maximum": 9999999.999}),
 ]
-StrictInt = Annotated[int, BeforeValidator(_strict_int)]
+LineNumber = Annotated[int, BeforeValidator(_whole(1, 999999, "a line number")),
+                       WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 999999})]
+PointerNumber = Annotated[int, BeforeValidator(_whole(-999, 999, "a diagnosis pointer")),
+                          WithJsonSchema({"type": "integer", "minimum": -999, "maximum": 999})]
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL cannot even store NUL)
+
+
 def _blank_is_absent(value: str) -> str | None:
     return value or None  # after stripping: "" and "   " mean the value was not given
 
 
-Code = Annotated[str, Field(max_length=40), AfterValidator(_blank_is_absent)]
+Code = Annotated[str, Field(max_length=40, pattern=PRINTABLE), AfterValidator(_blank_is_absent)]
 
 
 def Text(max_length: int):  # noqa: N802 - a type alias with a parameter
-    return Annotated[str, Field(max_length=max_length), AfterValidator(_blank_is_absent)]
+    return Annotated[str, Field(max_length=max_length, pattern=PRINTABLE), AfterValidator(_blank_is_absent)]
 
 
 class _Strict(BaseModel):
@@ -118,15 +134,16 @@ class Diagnosis(_Strict):
 
 
 class Line(_Strict):
-    line_number: StrictInt | None = None
+    line_number: LineNumber | None = None
     procedure_code: Code | None = None
-    modifiers: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=12)
+    modifiers: list[Annotated[str, Field(max_length=40, pattern=PRINTABLE)]] = Field(default_factory=list,
+                                                                                      max_length=12)
     units: Units | None = None
     charge: Money | None = None
     service_date: IsoDate | None = None
     service_date_end: IsoDate | None = None
     # integers 1..12 or the CMS-1500 letters A-L; anything else becomes a dx_pointer finding
-    diagnosis_pointers: list[StrictInt | Annotated[str, Field(max_length=8)]] = Field(
+    diagnosis_pointers: list[PointerNumber | Annotated[str, Field(max_length=8, pattern=PRINTABLE)]] = Field(
         default_factory=list, max_length=12)
     place_of_service: Code | None = None
     ndc: Code | None = None

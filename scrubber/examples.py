@@ -82,7 +82,7 @@ def run_examples(ruleset) -> list[ExampleResult]:
             rule = compiled.rule
             for example, line in zip(rule.examples, compiled.example_lines):
                 where = f"{compiled.source}:{line}"
-                history.rows = []
+                history.clear()
                 for earlier in example.history:
                     history.remember(Claim.model_validate(complete_claim(earlier)))
                 claim = Claim.model_validate(complete_claim(example.claim))

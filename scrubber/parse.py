@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from scrubber.claim import Claim
+from scrubber.claim import PRINTABLE, Claim
 
 
 @dataclass
@@ -60,19 +60,35 @@ def field_message(err: dict) -> str:
     return err["msg"]
 
 
-def errors_of(exc: ValidationError) -> list[FieldError]:
-    errors = []
-    for err in exc.errors():
-        # a pointer may be a number or a letter: report the union once, in words
-        loc = tuple(p for p in err["loc"] if p not in ("int", "str", "function-before[_strict_int(), int]",
-                                                       "constrained-str"))
-        if "diagnosis_pointers" in loc and len(loc) > loc.index("diagnosis_pointers") + 1:
-            message = "must be a diagnosis number (1-12) or letter (A-L)"
+def _is_path(part) -> bool:
+    """Whether a part of a pydantic error location names a field (not a union member or validator)."""
+    return isinstance(part, int) or (part not in ("int", "str", "constrained-str", "body")
+                                     and not part.startswith("function-"))
+
+
+def field_errors(errors: list[dict]) -> list[FieldError]:
+    """Pydantic (or FastAPI) errors as one FieldError per bad field, in words."""
+    out: dict[tuple, FieldError] = {}
+    for err in errors:
+        loc = tuple(p for p in err["loc"] if _is_path(p))
+        if loc and loc[0] in ("query", "path", "header"):
+            loc = loc[1:]
+        if err["type"] == "json_invalid":
+            loc, message = (), f"the body is not valid JSON: {err.get('ctx', {}).get('error', 'syntax error')}"
+        elif not loc and isinstance(err.get("input"), (str, bytes)):
+            message = "must be a JSON object (the claim), sent with Content-Type: application/json"
+        elif not loc and err["type"] in ("model_attributes_type", "dict_type", "model_type"):
+            message = "must be a JSON object (the claim)"
+        elif "diagnosis_pointers" in loc and len(loc) > loc.index("diagnosis_pointers") + 1:
+            message = "must be a diagnosis number (1-12) or letter (A-L)"  # one message for the union
+        elif err["type"] == "string_pattern_mismatch":
+            message = "must not contain control characters" if err.get("ctx", {}).get("pattern") == PRINTABLE \
+                else field_message(err)
         else:
             message = field_message(err)
-        errors.append(FieldError(field_path(loc), message))
-    unique = {(e.field, e.message): e for e in errors}
-    return list(unique.values())
+        error = FieldError(field_path(loc), message)
+        out[(error.field, error.message)] = error
+    return list(out.values())
 
 
 def claim_from_object(data: Any) -> Claim:
@@ -81,7 +97,7 @@ def claim_from_object(data: Any) -> Claim:
     try:
         return Claim.model_validate(data)
     except ValidationError as exc:
-        errors = errors_of(exc)
+        errors = field_errors(exc.errors())
         raise ClaimError(f"{len(errors)} field{'s' if len(errors) != 1 else ''} of the claim "
                          f"{'are' if len(errors) != 1 else 'is'} invalid", errors) from None
 

@@ -60,7 +60,10 @@ class _DuplicateKeyLoader(yaml.SafeLoader):
 
 
 def load_document(text: str, file: str) -> Document:
-    loader = _DuplicateKeyLoader(text)
+    try:
+        loader = _DuplicateKeyLoader(text)  # the reader refuses control characters already here
+    except yaml.YAMLError as exc:
+        raise YamlError(Problem(file, 1, 1, f"this is not valid YAML: {exc}")) from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -52,7 +52,7 @@ def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
             "line_number": i + 1 if rng.random() > 0.03 else max(1, i),
             "procedure_code": _maybe(rng, rng.choice(PROCEDURES), 0.97),
             "modifiers": rng.sample(MODIFIERS, k=rng.choice([0, 0, 1, 1, 2, 3, 5])),
-            "units": rng.choice([1, 1, 1, 2, 3, 0, "1.5", None]),
+            "units": rng.choice([1, 1, 1, 2, 3, 0, 1.5, None]),
             "charge": rng.choice(["100.00", "40.00", "125.50", "0.00", "-10.00", None]),
             "service_date": _maybe(rng, start.isoformat(), 0.97),
             "service_date_end": (start + dt.timedelta(days=rng.choice([-1, 0, 3]))).isoformat()
@@ -69,7 +69,7 @@ def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
         "frequency_code": rng.choice(["1", "1", "7", "8", "2", None]),
         "submission_date": (BASE_DAY + dt.timedelta(days=rng.randint(-5, 40))).isoformat(),
         "payer": {"id": rng.choice(["medicare", "acme", "state-medicaid"]), "name": "Payer"},
-        "patient": {"member_id": _maybe(rng, "M123456", 0.95), "first_name": _maybe(rng, "Ann", 0.97),
+        "patient": {"member_id": _maybe(rng, f"M{rng.randint(1, 400):06d}", 0.95), "first_name": _maybe(rng, "Ann", 0.97),
                     "last_name": "Lee", "birth_date": _maybe(rng, birth.isoformat(), 0.95),
                     "death_date": _day(rng, 30).isoformat() if rng.random() < 0.05 else None,
                     "sex": _maybe(rng, rng.choice(SEXES), 0.95)},

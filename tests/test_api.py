@@ -168,7 +168,7 @@ def test_money_number_with_three_decimals_is_422(client):
 
     body = assert_problem(response, 422, "invalid-claim")
     assert body["errors"] == [{"field": "total_charge",
-                               "message": 'must be an amount with at most 2 decimal places, such as "125.00"'}]
+                               "message": 'must be an amount with at most 2 decimal places and at most 9 digits before the point, such as "125.00"'}]
 
 
 # ----------------------------------------------------------------------------- structurally invalid claims
@@ -222,14 +222,14 @@ def test_every_bad_field_of_a_line_is_named_with_its_list_index(client):
     assert body["detail"] == "9 fields of the request are invalid"
     assert body["errors"] == [
         {"field": "claim_id", "message": "must be text (a string in quotes), got int"},
-        {"field": "lines[0].line_number", "message": "must be a whole number"},
+        {"field": "lines[0].line_number", "message": "must be a line number: a whole number from 1 to 999999"},
         {"field": "lines[0].charge", "message": 'must be an amount such as "125.00", not true/false'},
         {"field": "lines[0].service_date", "message": "'2026-02-30' is not a calendar date"},
         {"field": "lines[0].diagnosis_pointers[0]", "message": "must be a diagnosis number (1-12) or letter (A-L)"},
         {"field": "lines[0].diagnosis_pointers[1]", "message": "must be a diagnosis number (1-12) or letter (A-L)"},
         {"field": "lines[0].extra", "message": "is not a field of the claim contract"},
         {"field": "lines[1].modifiers", "message": "must be a valid list"},
-        {"field": "total_charge", "message": 'must be an amount with at most 2 decimal places, such as "125.00"'},
+        {"field": "total_charge", "message": 'must be an amount with at most 2 decimal places and at most 9 digits before the point, such as "125.00"'},
     ]
 
 

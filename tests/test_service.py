@@ -571,7 +571,7 @@ def test_a_given_request_id_is_echoed_back(client):
     response = client.post(SCRUB, json=CONTRACT_CLAIM, headers={"X-Request-ID": "billing-run-42.claim-7"})
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "billing-run-42.claim-7"
-    missing = client.get("/v1/scrubs/unknown", headers={"X-Request-ID": "lookup-1"})
+    missing = client.get("/v1/scrubs/01ARZ3NDEKTSV4RRFFQ69G5FAV", headers={"X-Request-ID": "lookup-1"})
     assert (missing.status_code, missing.headers["x-request-id"]) == (404, "lookup-1")
 
 

@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('line_number', sa.Integer(), nullable=False),
     sa.Column('service_date', sa.Date(), nullable=False),
     sa.Column('procedure_code', sa.String(length=40), nullable=False),
-    sa.Column('modifiers', sa.String(length=80), nullable=False),
+    sa.Column('modifiers', sa.Text(), nullable=False),
     sa.Column('units', sa.String(length=20), nullable=False),
     sa.Column('billing_npi', sa.String(length=40), nullable=True),
     sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
