@@ -21,3 +21,18 @@ CONTRACT_CLAIM: dict[str, Any] = {
     ],
     "total_charge": "125.00",
 }
+
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, kind: str) -> dict:
+    """The response is an RFC 9457 problem of this status and type; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == f"/problems/{kind}"
+    assert body["status"] == status
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    return body

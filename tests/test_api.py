@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from scrubber.api import create_app
 from scrubber.examples import complete_claim
 from scrubber.ruleset import load_ruleset
-from tests.contract import CONTRACT_CLAIM
+from tests.contract import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
 PROBLEM = "application/problem+json"
@@ -43,15 +43,6 @@ def post_json_text(client: TestClient, text: str | bytes):
     return client.post(SCRUB, content=text, headers={"content-type": "application/json"})
 
 
-def assert_problem(response, status: int, kind: str) -> dict:
-    assert response.status_code == status
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["type"] == f"/problems/{kind}"
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    return body
 
 
 # ----------------------------------------------------------------------------- a clean claim

@@ -25,7 +25,7 @@ from scrubber.api import create_app
 from scrubber.audit import ApiKey, AuditStore
 from scrubber.examples import complete_claim
 from scrubber.observability import JsonFormatter
-from tests.contract import CONTRACT_CLAIM
+from tests.contract import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
 BATCH = "/v1/claims/scrub/batch"
@@ -49,15 +49,6 @@ def today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()  # scrubs are stamped in UTC
 
 
-def assert_problem(response, status: int, kind: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["type"] == f"/problems/{kind}"
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    return body
 
 
 def scrub(client: TestClient, claim: dict, headers: dict | None = None) -> dict:
