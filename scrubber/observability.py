@@ -64,3 +64,4 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request, with its id
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up is noise at start-up
