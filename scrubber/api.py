@@ -6,12 +6,8 @@ service answers only clients on the loopback interface (and `scrubber serve` bin
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import logging
-import secrets
-import threading
-import time
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Iterator, Literal
 
@@ -22,54 +18,17 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scrubber import config
-from scrubber.audit import ROLES, ApiKey, AuditStore, ClaimHistory
+from scrubber.audit import AuditStore, ClaimHistory
+from scrubber.auth import ANY_ROLE, COMPLIANCE, RULE_READERS, SCRUBBING, Caller, KeyCache, require
 from scrubber.claim import PRINTABLE, Claim, IsoDate, ScrubResult
-from scrubber.observability import LATENCY, REQUESTS, count_result, metrics_payload, request_id
+from scrubber.observability import RequestContext, count_result, metrics_payload
+from scrubber.problems import ApiError, problem, problem_responses
 from scrubber.parse import ClaimError, field_errors, read_claims
 from scrubber.pipeline import Scrubber
 from scrubber.ruleset import RuleSetError, load_ruleset, load_texts
 
 log = logging.getLogger("scrubber.api")
-
-PROBLEM = "application/problem+json"
 MAX_BATCH_BYTES = 64 * 1024 * 1024
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, kind: str, title: str, detail: str, errors: list[dict] | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.status, self.kind, self.title, self.detail = status, kind, title, detail
-        self.errors, self.headers = errors, headers or {}
-
-
-def problem(status: int, kind: str, title: str, detail: str, errors: list[dict] | None = None,
-            instance: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"/problems/{kind}", "title": title, "status": status, "detail": detail}
-    if instance:
-        body["instance"] = instance
-    if errors is not None:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details (`errors`: every bad field; `checks`: readiness checks)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[dict[str, Any]] | None = None
-    checks: dict[str, bool] | None = None
-
-
-def _problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    words = {401: "no API key, or an unknown one", 403: "the key's role may not call this",
-             404: "not found", 405: "this path takes another method", 413: "the request is too large",
-             422: "the request is not valid", 503: "not ready"}
-    return {code: {"description": words[code], "model": Problem, "content": {PROBLEM: {}}} for code in codes}
 
 
 # ----------------------------------------------------------------------------- response models
@@ -163,147 +122,7 @@ class Readiness(BaseModel):
     revision: str | None
 
 
-# ----------------------------------------------------------------------------- authentication
-
-
-Role = Literal["submitter", "coder", "compliance", "admin"]
-LOOPBACK_ROLE = "admin"  # no key stored at all: loopback clients may do everything
-
-
-class Caller(BaseModel):
-    key_id: str | None
-    role: str
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host in (None, "testclient", "localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class KeyCache:
-    """Key lookups, cached briefly so that a request does not cost a database read."""
-
-    def __init__(self, store: AuditStore, ttl: float = 30.0):
-        self.store, self.ttl = store, ttl
-        self._keys: dict[str, tuple[float, ApiKey | None]] = {}
-        self._any: tuple[float, bool] = (0.0, False)
-        self._lock = threading.Lock()
-
-    def any_key(self) -> bool:
-        """Whether any key exists. "Yes" is cached; "no" is asked again on every request, so that
-        the first key created takes effect at once."""
-        now = time.monotonic()
-        if not self._any[1] or now > self._any[0]:
-            self._any = (now + self.ttl, self.store.has_keys())
-        return self._any[1]
-
-    def lookup(self, secret: str) -> ApiKey | None:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._keys.get(secret)
-        if hit is None or now > hit[0]:
-            hit = (now + self.ttl, self.store.key_for(secret))
-            with self._lock:
-                if len(self._keys) > 10_000:
-                    self._keys.clear()
-                self._keys[secret] = hit
-        return hit[1]
-
-    def forget(self) -> None:
-        with self._lock:
-            self._keys.clear()
-        self._any = (0.0, False)
-
-
-def require(*roles: str):
-    """A dependency: the caller's key must exist and have one of `roles` (admin always may)."""
-    allowed = set(roles) | {"admin"}
-
-    def dependency(request: Request,
-                   x_api_key: Annotated[str | None, Depends(_api_key_header)] = None) -> Caller:
-        keys: KeyCache = request.app.state.keys
-        if not keys.any_key():
-            if _is_loopback(request.client.host if request.client else None):
-                return Caller(key_id=None, role=LOOPBACK_ROLE)
-            raise ApiError(403, "loopback-only", "Loopback only",
-                           "no API key exists yet: this service answers only on the loopback interface")
-        if not x_api_key:
-            raise ApiError(401, "unauthorized", "API key required", "send your API key in the X-API-Key header",
-                           headers={"WWW-Authenticate": "X-API-Key"})
-        key = keys.lookup(x_api_key)
-        if key is None:
-            raise ApiError(401, "unauthorized", "Unknown API key", "this API key is unknown or revoked",
-                           headers={"WWW-Authenticate": "X-API-Key"})
-        if key.role not in allowed:
-            raise ApiError(403, "forbidden", "Not allowed for this role",
-                           f"a {key.role} key may not call this; it needs one of: {', '.join(sorted(allowed))}")
-        return Caller(key_id=key.key_id, role=key.role)
-
-    return dependency
-
-
-def _api_key_header(request: Request) -> str | None:
-    return request.headers.get("x-api-key")
-
-
-ANY_ROLE = ROLES
-SCRUBBING = ("submitter", "coder")
-RULE_READERS = ("compliance", "coder")
-COMPLIANCE = ("compliance",)
-
-
 # ----------------------------------------------------------------------------- the app
-
-
-class RequestContext:
-    """Pure ASGI middleware: a request id on every request and response, one structured log line
-    and the HTTP metrics per request."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
-        rid = given if given and given.isprintable() else secrets.token_hex(8)
-        token = request_id.set(rid)
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_with_id(message):
-            if message["type"] == "http.response.start":
-                status["code"], status["started"] = message["status"], True
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            # here, not in an app-level handler, so that the log line and the 500 keep the request id
-            log.exception("unexpected error")
-            if status.get("started"):
-                raise
-            response = problem(500, "internal-error", "Internal error",
-                               "the scrubber could not finish this request; it has been logged",
-                               instance=scope.get("path"))
-            await response(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], path, str(status["code"])).inc()
-            LATENCY.labels(scope["method"], path).observe(elapsed)
-            log.info("request", extra={"method": scope["method"], "path": path, "status": status["code"],
-                                       "duration_ms": round(elapsed * 1000, 2)})
-            request_id.reset(token)
 
 
 def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None) -> FastAPI:
@@ -331,7 +150,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         title="Claim scrubber", version="1.0.0", lifespan=lifespan,
         description="Checks US medical claims against coding-edit and payer rules before submission. "
                     "Send your API key in X-API-Key. Errors are RFC 9457 problem+json.",
-        responses=_problem_responses(422),
+        responses=problem_responses(422),
     )
     app.state.scrubber, app.state.store = scrubber, store
     if store is not None:
@@ -382,7 +201,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         """Liveness: the process answers."""
         return Health(status="ok")
 
-    @app.get("/readyz", tags=["operations"], response_model=Readiness, responses=_problem_responses(503))
+    @app.get("/readyz", tags=["operations"], response_model=Readiness, responses=problem_responses(503))
     def readyz(request: Request):
         """Readiness: rules and reference data loaded, database reachable."""
         from scrubber import codesets
@@ -402,7 +221,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"},
-                        **_problem_responses(401, 403)})
+                        **problem_responses(401, 403)})
     def metrics(caller: Annotated[Caller, Depends(require(*ANY_ROLE))]) -> Response:
         """Prometheus metrics: requests and latency by route, scrubs by status, findings by category and rule."""
         payload, content_type = metrics_payload()
@@ -414,7 +233,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
               responses={200: {"description": "the scrub result: pass, warn or fail with findings",
                                "links": {"GetScrubById": {"operationId": "get_scrub",
                                                           "parameters": {"scrub_id": "$response.body#/scrub_id"}}}},
-                         **_problem_responses(401, 403)},
+                         **problem_responses(401, 403)},
               operation_id="scrub_claim")
     def scrub_claim(request: Request, claim: Annotated[Claim, Body()],
                     caller: Annotated[Caller, Depends(require(*SCRUBBING))]) -> ScrubResult:
@@ -427,7 +246,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
               responses={200: {"description": "NDJSON: one scrub result per claim, in order; a claim that "
                                               "cannot be read gives an error record in its place",
                                "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
-                         **_problem_responses(401, 403, 413)},
+                         **problem_responses(401, 403, 413)},
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Claim"}}},
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
@@ -464,7 +283,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     # -- the audit trail and statistics
 
     @app.get("/v1/scrubs/{scrub_id}", tags=["audit"], response_model=StoredScrub, operation_id="get_scrub",
-             responses=_problem_responses(401, 403, 404))
+             responses=problem_responses(401, 403, 404))
     def get_scrub(request: Request, scrub_id: Annotated[str, Path(max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")],
                   caller: Annotated[Caller, Depends(require(*ANY_ROLE))]) -> StoredScrub:
         """A stored scrub: the claim as checked, its result, the rule set revision, the key, the time."""
@@ -474,7 +293,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return StoredScrub(**found)
 
     @app.get("/v1/scrubs", tags=["audit"], response_model=ScrubPage, operation_id="list_scrubs",
-             responses=_problem_responses(401, 403))
+             responses=problem_responses(401, 403))
     def list_scrubs(request: Request, caller: Annotated[Caller, Depends(require(*ANY_ROLE))],
                     claim_id: Annotated[str | None, Query(max_length=80, pattern=PRINTABLE)] = None,
                     status: Literal["pass", "warn", "fail"] | None = None,
@@ -490,7 +309,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return ScrubPage(items=page.items, next_cursor=page.next_cursor)
 
     @app.get("/v1/stats", tags=["audit"], response_model=Stats, operation_id="get_stats",
-             responses=_problem_responses(401, 403))
+             responses=problem_responses(401, 403))
     def stats(request: Request, caller: Annotated[Caller, Depends(require(*ANY_ROLE))],
               from_: Annotated[IsoDate | None, Query(alias="from")] = None,
               to: Annotated[IsoDate | None, Query()] = None,
@@ -510,7 +329,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                 "source": compiled.source, "revision": revision}
 
     @app.get("/v1/rules", tags=["rules"], response_model=RuleList, operation_id="list_rules",
-             responses=_problem_responses(401, 403))
+             responses=problem_responses(401, 403))
     def list_rules(request: Request, caller: Annotated[Caller, Depends(require(*RULE_READERS))]) -> RuleList:
         """The rules in force, with their source file and the rule set revision."""
         ruleset = request.app.state.scrubber.ruleset
@@ -518,7 +337,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                         rules=[_summary(c.rule, c, ruleset.revision) for c in ruleset.program.rules])
 
     @app.post("/v1/rules/validate", tags=["rules"], response_model=Validation, operation_id="validate_rules",
-              responses=_problem_responses(401, 403, 413, 422),
+              responses=problem_responses(401, 403, 413, 422),
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/yaml": {"schema": {"type": "string", "minLength": 1}},
                   "text/plain": {"schema": {"type": "string", "minLength": 1}}}}})
@@ -549,7 +368,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
 
     # after /v1/rules/validate, so that other methods on that path answer 405 Allow: POST
     @app.get("/v1/rules/{rule_id}", tags=["rules"], response_model=RuleDetail, operation_id="get_rule",
-             responses=_problem_responses(401, 403, 404, 405))
+             responses=problem_responses(401, 403, 404, 405))
     def get_rule(request: Request, rule_id: Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")],
                  caller: Annotated[Caller, Depends(require(*RULE_READERS))]) -> RuleDetail:
         """One rule as written, with its examples."""

@@ -6,10 +6,15 @@ import contextvars
 import json
 import logging
 import os
+import secrets
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import REGISTRY, multiprocess
+
+from scrubber.problems import problem
+
+log = logging.getLogger("scrubber.api")
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -65,3 +70,50 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request, with its id
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up is noise at start-up
+
+
+class RequestContext:
+    """Pure ASGI middleware: a request id on every request and response, one structured log line
+    and the HTTP metrics per request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        rid = given if given and given.isprintable() else secrets.token_hex(8)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                status["code"], status["started"] = message["status"], True
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # here, not in an app-level handler, so that the log line and the 500 keep the request id
+            log.exception("unexpected error")
+            if status.get("started"):
+                raise
+            response = problem(500, "internal-error", "Internal error",
+                               "the scrubber could not finish this request; it has been logged",
+                               instance=scope.get("path"))
+            await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            REQUESTS.labels(scope["method"], path, str(status["code"])).inc()
+            LATENCY.labels(scope["method"], path).observe(elapsed)
+            log.info("request", extra={"method": scope["method"], "path": path, "status": status["code"],
+                                       "duration_ms": round(elapsed * 1000, 2)})
+            request_id.reset(token)

@@ -26,7 +26,7 @@ def fields_reference() -> str:
             note = " (protected health information: testable, never in a message)" if fld.phi else ""
             out.append(f"| `{name}` | {fld.type} | {fld.doc}{note} |")
         if scope != "claim":
-            out += ["", f"Every claim field is also visible here as `claim.<field>` (e.g. `claim.submission_date`)."]
+            out += ["", "Every claim field is also visible here as `claim.<field>` (e.g. `claim.submission_date`)."]
         out.append("")
     out += ["## Tests", "", "| test | meaning |", "|---|---|"]
     out += [f"| `{op}` | {words} |" for op, words in OPERATORS.items()]

@@ -1,4 +1,4 @@
-"""API keys and roles (scrubber/api.py `require(...)`): every endpoint x every role, plus no key and an
+"""API keys and roles (scrubber/auth.py `require(...)`): every endpoint x every role, plus no key and an
 unknown key, each with its exact status.
 
 The expected roles are those of the code's tuples, written out here so that a change to who may call
