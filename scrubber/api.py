@@ -17,14 +17,15 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scrubber import config
-from scrubber.audit import AuditStore, ClaimHistory
+from scrubber import code_edits, config
+from scrubber.audit import AuditStore
 from scrubber.auth import ANY_ROLE, COMPLIANCE, RULE_READERS, SCRUBBING, Caller, KeyCache, require
 from scrubber.claim import PRINTABLE, Claim, IsoDate, ScrubResult
 from scrubber.observability import RequestContext, count_result, metrics_payload
 from scrubber.problems import ApiError, problem, problem_responses
 from scrubber.parse import ClaimError, field_errors, read_claims
-from scrubber.pipeline import Scrubber
+from scrubber.pipeline import Scrubber, standard_enrichers
+from scrubber.refdata import ReferenceData, open_reference
 from scrubber.ruleset import RuleSetError, load_ruleset, load_texts
 
 log = logging.getLogger("scrubber.api")
@@ -112,6 +113,22 @@ class Validation(BaseModel):
     problems: list[LintProblem]
 
 
+class CodeInfo(BaseModel):
+    system: Literal["icd10cm", "hcpcs", "cpt", "modifier", "pos"]
+    code: str = Field(description="the code as looked up (ICD-10-CM with its dot)")
+    date: dt.date = Field(description="the date of service it was judged on")
+    valid: bool = Field(description="may be billed on that date")
+    status: str = Field(description="valid, header, unknown, not_yet_valid, deleted, terminated, "
+                                    "not_yet_effective, valid_shape or invalid_shape")
+    detail: str
+    billable: bool | None = Field(None, description="ICD-10-CM: a billable code (false for a header)")
+    description: str | None = None
+    children: list[str] = Field(default_factory=list, description="ICD-10-CM header: its billable codes")
+    fiscal_year: int | None = Field(None, description="ICD-10-CM: the fiscal year's code set used")
+    effective_date: dt.date | None = None
+    termination_date: dt.date | None = None
+
+
 class Health(BaseModel):
     status: str
 
@@ -125,7 +142,8 @@ class Readiness(BaseModel):
 # ----------------------------------------------------------------------------- the app
 
 
-def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None) -> FastAPI:
+def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None,
+               reference: ReferenceData | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         owned = []
@@ -135,9 +153,11 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         if config.bootstrap_key():
             app.state.store.create_key("admin", label="bootstrap", secret=config.bootstrap_key())
         app.state.keys = KeyCache(app.state.store)
+        if app.state.reference is None:
+            app.state.reference = open_reference(config.data_dir())
         if app.state.scrubber is None:
             app.state.scrubber = Scrubber(load_ruleset(config.rules_dir()),
-                                          enrichers=(ClaimHistory(app.state.store),))
+                                          enrichers=standard_enrichers(app.state.reference, app.state.store))
             owned.append(app.state.scrubber)
         log.info("rules loaded", extra={"revision": app.state.scrubber.ruleset.revision})
         try:
@@ -152,7 +172,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                     "Send your API key in X-API-Key. Errors are RFC 9457 problem+json.",
         responses=problem_responses(422),
     )
-    app.state.scrubber, app.state.store = scrubber, store
+    app.state.scrubber, app.state.store, app.state.reference = scrubber, store, reference
     if store is not None:
         app.state.keys = KeyCache(store)
     app.add_middleware(RequestContext)
@@ -204,11 +224,9 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @app.get("/readyz", tags=["operations"], response_model=Readiness, responses=problem_responses(503))
     def readyz(request: Request):
         """Readiness: rules and reference data loaded, database reachable."""
-        from scrubber import codesets
-
-        scrubber_ = request.app.state.scrubber
+        scrubber_, reference = request.app.state.scrubber, request.app.state.reference
         checks = {"rules_loaded": scrubber_ is not None and len(scrubber_.program.rules) > 0,
-                  "reference_data_loaded": bool(codesets.place_of_service()),
+                  "reference_data_loaded": reference is not None and bool(reference.icd10cm_years),
                   "database_reachable": request.app.state.store is not None and request.app.state.store.reachable()}
         if not all(checks.values()):
             failing = ", ".join(name.replace("_", " ") for name, ok in checks.items() if not ok)
@@ -381,5 +399,20 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                 return RuleDetail(**_summary(compiled.rule, compiled, ruleset.revision),
                                   definition=compiled.rule.model_dump(mode="json", by_alias=True))
         raise ApiError(404, "not-found", "No such rule", f"no rule in force has the id {rule_id!r}")
+
+    # -- code lookup
+
+    @app.get("/v1/codes/{system}/{code}", tags=["codes"], response_model=CodeInfo, operation_id="look_up_code",
+             responses=problem_responses(401, 403))
+    def look_up_code(request: Request, system: Literal["icd10cm", "hcpcs", "cpt", "modifier", "pos"],
+                     code: Annotated[str, Path(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.]+$")],
+                     caller: Annotated[Caller, Depends(require(*ANY_ROLE))],
+                     date: Annotated[IsoDate | None, Query(description="date of service (default: today)")] = None,
+                     ) -> CodeInfo:
+        """Is this code valid on a date of service, billable, and what is it: ICD-10-CM (by the fiscal
+        year's code set; a header code lists its billable children), HCPCS Level II and modifiers
+        (with their effective and termination dates), place of service; CPT: its shape only."""
+        found = code_edits.look_up(request.app.state.reference, system, code, date or dt.date.today())
+        return CodeInfo(**{**found.__dict__, "children": list(found.children)})
 
     return app

@@ -11,6 +11,7 @@ from pathlib import Path
 from scrubber import config
 from scrubber.claim import ScrubResult
 from scrubber.parse import ClaimError, read_claims
+from scrubber.refdata import KINDS
 from scrubber.ruleset import RuleSetError, load_ruleset
 
 
@@ -32,9 +33,12 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from scrubber.pipeline import Scrubber
+    from scrubber import config
+    from scrubber.pipeline import Scrubber, standard_enrichers
+    from scrubber.refdata import open_reference
 
-    scrubber = Scrubber(_ruleset_or_exit(args.rules))
+    scrubber = Scrubber(_ruleset_or_exit(args.rules),
+                        enrichers=standard_enrichers(open_reference(config.data_dir())))
     failed = False
     counts = {"pass": 0, "warn": 0, "fail": 0, "error": 0}
     for name in args.files:
@@ -159,6 +163,44 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from scrubber.importers import DataImportError, import_files
+
+    try:
+        report = import_files(args.kind, args.files, args.data_dir, setting=args.setting,
+                              effective=args.effective, version=args.version)
+    except DataImportError as exc:
+        print(exc, file=sys.stderr)
+        print("nothing was loaded", file=sys.stderr)
+        return 1
+    print(f"{report.dataset}: {report.rows} rows from {', '.join(report.files)}"
+          + (f" ({report.detail})" if report.detail else ""))
+    return 0
+
+
+def cmd_data_status(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from scrubber.refdata import database_path, datasets
+
+    path = database_path(args.data_dir)
+    loaded = []
+    if path.exists():
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            loaded = datasets(conn)
+        except sqlite3.OperationalError:  # a database without the dataset table yet
+            loaded = []
+        finally:
+            conn.close()
+    if not loaded:
+        print(f"no reference data loaded in {path}")
+        return 0
+    rows = [[d.name, d.source, str(d.rows), d.files, d.loaded_at, d.detail] for d in loaded]
+    print(_table(rows, ["dataset", "source", "rows", "files", "loaded_at", "detail"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scrubber", description="Check medical claims before submission.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +225,23 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--role", required=True, choices=["submitter", "coder", "compliance", "admin"])
     create.add_argument("--label", help="what the key is for, e.g. the billing system's name")
     create.set_defaults(func=cmd_keys_create)
+
+    data = sub.add_parser("data", help="reference data (CMS code sets and edit tables)").add_subparsers(
+        dest="data_command", required=True)
+    load = data.add_parser("import", help="load CMS files (or the zips as downloaded) into the reference "
+                                          "database; prints file:line for a bad row and loads nothing")
+    load.add_argument("kind", choices=KINDS, metavar="KIND", help=f"one of: {', '.join(KINDS)}")
+    load.add_argument("files", nargs="+", metavar="FILE")
+    load.add_argument("--setting", choices=["practitioner", "hospital", "dme"],
+                      help="ncci-ptp and mue: the setting (default: from the file name)")
+    load.add_argument("--effective", metavar="DATE",
+                      help="mue: the table's effective date (default: from the file name)")
+    load.add_argument("--version", type=int, metavar="N", help="mce: the MCE version; icd10cm: the fiscal year")
+    load.add_argument("--data-dir", default=config.data_dir(), help="default: $SCRUBBER_DATA_DIR or ./var")
+    load.set_defaults(func=cmd_data_import)
+    status = data.add_parser("status", help="list the loaded datasets")
+    status.add_argument("--data-dir", default=config.data_dir(), help="default: $SCRUBBER_DATA_DIR or ./var")
+    status.set_defaults(func=cmd_data_status)
 
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")

@@ -68,14 +68,20 @@ class ExampleResult:
     why: str = ""
 
 
-def run_examples(ruleset) -> list[ExampleResult]:
-    """Scrub every rule's example claims with the whole rule set (the real engine)."""
-    from scrubber.audit import ClaimHistory, MemoryHistory
+def run_examples(ruleset, reference=None) -> list[ExampleResult]:
+    """Scrub every rule's example claims with the whole rule set (the real engine), the reference
+    data (by default the data directory's, with the shipped baseline) and a claim history that
+    holds only the example's earlier claims."""
+    from scrubber import config
+    from scrubber.audit import MemoryHistory
     from scrubber.claim import Claim
-    from scrubber.pipeline import Scrubber
+    from scrubber.pipeline import Scrubber, standard_enrichers
+    from scrubber.refdata import open_reference
 
     history = MemoryHistory()
-    scrubber = Scrubber(ruleset, enrichers=(ClaimHistory(history),))
+    if reference is None:
+        reference = open_reference(config.data_dir())
+    scrubber = Scrubber(ruleset, enrichers=standard_enrichers(reference, history))
     results = []
     try:
         for compiled in ruleset.program.rules:

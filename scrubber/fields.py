@@ -86,12 +86,56 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("service_days", "integer", "days between service_date and service_date_end"),
     _f("previously_billed_in", "text", "the claim id of an earlier claim (same member) that billed the same "
        "service: date, code, modifiers, units and billing NPI"),
+    # From reference data (scrubber.code_edits)
+    _f("procedure_code_kind", "text", "the code's shape: cpt, cpt_category_ii (####F), cpt_category_iii "
+       "(####T), cpt_pla (####U), cpt_vaccine_admin (####A), cpt_maaa (####M), hcpcs (A-V + 4 digits) or invalid"),
+    _f("procedure_code_status", "text", "a HCPCS Level II code on its date of service: valid, unknown, "
+       "not_yet_effective or terminated"),
+    _f("procedure_code_date", "date", "the HCPCS code's termination date (terminated) or effective date "
+       "(not_yet_effective)"),
+    _f("invalid_modifier", "text", "the first modifier that is not a CPT or HCPCS modifier in effect on the "
+       "date of service"),
+    _f("invalid_modifier_reason", "text", "why that modifier is invalid, in words"),
+    _f("ptp_column1_code", "text", "the column-one code of an NCCI PTP edit that denies this line as column two"),
+    _f("ptp_column1_line", "integer", "the line number of that column-one code"),
+    _f("ptp_modifier_indicator", "integer", "the edit's modifier indicator: 0 never bypassed, 1 bypassed by an "
+       "NCCI-associated modifier"),
+    _f("ptp_effective_date", "date", "the PTP edit's effective date"),
+    _f("ptp_deletion_date", "date", "the PTP edit's deletion date (the last day it applies), if any"),
+    _f("ptp_rationale", "text", "CMS's rationale for the PTP edit"),
+    _f("ptp_setting", "text", "the NCCI table used: practitioner or hospital (outpatient)"),
+    _f("mue_limit", "integer", "the code's MUE value (maximum units)"),
+    _f("mue_mai", "integer", "MUE adjudication indicator: 1 per line, 2 per day (policy), 3 per day (clinical)"),
+    _f("mue_units", "number", "the units the MUE counts: this line's (MAI 1), or every line with the code on "
+       "the date of service (MAI 2 and 3, on the first of those lines)"),
+    _f("mue_lines", "text", "the line numbers whose units mue_units adds up"),
+    _f("mue_setting", "text", "the MUE table used: practitioner, hospital or dme"),
+    _f("addon_edit_type", "integer", "for an NCCI add-on code: its edit type (1 listed primaries only, "
+       "2 no primaries listed, 3 some primaries listed)"),
+    _f("addon_primaries", "text", "the add-on code's primary codes in effect on the date of service"),
+    _f("addon_primary_present", "boolean", "one of those primary codes is billed on the same date of service"),
 )
 
 DIAGNOSIS_FIELDS: tuple[Field, ...] = (
     _f("position", "integer", "1 for the principal / first-listed diagnosis, then 2, 3, ..."),
     _f("code", "text", "ICD-10-CM code, with its dot (E11.9)"),
     _f("pointed_to", "boolean", "some line points at this diagnosis"),
+    # From reference data (scrubber.code_edits)
+    _f("code_status", "text", "in the ICD-10-CM code set of the claim's fiscal year (inpatient: of the "
+       "discharge date): valid, header (not billable), unknown, not_yet_valid or deleted"),
+    _f("code_detail", "text", "the code status explained in words"),
+    _f("code_description", "text", "the code's ICD-10-CM description"),
+    _f("code_children", "text", "for a header code, the billable codes under it"),
+    _f("code_fiscal_year", "integer", "the ICD-10-CM fiscal year the code was judged by"),
+    _f("age_edit", "text", "the Medicare Code Editor age list the code is on when the patient's age is "
+       "outside it, e.g. 'pediatric (age 0-17)'"),
+    _f("sex_edit", "text", "female or male, when the code is for that sex only and the patient is the other"),
+    _f("manifestation", "boolean", "the code is a manifestation code (MCE): never the first-listed diagnosis"),
+    _f("unacceptable_principal", "boolean", "the code is on the MCE unacceptable principal diagnosis list"),
+    _f("mce_version", "integer", "the Medicare Code Editor version used"),
+    _f("excludes1_code", "text", "an earlier diagnosis on the claim that an Excludes1 note says is never coded "
+       "with this one"),
+    _f("excludes1_note", "text", "the Excludes1 note, as written in ICD-10-CM"),
 )
 
 PROVIDER_FIELDS: tuple[Field, ...] = (

@@ -37,6 +37,20 @@ def new_scrub_id() -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
+def standard_enrichers(reference=None, history=None) -> tuple[Enricher, ...]:
+    """The enrichers the service runs: coding edits from reference data (scrubber.refdata) and the
+    claim history (scrubber.audit), each when given."""
+    from scrubber.audit import ClaimHistory
+    from scrubber.code_edits import CodingEdits
+
+    found: list[Enricher] = []
+    if reference is not None:
+        found.append(CodingEdits(reference))
+    if history is not None:
+        found.append(ClaimHistory(history))
+    return tuple(found)
+
+
 class Scrubber:
     def __init__(self, ruleset: RuleSet, *, evaluator: Literal["engine", "reference"] = "engine",
                  enrichers: tuple[Enricher, ...] = ()):

@@ -29,6 +29,24 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory) -> str:
+    """One reference database for the session, with the shipped baseline (built once)."""
+    from scrubber.refdata import ensure_baseline
+
+    path = tmp_path_factory.mktemp("data")
+    ensure_baseline(path)
+    os.environ["SCRUBBER_DATA_DIR"] = str(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def reference(data_dir):
+    from scrubber.refdata import ReferenceData, database_path
+
+    return ReferenceData(database_path(data_dir))
+
+
 @pytest.fixture()
 def store(database_url):
     """The audit store on the test database, emptied for this test."""

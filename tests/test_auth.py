@@ -121,6 +121,11 @@ def _validation_ok(response, world: World) -> None:
     assert response.json() == {"valid": True, "rules": 1, "problems": []}
 
 
+def _code_ok(response, world: World) -> None:
+    _json_body(response, world)
+    assert (response.json()["code"], response.json()["status"]) == ("E11.9", "valid")
+
+
 def _metrics_ok(response, world: World) -> None:
     assert response.headers["content-type"].startswith("text/plain")
     assert "# TYPE" in response.text
@@ -152,6 +157,8 @@ ENDPOINTS = [
              lambda c, h, w: c.post("/v1/rules/validate", params={"name": "rules/auth-test.yaml"},
                                     content=VALID_RULE_FILE.encode(),
                                     headers={**h, "content-type": "application/yaml"}), _validation_ok),
+    Endpoint("GET /v1/codes/{system}/{code}", ALL,
+             lambda c, h, w: c.get("/v1/codes/icd10cm/E119", params={"date": "2026-01-05"}, headers=h), _code_ok),
     Endpoint("GET /metrics", ALL, lambda c, h, w: c.get("/metrics", headers=h), _metrics_ok),
     Endpoint("GET /healthz", PUBLIC, lambda c, h, w: c.get("/healthz", headers=h), _health_ok),
     Endpoint("GET /readyz", PUBLIC, lambda c, h, w: c.get("/readyz", headers=h), _ready_ok),
@@ -160,7 +167,8 @@ ENDPOINTS = [
 
 def _path(endpoint: Endpoint, world: World) -> str:
     path = endpoint.name.split(" ", 1)[1]
-    return path.replace("{scrub_id}", world.scrub_id).replace("{rule_id}", world.rule_id)
+    return (path.replace("{scrub_id}", world.scrub_id).replace("{rule_id}", world.rule_id)
+            .replace("{system}/{code}", "icd10cm/E119"))
 
 
 @pytest.fixture()

@@ -371,7 +371,7 @@ def test_gate_fact_is_last_for_the_engine(shipped_program):
     gate = facts.for_engine()[-1]
     assert gate == {"id": "g", "t": "gate"}
     assert facts.for_engine()[-1] is not gate  # a new gate per call: sessions never share one
-    assert order == ["claim", "prov", "prov", "line", "line", "pair", "pair", "gate"]
+    assert order == ["claim", "dx", "prov", "prov", "line", "line", "pair", "pair", "gate"]
 
 
 def test_line_facts_carry_the_claim_fields_line_rules_read_or_show(shipped_program):

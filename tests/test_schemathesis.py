@@ -316,7 +316,7 @@ def test_every_operation_is_tested():
     assert OPERATIONS >= {
         "POST /v1/claims/scrub", "POST /v1/claims/scrub/batch", "GET /v1/scrubs", "GET /v1/scrubs/{scrub_id}",
         "GET /v1/stats", "GET /v1/rules", "GET /v1/rules/{rule_id}", "POST /v1/rules/validate", "GET /metrics",
-        "GET /healthz", "GET /readyz"}
+        "GET /healthz", "GET /readyz", "GET /v1/codes/{system}/{code}"}
 
 
 @schema.parametrize()

@@ -16,7 +16,7 @@ import pytest
 
 from scrubber.claim import Claim, ScrubResult
 from scrubber.examples import complete_claim
-from scrubber.pipeline import Scrubber
+from scrubber.pipeline import Scrubber, standard_enrichers
 from scrubber.ruleset import load_ruleset, load_texts
 
 TODAY = dt.date(2026, 1, 15)
@@ -66,8 +66,30 @@ META: dict[str, tuple[str, str, str | None, str | None, str]] = {
     "modifier-count-over-4": ("format", "error", "CO-4", None, "rules/required.yaml"),
     "line-number-repeated": ("format", "error", "CO-16", "MA130", "rules/required.yaml"),
     "duplicate-of-earlier-claim": ("duplicate", "error", "OA-18", None, "rules/duplicates.yaml"),
+    "dx-code-header": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
+    "dx-code-unknown": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
+    "dx-code-not-yet-valid": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
+    "dx-code-deleted": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
+    "dx-age-conflict": ("dx_age", "error", "CO-9", None, "rules/coding_diagnoses.yaml"),
+    "dx-sex-conflict": ("dx_sex", "error", "CO-10", None, "rules/coding_diagnoses.yaml"),
+    "dx-manifestation-first": ("dx_manifestation", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
+    "dx-unacceptable-principal": ("dx_unacceptable_principal", "error", "CO-16", "MA63",
+                                  "rules/coding_diagnoses.yaml"),
+    "dx-excludes1": ("dx_excludes1", "warning", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
+    "hcpcs-code-unknown": ("procedure_invalid", "error", "CO-181", "M51", "rules/coding_procedures.yaml"),
+    "hcpcs-code-terminated": ("procedure_invalid", "error", "CO-181", "M51", "rules/coding_procedures.yaml"),
+    "hcpcs-code-not-yet-effective": ("procedure_invalid", "error", "CO-181", "M51", "rules/coding_procedures.yaml"),
+    "modifier-invalid": ("modifier", "error", "CO-4", None, "rules/coding_procedures.yaml"),
+    "ncci-ptp-not-allowed": ("ncci_ptp", "error", "CO-97", "M80", "rules/ncci.yaml"),
+    "ncci-ptp-modifier-required": ("ncci_ptp", "error", "CO-236", "M80", "rules/ncci.yaml"),
+    "mue-units-exceeded-line": ("mue", "error", "CO-151", "N362", "rules/ncci.yaml"),
+    "mue-units-exceeded-day": ("mue", "error", "CO-151", "N362", "rules/ncci.yaml"),
+    "add-on-without-primary": ("add_on", "error", "CO-107", None, "rules/ncci.yaml"),
 }
 CROSS_CLAIM_RULES = {"duplicate-of-earlier-claim"}  # tested below, with a claim history
+# The shipped baseline has no dated HCPCS procedure code and no MAI 1 MUE: tests/test_code_edits.py
+# adds such rows to a copy of the reference database and checks these rules' exact findings there.
+EXTENDED_DATA_RULES = {"hcpcs-code-terminated", "hcpcs-code-not-yet-effective", "mue-units-exceeded-line"}
 
 FORMAT_TAIL = "is not a CPT code (5 digits, or 4 digits and F/T/U/A/M) nor a HCPCS Level II code (letter A-V and 4 digits)"
 THIRTEEN_DX = ["I10", "E11.9", "E78.5", "J45.909", "K21.9", "M54.50", "N39.0", "R05.9", "R51.9",
@@ -92,8 +114,8 @@ def ruleset():
 
 
 @pytest.fixture(scope="module")
-def scrubber(ruleset):
-    s = Scrubber(ruleset)
+def scrubber(ruleset, reference):
+    s = Scrubber(ruleset, enrichers=standard_enrichers(reference))
     yield s
     s.close()
 
@@ -312,6 +334,99 @@ CASES = [
         id="line-number-repeated"),
 ]
 
+CODING_CASES = [
+    # coding_diagnoses.yaml
+    pytest.param(
+        {"diagnoses": [{"code": "E11"}]},
+        "fail", [F("dx-code-header", [1], "diagnoses[1].code",
+                   "Diagnosis 1 E11 is a header code in FY2026: it needs more characters (87 billable codes "
+                   "under it): E11.00, E11.01, E11.10, E11.11, E11.21, E11.22, E11.29, E11.311 and 79 more")],
+        id="dx-code-header"),
+    pytest.param(
+        {"diagnoses": [{"code": "E11.99"}]},
+        "fail", [F("dx-code-unknown", [1], "diagnoses[1].code",
+                   "Diagnosis 1 E11.99 is not an ICD-10-CM code in FY2026")],
+        id="dx-code-unknown"),
+    pytest.param(
+        {"diagnoses": [{"code": "E11.A"}], "lines": [{"service_date": "2025-09-30"}]},
+        "fail", [F("dx-code-not-yet-valid", [1], "diagnoses[1].code",
+                   "Diagnosis 1 E11.A was added to ICD-10-CM for FY2026 (dates of service from 2025-10-01); "
+                   "it cannot be used for FY2025 dates of service")],
+        id="dx-code-not-yet-valid"),
+    pytest.param(
+        {"diagnoses": [{"code": "S30.1XXA"}], "lines": [{"service_date": "2025-10-01"}]},
+        "fail", [F("dx-code-deleted", [1], "diagnoses[1].code",
+                   "Diagnosis 1 S30.1XXA was deleted from ICD-10-CM after FY2025 (last date of service 2025-09-30)")],
+        id="dx-code-deleted"),
+    pytest.param(
+        {"diagnoses": [{"code": "E30.1"}]},
+        "fail", [F("dx-age-conflict", [1], "diagnoses[1].code",
+                   "Diagnosis 1 E30.1 is on the MCE pediatric (age 0-17) list, but the patient is 56 on the "
+                   "date of service")],
+        id="dx-age-conflict"),
+    pytest.param(
+        {"diagnoses": [{"code": "C61"}]},
+        "fail", [F("dx-sex-conflict", [1], "diagnoses[1].code",
+                   "Diagnosis 1 C61 is for male patients only, but the patient's sex is F")],
+        id="dx-sex-conflict"),
+    pytest.param(
+        {"diagnoses": [{"code": "F02.80"}, {"code": "G30.9"}], "lines": [{"diagnosis_pointers": [1, 2]}]},
+        "fail", [F("dx-manifestation-first", [1], "diagnoses[1].code",
+                   "Diagnosis 1 F02.80 is a manifestation code; it is never the first-listed diagnosis")],
+        id="dx-manifestation-first"),
+    pytest.param(
+        {"claim_type": "institutional", "type_of_bill": "0131", "patient": {"birth_date": "1995-01-01"},
+         "diagnoses": [{"code": "O09.01"}], "lines": [{"revenue_code": "0450"}]},
+        "fail", [F("dx-unacceptable-principal", [1], "diagnoses[1].code",
+                   "Principal diagnosis O09.01 is on the MCE unacceptable principal diagnosis list")],
+        id="dx-unacceptable-principal"),
+    pytest.param(
+        {"diagnoses": [{"code": "E11.9"}, {"code": "E10.9"}], "lines": [{"diagnosis_pointers": [1, 2]}]},
+        "warn", [F("dx-excludes1", [1], "diagnoses[2].code",
+                   "Diagnosis 2 E10.9 and E11.9 are coded together, but ICD-10-CM excludes them "
+                   "(Excludes1: type 1 diabetes mellitus (E10.-))")],
+        id="dx-excludes1"),
+    # coding_procedures.yaml
+    pytest.param(
+        {"lines": [{"procedure_code": "A9990"}]},
+        "fail", [F("hcpcs-code-unknown", [1], "lines[1].procedure_code", "Line 1: A9990 is not a HCPCS Level II code")],
+        id="hcpcs-code-unknown"),
+    pytest.param(
+        {"lines": [{"procedure_code": "J9271", "modifiers": ["JG"], "service_date": "2025-01-01"}]},
+        "fail", [F("modifier-invalid", [1], "lines[1].modifiers",
+                   "Line 1 (J9271): modifier JG was discontinued after 2024-12-31")],
+        id="modifier-invalid"),
+    # ncci.yaml
+    pytest.param(
+        {"lines": [{"procedure_code": "0001A", "service_date": "2023-12-31"},
+                   {"procedure_code": "36591", "service_date": "2023-12-31"}]},
+        "fail", [F("ncci-ptp-not-allowed", [2], "lines[2].procedure_code",
+                   "Line 2: 36591 is column two of the NCCI practitioner PTP edit with 0001A on line 1 (modifier "
+                   "indicator 0, in effect from 2022-01-01; CPT Manual or CMS manual coding instruction); no "
+                   "modifier allows both on the same day")],
+        id="ncci-ptp-not-allowed"),
+    pytest.param(
+        {"lines": [{"procedure_code": "0001U"}, {"procedure_code": "0030U"}]},
+        "fail", [F("ncci-ptp-modifier-required", [2], "lines[2].modifiers",
+                   "Line 2: 0030U is column two of the NCCI practitioner PTP edit with 0001U on line 1 (modifier "
+                   "indicator 1, in effect from 2018-07-01; Misuse of Column Two code with Column One code) and "
+                   "neither line carries an NCCI-associated modifier")],
+        id="ncci-ptp-modifier-required"),
+    pytest.param(
+        {"lines": [{"procedure_code": "0001U", "units": 2}]},
+        "fail", [F("mue-units-exceeded-day", [1], "lines[1].units",
+                   "0001U on 2026-01-05: 2 units on line(s) 1 exceed the practitioner MUE of 1 per date of "
+                   "service (MAI 2)")],
+        id="mue-units-exceeded-day"),
+    pytest.param(
+        {"lines": [{"procedure_code": "99417"}]},
+        "fail", [F("add-on-without-primary", [1], "lines[1].procedure_code",
+                   "Line 1: add-on code 99417 is billed on 2026-01-05 without any of its primary codes "
+                   "(99205, 99215) on that date (NCCI add-on edit type 1)")],
+        id="add-on-without-primary"),
+]
+CASES += CODING_CASES
+
 
 @pytest.mark.parametrize("partial, status, expected", CASES)
 def test_shipped_rule_gives_its_exact_finding(scrubber, partial, status, expected):
@@ -324,7 +439,7 @@ def test_shipped_rule_gives_its_exact_finding(scrubber, partial, status, expecte
 def test_every_shipped_rule_has_a_case_here(ruleset):
     case_ids = {p.id for p in CASES}
 
-    assert {r.id for r in ruleset.rules} == set(META) == case_ids | CROSS_CLAIM_RULES
+    assert {r.id for r in ruleset.rules} == set(META) == case_ids | CROSS_CLAIM_RULES | EXTENDED_DATA_RULES
 
 
 # ----------------------------------------------------------------------------- clean claims
