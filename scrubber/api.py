@@ -6,12 +6,15 @@ service answers only clients on the loopback interface (and `scrubber serve` bin
 from __future__ import annotations
 
 import datetime as dt
+import io
+import itertools
 import json
 import logging
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Iterator, Literal
+from typing import Annotated, Any, AsyncIterator, Iterator, Literal
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -23,7 +26,8 @@ from scrubber.auth import ANY_ROLE, COMPLIANCE, RULE_READERS, SCRUBBING, Caller,
 from scrubber.claim import PRINTABLE, Claim, IsoDate, ScrubResult
 from scrubber.observability import RequestContext, count_result, metrics_payload
 from scrubber.problems import ApiError, problem, problem_responses
-from scrubber.parse import ClaimError, field_errors, read_claims
+from scrubber.intake import Item, NdjsonReader, fhir_items, json_items, output_line, scrub_item, x12_items
+from scrubber.parse import field_errors
 from scrubber.pipeline import Scrubber, standard_enrichers
 from scrubber.refdata import ReferenceData, open_reference
 from scrubber.ruleset import RuleSetError, load_ruleset, load_texts
@@ -270,33 +274,113 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def scrub_batch(request: Request, caller: Annotated[Caller, Depends(require(*SCRUBBING))]):
         """A JSON array or NDJSON stream of claims in; NDJSON results out, one per claim, in order.
-        One bad claim yields an error record for that claim and never aborts the batch."""
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BATCH_BYTES:
-                raise ApiError(413, "too-large", "Batch too large",
-                               f"a batch is at most {MAX_BATCH_BYTES // (1024 * 1024)} MB; split it")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None
-        if not text.strip():
+        One bad claim yields an error record for that claim and never aborts the batch. NDJSON is
+        read as it arrives and answered line by line (memory stays flat, and a client that reads
+        slowly slows the reading down); a JSON array is read whole (at most 64 MB)."""
+        chunks = request.stream().__aiter__()
+        head = b""
+        async for chunk in chunks:  # up to the first byte that is not white space
+            head += chunk
+            if head.strip():
+                break
+        start = head.lstrip()[:1]
+        if not start:
             raise ApiError(422, "invalid-request", "The request is not valid",
                            "the body is empty: send a JSON array or NDJSON of claims")
+        if start == b"[":
+            text = await _whole_text(head, chunks)
+            return StreamingResponse(_results(request, caller, json_items(text)), media_type="application/x-ndjson")
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 3:  # not merely a character cut in two by the chunk boundary
+                raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None
 
-        def results() -> Iterator[bytes]:
-            for index, item in read_claims(text):
-                if isinstance(item, ClaimError):
-                    record = {"index": index, "error": {"type": "/problems/invalid-claim", "title": "The claim is not valid",
-                                                        "status": 422, "detail": item.detail,
-                                                        "errors": [e.as_dict() for e in item.errors]}}
-                    yield (JSONResponse(record).body + b"\n")
-                    continue
-                result = scrub_and_record(request, item, caller)
-                yield result.model_dump_json().encode() + b"\n"
+        async def stream() -> AsyncIterator[bytes]:
+            reader = NdjsonReader()
+            pending = reader.feed(head)
+            async for chunk in chunks:
+                pending += reader.feed(chunk)
+                if len(pending) >= 16:
+                    yield await run_in_threadpool(_scrub_items, request, caller, pending)
+                    pending = []
+            pending += reader.finish()
+            if pending:
+                yield await run_in_threadpool(_scrub_items, request, caller, pending)
 
-        return StreamingResponse(results(), media_type="application/x-ndjson")
+        return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    def _scrub_items(request: Request, caller: Caller, items: list[Item]) -> bytes:
+        return b"".join(_scrub_one(request, caller, item) for item in items)
+
+    def _scrub_one(request: Request, caller: Caller, item: Item) -> bytes:
+        record = scrub_item(request.app.state.scrubber, item)
+        if isinstance(record, ScrubResult):
+            if item.claim is not None:
+                request.app.state.store.record(item.claim, record, api_key_id=caller.key_id)
+            count_result(record)
+        return output_line(record)
+
+    def _results(request: Request, caller: Caller, items: Iterator[Item]) -> Iterator[bytes]:
+        for item in items:
+            yield _scrub_one(request, caller, item)
+
+    async def _whole_text(head: bytes, chunks) -> str:
+        body = bytearray(head)
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > MAX_BATCH_BYTES:
+                raise ApiError(413, "too-large", "Request too large",
+                               f"a request body is at most {MAX_BATCH_BYTES // (1024 * 1024)} MB; split it, "
+                               "or send NDJSON, which is read as it arrives")
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None
+
+    @app.post("/v1/claims/scrub/x12", tags=["scrubbing"], operation_id="scrub_x12",
+              responses={200: {"description": "NDJSON: one scrub result per claim (CLM) of the interchange, in "
+                                              "order; X12 structure problems are findings of their claim",
+                               "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                         **problem_responses(401, 403, 413)},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "text/plain": {"schema": {"type": "string", "description": "an X12 837P or 837I interchange"}},
+                  "application/edi-x12": {"schema": {"type": "string"}}}}})
+    async def scrub_x12(request: Request, caller: Annotated[Caller, Depends(require(*SCRUBBING))]):
+        """An X12 837P (005010X222A1/A2) or 837I (005010X223A2/A3) interchange in, one result per claim
+        out. Segment problems (undeclared separators, missing segments or elements, a pointer like
+        1.00, ICD-9 qualifiers after 2015-10-01) are findings of their claim; one broken claim never
+        loses its siblings. A body that does not begin with an ISA segment is a 422."""
+        from scrubber.x12 import X12Error
+
+        text = await _whole_text(b"", request.stream().__aiter__())
+        items = x12_items(io.StringIO(text, newline=""))
+        try:
+            first = next(items, None)
+        except X12Error as exc:
+            raise ApiError(422, "invalid-x12", "The interchange cannot be read", str(exc)) from None
+        if first is None:
+            raise ApiError(422, "invalid-x12", "The interchange cannot be read", "it holds no claim")
+        return StreamingResponse(_results(request, caller, itertools.chain([first], items)),
+                                 media_type="application/x-ndjson")
+
+    @app.post("/v1/claims/scrub/fhir", tags=["scrubbing"], operation_id="scrub_fhir",
+              responses={200: {"description": "NDJSON: one scrub result per FHIR Claim, in order; a Claim that "
+                                              "cannot be mapped gives an error record in its place",
+                               "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                         **problem_responses(401, 403, 413)},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/fhir+json": {"schema": {"type": "object"}},
+                  "application/json": {"schema": {"type": "object"}}}}})
+    async def scrub_fhir(request: Request, caller: Annotated[Caller, Depends(require(*SCRUBBING))]):
+        """A FHIR R4 Claim, or a Bundle of Claims (with the Patient, Coverage, Organization and
+        Practitioner resources they reference), in; one result per Claim out."""
+        text = await _whole_text(b"", request.stream().__aiter__())
+        try:
+            items = list(fhir_items(text))
+        except ValueError as exc:
+            raise ApiError(422, "invalid-fhir", "The FHIR resource cannot be read", str(exc)) from None
+        return StreamingResponse(_results(request, caller, iter(items)), media_type="application/x-ndjson")
 
     # -- the audit trail and statistics
 

@@ -9,9 +9,9 @@ import datetime as dt
 import secrets
 import threading
 import time
-from typing import Literal
+from typing import Literal, Sequence
 
-from scrubber.claim import Claim, RulesetInfo, ScrubResult
+from scrubber.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.engine import Engine
 from scrubber.enrich import Enricher, FactBuilder
 from scrubber.findings import build_findings, status
@@ -65,7 +65,10 @@ class Scrubber:
         if self.engine is not None:
             self.engine.close()
 
-    def scrub(self, claim: Claim, *, today: dt.date | None = None) -> ScrubResult:
+    def scrub(self, claim: Claim, *, today: dt.date | None = None,
+              found: Sequence[Finding] = ()) -> ScrubResult:
+        """Scrub one claim. `found`: findings its intake already made (an X12 segment problem),
+        listed first."""
         claim = normalise(claim, today=today)
         facts = self.builder.build(claim)
         engine_facts = facts.for_engine()
@@ -73,9 +76,17 @@ class Scrubber:
             activations = self.engine.run(engine_facts)
         else:
             activations = reference_evaluator.evaluate(self.program, engine_facts)
-        findings = build_findings(self.program, activations, facts)
+        findings = [*found, *build_findings(self.program, activations, facts)]
         dates = [line.service_date for line in claim.lines if line.service_date]
         return ScrubResult(
             claim_id=claim.claim_id, status=status(findings), findings=findings,
             ruleset=RulesetInfo(revision=self.ruleset.revision, effective_date=min(dates) if dates else None),
             scrub_id=new_scrub_id())
+
+    def unreadable(self, claim_id: str | None, found: Sequence[Finding]) -> ScrubResult:
+        """The result for what its intake found but could not make a claim of (an X12 CLM with no
+        service line): failed, with those findings, and no rule run."""
+        return ScrubResult(claim_id=claim_id, status=status(list(found)) if found else "fail",
+                           findings=list(found), ruleset=RulesetInfo(revision=self.ruleset.revision,
+                                                                     effective_date=None),
+                           scrub_id=new_scrub_id())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -91,6 +92,15 @@ def _batch_ok(response, world: World) -> None:
     assert [r["claim_id"] for r in records] == [CONTRACT_CLAIM["claim_id"]]
 
 
+X12_SAMPLE = (Path(__file__).parent / "fixtures" / "x12" / "837_005010X222A2__demo.example1.837").read_bytes()
+
+
+def _x12_ok(response, world: World) -> None:
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    records = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+    assert [r["claim_id"] for r in records] == ["26463774"]
+
+
 def _scrub_page_ok(response, world: World) -> None:
     _json_body(response, world)
     assert world.scrub_id in [item["scrub_id"] for item in response.json()["items"]]
@@ -146,6 +156,9 @@ ENDPOINTS = [
              lambda c, h, w: c.post("/v1/claims/scrub", json=CONTRACT_CLAIM, headers=h), _scrub_ok),
     Endpoint("POST /v1/claims/scrub/batch", SCRUBBERS,
              lambda c, h, w: c.post("/v1/claims/scrub/batch", json=[CONTRACT_CLAIM], headers=h), _batch_ok),
+    Endpoint("POST /v1/claims/scrub/x12", SCRUBBERS,
+             lambda c, h, w: c.post("/v1/claims/scrub/x12", content=X12_SAMPLE,
+                                    headers={**h, "content-type": "text/plain"}), _x12_ok),
     Endpoint("GET /v1/scrubs", ALL, lambda c, h, w: c.get("/v1/scrubs", headers=h), _scrub_page_ok),
     Endpoint("GET /v1/scrubs/{scrub_id}", ALL,
              lambda c, h, w: c.get(f"/v1/scrubs/{w.scrub_id}", headers=h), _stored_scrub_ok),

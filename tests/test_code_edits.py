@@ -217,3 +217,49 @@ def test_lookup_of_an_unknown_system_or_a_malformed_code_is_a_422(client):
     assert client.get("/v1/codes/loinc/1234-5").status_code == 422
     assert client.get("/v1/codes/icd10cm/E11;DROP").status_code == 422
     assert client.get("/v1/codes/icd10cm/E11", params={"date": "2026-02-30"}).status_code == 422
+
+
+# ICD-10-CM fiscal year ------------------------------------------------------------------------
+
+def test_an_inpatient_claim_is_coded_by_the_discharge_dates_fiscal_year(scrubber):
+    """E11.A exists from FY2026 (2025-10-01): an inpatient stay admitted in September and
+    discharged in October uses the FY2026 code set; an outpatient visit in September does not."""
+    inpatient = {"claim_type": "institutional", "type_of_bill": "0111", "admission_date": "2025-09-28",
+                 "discharge_date": "2025-10-02", "diagnoses": [{"code": "E11.A"}],
+                 "lines": [{"revenue_code": "0120", "service_date": "2025-09-28", "service_date_end": "2025-10-02"}]}
+    outpatient = {"diagnoses": [{"code": "E11.A"}], "lines": [{"service_date": "2025-09-28"}]}
+
+    assert findings(scrub(scrubber, inpatient), "dx_invalid") == []
+    assert findings(scrub(scrubber, outpatient), "dx_invalid") == [(
+        "dx-code-not-yet-valid", "dx_invalid", "error", [1],
+        "Diagnosis 1 E11.A was added to ICD-10-CM for FY2026 (dates of service from 2025-10-01); it cannot "
+        "be used for FY2025 dates of service")]
+
+
+def test_a_claim_after_the_newest_loaded_year_is_judged_by_it_and_says_so(scrubber):
+    result = scrubber.scrub(Claim.model_validate(complete_claim(
+        {"submission_date": "2026-11-20", "diagnoses": [{"code": "E11"}],
+         "lines": [{"service_date": "2026-11-02"}]})), today=dt.date(2026, 11, 20))
+
+    [finding] = findings(result, "dx_invalid")
+    assert finding[0] == "dx-code-header"
+    assert "(FY2027 is not loaded; judged by the FY2026 code set)" in finding[4]
+
+
+def test_an_imported_dataset_is_kept_when_the_baseline_is_loaded_again(tmp_path, data_dir):
+    from scrubber.refdata import datasets, ensure_baseline
+
+    shutil.copy(database_path(data_dir), database_path(tmp_path))
+    writer = Writer(database_path(tmp_path))
+    with writer.connect() as conn:
+        writer.replace(conn, "mue", "practitioner", "import", "MCR_MUE_PractitionerServices.csv",
+                       {"mue": [("practitioner", "20610", 2, 1, "imported")]})
+        conn.execute("UPDATE dataset SET source = 'baseline:older-release' WHERE name = 'aoc'")
+
+    ensure_baseline(tmp_path)
+
+    with writer.connect() as conn:
+        by_name = {d.name: d for d in datasets(conn)}
+        assert (by_name["mue:practitioner"].source, by_name["mue:practitioner"].rows) == ("import", 1)
+        assert by_name["aoc"].source.startswith("baseline:") and by_name["aoc"].source != "baseline:older-release"
+        assert by_name["aoc"].rows == 10

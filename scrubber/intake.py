@@ -1,0 +1,226 @@
+"""Intake: claims in every accepted format, one at a time, ready to scrub.
+
+Each input (a JSON claim or array, NDJSON, an X12 837 interchange, a FHIR Claim or Bundle) becomes
+a stream of Items, in order: a contract Claim to scrub (with any findings the format itself gave,
+such as an X12 segment problem), or the reason one record could not be read. Nothing is dropped:
+every record of the input yields exactly one output record (`record()`), a scrub result or an
+error record in its place. NDJSON and X12 are read incrementally, so memory does not grow with
+the input.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator
+
+from pydantic import ValidationError
+
+from scrubber.claim import Claim, Finding, ScrubResult
+from scrubber.parse import ClaimError, FieldError, claim_from_object, field_errors, loads, read_claims
+
+
+@dataclass
+class Item:
+    index: int  # 1-based position in the input
+    claim: Claim | None = None
+    error: ClaimError | None = None  # the record cannot be read as a claim
+    found: list[Finding] = field(default_factory=list)  # findings the format gave (X12)
+    claim_id: str | None = None  # when there is no claim: the id the record carried, if any
+
+
+def error_record(index: int, error: ClaimError) -> dict[str, Any]:
+    """What stands in the output for a record that is not a claim (contract: batch error record)."""
+    return {"index": index, "error": {"type": "/problems/invalid-claim", "title": "The claim is not valid",
+                                      "status": 422, "detail": error.detail,
+                                      "errors": [e.as_dict() for e in error.errors]}}
+
+
+def scrub_item(scrubber, item: Item, *, today=None) -> ScrubResult | dict[str, Any]:
+    """The output record of one item: its scrub result, or its error record."""
+    if item.claim is not None:
+        return scrubber.scrub(item.claim, today=today, found=item.found)
+    if item.found:
+        return scrubber.unreadable(item.claim_id, item.found)
+    return error_record(item.index, item.error or ClaimError("the record is not a claim"))
+
+
+def output_line(record: ScrubResult | dict[str, Any]) -> bytes:
+    if isinstance(record, ScrubResult):
+        return record.model_dump_json().encode() + b"\n"
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+# ------------------------------------------------------------------------------ JSON and NDJSON
+
+def _from_object(index: int, data: Any) -> Item:
+    try:
+        return Item(index, claim=claim_from_object(data))
+    except ClaimError as exc:
+        return Item(index, error=exc)
+
+
+def ndjson_items(lines: Iterable[str | bytes], start: int = 1) -> Iterator[Item]:
+    """One item per non-blank line, read as it comes."""
+    index = start - 1
+    for line_number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        index += 1
+        try:
+            data = loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            yield Item(index, error=ClaimError(f"line {line_number} is not valid JSON: {exc}"))
+            continue
+        yield _from_object(index, data)
+
+
+def json_items(text: str) -> Iterator[Item]:
+    """A JSON claim, a JSON array of claims, or NDJSON given whole."""
+    for index, claim in read_claims(text):
+        yield Item(index, claim=claim) if isinstance(claim, Claim) else Item(index, error=claim)
+
+
+# ------------------------------------------------------------------------------ X12 837
+
+def _finding(data: dict[str, Any]) -> Finding:
+    return Finding.model_validate(data)
+
+
+def x12_items(stream: IO[str]) -> Iterator[Item]:
+    """One item per CLM of the interchange(s), plus one for findings no claim could take. A claim
+    the contract model refuses (an 837 claim without a service line) keeps its X12 findings and
+    gets one more per refused field; it is reported failed, never dropped."""
+    from scrubber.x12 import iter_claims
+
+    for index, read in enumerate(iter_claims(stream), start=1):
+        found = [_finding(f) for f in read.findings]
+        if read.claim is None:
+            yield Item(index, found=found)
+            continue
+        try:
+            yield Item(index, claim=Claim.model_validate(read.claim), found=found)
+        except ValidationError as exc:
+            found += [Finding(rule_id="x12-claim-incomplete", category="required_field", severity="error",
+                              message=f"The 837 claim cannot be checked: {e.field} {e.message}", lines=[],
+                              field=e.field, carc="CO-16", rarc="MA130",
+                              suggestion="Correct the claim in the billing system and send it again",
+                              source="x12") for e in field_errors(exc.errors())]
+            yield Item(index, found=found, claim_id=read.claim.get("claim_id"))
+
+
+# ------------------------------------------------------------------------------ files
+
+def sniff(head: bytes) -> str:
+    """'x12', 'fhir', 'json' (an array or one object) or 'ndjson', from the first bytes."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"ISA"):
+        return "x12"
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{") and b'"resourceType"' in text.split(b"\n", 1)[0][:4096]:
+        return "fhir"
+    return "ndjson"
+
+
+def file_items(path: str | Path) -> Iterator[Item]:
+    """The items of a file of any accepted format; NDJSON and X12 are streamed."""
+    with open(path, "rb") as raw:
+        kind = sniff(raw.read(8192))
+        raw.seek(0)
+        if kind == "x12":
+            yield from x12_items(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
+        elif kind == "ndjson":
+            first = raw.readline()
+            raw.seek(0)
+            if _is_json(first) or not first.strip().startswith(b"{"):
+                yield from ndjson_items(raw)  # one claim per line (or not JSON at all: say so per line)
+            else:  # one claim written over several lines
+                yield from json_items(raw.read().decode("utf-8", errors="replace"))
+        elif kind == "fhir":
+            yield from fhir_items(raw.read())
+        else:
+            yield from json_items(raw.read().decode("utf-8", errors="replace"))
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+def fhir_items(data: bytes | str) -> Iterator[Item]:
+    """A FHIR R4 Claim or Bundle of Claims (scrubber.fhir), one item per Claim."""
+    from scrubber.fhir import read_fhir
+
+    for index, (_label, mapped) in enumerate(read_fhir(data), start=1):
+        if isinstance(mapped, ClaimError):
+            yield Item(index, error=mapped)
+        else:
+            yield _from_object(index, mapped)
+
+
+__all__ = ["Item", "FieldError", "error_record", "file_items", "fhir_items", "json_items", "ndjson_items",
+           "output_line", "scrub_item", "sniff", "x12_items"]
+
+
+class NdjsonReader:
+    """NDJSON pushed in chunks (an HTTP body): items come out as their lines complete. A line
+    longer than `max_line` bytes is answered by an error item and skipped, so that one runaway
+    record never holds the whole stream in memory."""
+
+    def __init__(self, max_line: int = 8 * 1024 * 1024):
+        self.max_line = max_line
+        self.buffer = bytearray()
+        self.index = 0
+        self.line_number = 0
+        self.skipping = False
+
+    def feed(self, chunk: bytes) -> list[Item]:
+        items: list[Item] = []
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
+            piece = chunk[start:end]
+            start = end + 1
+            if self.skipping:  # the end of a line already answered as too long
+                self.skipping = False
+                self.buffer.clear()
+                continue
+            self.buffer += piece
+            self._line(bytes(self.buffer), items)
+            self.buffer.clear()
+        if not self.skipping:
+            self.buffer += chunk[start:]
+            if len(self.buffer) > self.max_line:
+                self.line_number += 1
+                self.index += 1
+                items.append(Item(self.index, error=ClaimError(
+                    f"line {self.line_number} is longer than {self.max_line // (1024 * 1024)} MB")))
+                self.buffer.clear()
+                self.skipping = True
+        return items
+
+    def finish(self) -> list[Item]:
+        items: list[Item] = []
+        if self.buffer and not self.skipping:
+            self._line(bytes(self.buffer), items)
+        self.buffer.clear()
+        return items
+
+    def _line(self, raw: bytes, items: list[Item]) -> None:
+        self.line_number += 1
+        if not raw.strip():
+            return
+        self.index += 1
+        try:
+            data = loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            items.append(Item(self.index, error=ClaimError(f"line {self.line_number} is not valid JSON: {exc}")))
+            return
+        items.append(_from_object(self.index, data))
