@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import threading
 import logging
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, AsyncIterator, Iterator, Literal
@@ -28,9 +29,12 @@ from scrubber.observability import RequestContext, count_result, metrics_payload
 from scrubber.problems import ApiError, problem, problem_responses
 from scrubber.intake import Item, NdjsonReader, fhir_items, json_items, output_line, scrub_item, x12_items
 from scrubber.parse import field_errors
-from scrubber.pipeline import Scrubber, standard_enrichers
+from scrubber.examples import run_examples
+from scrubber.impact import measure
+from scrubber.payers import Current, PayerRouter, load_deployment, load_deployment_texts
+from scrubber.pipeline import Scrubber
 from scrubber.refdata import ReferenceData, open_reference
-from scrubber.ruleset import RuleSetError, load_ruleset, load_texts
+from scrubber.ruleset import RuleSetError
 
 log = logging.getLogger("scrubber.api")
 MAX_BATCH_BYTES = 64 * 1024 * 1024
@@ -133,6 +137,61 @@ class CodeInfo(BaseModel):
     termination_date: dt.date | None = None
 
 
+AS_OF = ("judge the claim by the rules and payer policies in force on this date instead of on its "
+         "dates of service (what-if; the reference code sets still follow the dates of service)")
+
+
+class Reloaded(BaseModel):
+    revision: str
+    previous_revision: str
+    rules: int = Field(description="base rules in force")
+    payers: list[str] = Field(description="payer profiles in force")
+    examples_passed: int
+
+
+class CandidateFile(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(max_length=200, pattern=r"^(rules|payers)/[\w./-]+\.ya?ml$",
+                      description="rules/<file>.yaml or payers/<file>.yaml; replaces the file of that name")
+    text: str = Field(max_length=2 * 1024 * 1024)
+
+
+class ImpactRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    files: list[CandidateFile] = Field(min_length=1, max_length=50)
+    since: dt.date | None = Field(None, description="stored claims scrubbed since this date (default: all)")
+    limit: int = Field(1000, ge=1, le=10000, description="at most this many stored claims, newest first")
+    claims: list[Claim] = Field(default_factory=list, max_length=1000,
+                                description="a corpus to use instead of the stored claims")
+
+
+class RuleImpactOut(BaseModel):
+    rule_id: str
+    newly_fired: int
+    no_longer_fired: int
+    example_claims_fired: list[str]
+    example_claims_cleared: list[str]
+
+
+class Impact(BaseModel):
+    current_revision: str
+    candidate_revision: str
+    claims: int
+    changed_claims: int
+    newly_failing: int
+    newly_passing: int
+    status_changes: dict[str, int]
+    rules: list[RuleImpactOut]
+    added_rules: list[str]
+    removed_rules: list[str]
+
+
+def _split_sources(sources: dict[str, str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    rules = [(n, t) for n, t in sources.items() if not n.startswith("payers/")]  # in order: a new file last
+    payers = [(n, t) for n, t in sources.items() if n.startswith("payers/")]
+    return rules, payers
+
+
 class Health(BaseModel):
     status: str
 
@@ -159,14 +218,14 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         app.state.keys = KeyCache(app.state.store)
         if app.state.reference is None:
             app.state.reference = open_reference(config.data_dir())
-        if app.state.scrubber is None:
-            app.state.scrubber = Scrubber(load_ruleset(config.rules_dir()),
-                                          enrichers=standard_enrichers(app.state.reference, app.state.store))
-            owned.append(app.state.scrubber)
-        log.info("rules loaded", extra={"revision": app.state.scrubber.ruleset.revision})
+        if app.state.current is None:
+            deployment = load_deployment(config.rules_dir(), config.payers_dir())
+            app.state.current = Current(PayerRouter(deployment, app.state.reference, app.state.store), owned=True)
+        log.info("rules loaded", extra={"revision": app.state.current.revision})
         try:
             yield
         finally:
+            app.state.current.close()
             for thing in owned:
                 thing.close()
 
@@ -176,7 +235,9 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                     "Send your API key in X-API-Key. Errors are RFC 9457 problem+json.",
         responses=problem_responses(422),
     )
-    app.state.scrubber, app.state.store, app.state.reference = scrubber, store, reference
+    app.state.store, app.state.reference = store, reference
+    app.state.current = Current(scrubber, owned=False) if scrubber is not None else None
+    app.state.reload_lock = threading.Lock()
     if store is not None:
         app.state.keys = KeyCache(store)
     app.add_middleware(RequestContext)
@@ -212,8 +273,9 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return problem(500, "internal-error", "Internal error",
                        "the scrubber could not finish this request; it has been logged", instance=str(request.url.path))
 
-    def scrub_and_record(request: Request, claim: Claim, caller: Caller) -> ScrubResult:
-        result = request.app.state.scrubber.scrub(claim)
+    def scrub_and_record(request: Request, claim: Claim, caller: Caller, as_of: dt.date | None = None) -> ScrubResult:
+        with request.app.state.current.use() as scrubber:
+            result = scrubber.scrub(claim, as_of=as_of)
         request.app.state.store.record(claim, result, api_key_id=caller.key_id)
         count_result(result)
         return result
@@ -228,7 +290,8 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @app.get("/readyz", tags=["operations"], response_model=Readiness, responses=problem_responses(503))
     def readyz(request: Request):
         """Readiness: rules and reference data loaded, database reachable."""
-        scrubber_, reference = request.app.state.scrubber, request.app.state.reference
+        current, reference = request.app.state.current, request.app.state.reference
+        scrubber_ = current.scrubber if current is not None else None
         checks = {"rules_loaded": scrubber_ is not None and len(scrubber_.program.rules) > 0,
                   "reference_data_loaded": reference is not None and bool(reference.icd10cm_years),
                   "database_reachable": request.app.state.store is not None and request.app.state.store.reachable()}
@@ -258,11 +321,12 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                          **problem_responses(401, 403)},
               operation_id="scrub_claim")
     def scrub_claim(request: Request, claim: Annotated[Claim, Body()],
-                    caller: Annotated[Caller, Depends(require(*SCRUBBING))]) -> ScrubResult:
+                    caller: Annotated[Caller, Depends(require(*SCRUBBING))],
+                    as_of: Annotated[IsoDate | None, Query(description=AS_OF)] = None) -> ScrubResult:
         """One claim in, one scrub result out, stored in the audit trail. Content problems (an invalid
         code, a bad NPI check digit, a future date) are findings in a 200 response; only a claim that
-        is not shaped like the contract gets a 422."""
-        return scrub_and_record(request, claim, caller)
+        is not shaped like the contract gets a 422. The claim's payer.id picks its payer profile."""
+        return scrub_and_record(request, claim, caller, as_of)
 
     @app.post("/v1/claims/scrub/batch", tags=["scrubbing"], operation_id="scrub_batch",
               responses={200: {"description": "NDJSON: one scrub result per claim, in order; a claim that "
@@ -272,7 +336,8 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Claim"}}},
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
-    async def scrub_batch(request: Request, caller: Annotated[Caller, Depends(require(*SCRUBBING))]):
+    async def scrub_batch(request: Request, caller: Annotated[Caller, Depends(require(*SCRUBBING))],
+                          as_of: Annotated[IsoDate | None, Query(description=AS_OF)] = None):
         """A JSON array or NDJSON stream of claims in; NDJSON results out, one per claim, in order.
         One bad claim yields an error record for that claim and never aborts the batch. NDJSON is
         read as it arrives and answered line by line (memory stays flat, and a client that reads
@@ -289,7 +354,8 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                            "the body is empty: send a JSON array or NDJSON of claims")
         if start == b"[":
             text = await _whole_text(head, chunks)
-            return StreamingResponse(_results(request, caller, json_items(text)), media_type="application/x-ndjson")
+            return StreamingResponse(_results(request, caller, json_items(text), as_of),
+                                     media_type="application/x-ndjson")
         try:
             head.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -297,33 +363,41 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                 raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None
 
         async def stream() -> AsyncIterator[bytes]:
-            reader = NdjsonReader()
-            pending = reader.feed(head)
-            async for chunk in chunks:
-                pending += reader.feed(chunk)
-                if len(pending) >= 16:
-                    yield await run_in_threadpool(_scrub_items, request, caller, pending)
-                    pending = []
-            pending += reader.finish()
-            if pending:
-                yield await run_in_threadpool(_scrub_items, request, caller, pending)
+            scrubber = request.app.state.current.hold()  # the whole batch on the rules it started with
+            try:
+                reader = NdjsonReader()
+                pending = reader.feed(head)
+                async for chunk in chunks:
+                    pending += reader.feed(chunk)
+                    if len(pending) >= 16:
+                        yield await run_in_threadpool(_scrub_items, request, caller, scrubber, pending, as_of)
+                        pending = []
+                pending += reader.finish()
+                if pending:
+                    yield await run_in_threadpool(_scrub_items, request, caller, scrubber, pending, as_of)
+            finally:
+                scrubber.release()
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
-    def _scrub_items(request: Request, caller: Caller, items: list[Item]) -> bytes:
-        return b"".join(_scrub_one(request, caller, item) for item in items)
+    def _scrub_items(request: Request, caller: Caller, scrubber, items: list[Item], as_of=None) -> bytes:
+        return b"".join(_scrub_one(request, caller, scrubber, item, as_of) for item in items)
 
-    def _scrub_one(request: Request, caller: Caller, item: Item) -> bytes:
-        record = scrub_item(request.app.state.scrubber, item)
+    def _scrub_one(request: Request, caller: Caller, scrubber, item: Item, as_of=None) -> bytes:
+        record = scrub_item(scrubber, item, as_of=as_of)
         if isinstance(record, ScrubResult):
             if item.claim is not None:
                 request.app.state.store.record(item.claim, record, api_key_id=caller.key_id)
             count_result(record)
         return output_line(record)
 
-    def _results(request: Request, caller: Caller, items: Iterator[Item]) -> Iterator[bytes]:
-        for item in items:
-            yield _scrub_one(request, caller, item)
+    def _results(request: Request, caller: Caller, items: Iterator[Item], as_of=None) -> Iterator[bytes]:
+        scrubber = request.app.state.current.hold()
+        try:
+            for item in items:
+                yield _scrub_one(request, caller, scrubber, item, as_of)
+        finally:
+            scrubber.release()
 
     async def _whole_text(head: bytes, chunks) -> str:
         body = bytearray(head)
@@ -434,7 +508,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
              responses=problem_responses(401, 403))
     def list_rules(request: Request, caller: Annotated[Caller, Depends(require(*RULE_READERS))]) -> RuleList:
         """The rules in force, with their source file and the rule set revision."""
-        ruleset = request.app.state.scrubber.ruleset
+        ruleset = request.app.state.current.scrubber.ruleset
         return RuleList(revision=ruleset.revision,
                         rules=[_summary(c.rule, c, ruleset.revision) for c in ruleset.program.rules])
 
@@ -460,13 +534,81 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
             raise ApiError(422, "invalid-request", "The request is not valid",
                            "the body is empty: send the YAML text of a rule file",
                            [{"field": "(body)", "message": "must be the YAML text of a rule file"}])
-        running = request.app.state.scrubber.ruleset
-        texts = [(n, t) for n, t in running.sources.items() if n != name] + [(name, text)]
+        sources = {n: t for n, t in request.app.state.current.sources().items() if n != name}
+        sources[name] = text
         try:
-            checked = load_texts(texts)
+            checked = load_deployment_texts(*_split_sources(sources))
         except RuleSetError as exc:
             return Validation(valid=False, rules=0, problems=[LintProblem(**p.as_dict()) for p in exc.problems])
-        return Validation(valid=True, rules=sum(1 for c in checked.program.rules if c.source == name), problems=[])
+        rules = len({c.rule.id for _, ruleset in checked.rulesets() for c in ruleset.program.rules if c.source == name})
+        return Validation(valid=True, rules=rules, problems=[])
+
+    @app.post("/v1/rules/reload", tags=["rules"], response_model=Reloaded, operation_id="reload_rules",
+              responses=problem_responses(401, 403, 409, 422))
+    def reload_rules(request: Request, caller: Annotated[Caller, Depends(require("admin"))]) -> Reloaded:
+        """Load the rule and payer files again, off to the side: lint them, run every example, and
+        only then swap them in, atomically. Requests in flight finish on the rule set they started
+        with; a set with a problem or a failing example never replaces the running one, and the
+        reply says why."""
+        if not request.app.state.reload_lock.acquire(blocking=False):
+            raise ApiError(409, "reload-running", "A reload is already running", "try again when it has finished")
+        try:
+            current = request.app.state.current
+            previous = current.revision
+            try:
+                deployment = load_deployment(config.rules_dir(), config.payers_dir())
+            except RuleSetError as exc:
+                raise ApiError(422, "rules-invalid", "The rule files have problems",
+                               f"{len(exc.problems)} problem(s); the running rule set {previous} stays in force",
+                               [{"field": f"{p.file}:{p.line}:{p.column}", "message": p.message}
+                                for p in exc.problems[:200]]) from None
+            results = run_examples(deployment, request.app.state.reference)
+            failed = [r for r in results if not r.passed]
+            if failed:
+                raise ApiError(422, "examples-failed", "Rule examples fail",
+                               f"{len(failed)} of {len(results)} example(s) fail; the running rule set "
+                               f"{previous} stays in force",
+                               [{"field": r.where, "message": f"{r.rule_id}: example '{r.name}': {r.why}"}
+                                for r in failed[:200]]) from None
+            router = PayerRouter(deployment, request.app.state.reference, request.app.state.store)
+            current.swap(router)
+            log.info("rules reloaded", extra={"revision": deployment.revision, "previous": previous})
+            return Reloaded(revision=deployment.revision, previous_revision=previous,
+                            rules=len(deployment.base.program.rules), payers=sorted(deployment.payers),
+                            examples_passed=len(results))
+        finally:
+            request.app.state.reload_lock.release()
+
+    @app.post("/v1/rules/impact", tags=["rules"], response_model=Impact, operation_id="rules_impact",
+              responses=problem_responses(401, 403, 422))
+    def rules_impact(request: Request, body: ImpactRequest,
+                     caller: Annotated[Caller, Depends(require(*COMPLIANCE))]) -> Impact:
+        """What a change would do before it is deployed: the candidate files (added to, or replacing
+        files of the same name in, the rules and payers in force) and the running set re-scrub the
+        stored claims (the newest scrub of each claim id, since a date) or the claims given, and
+        the reply counts, rule by rule, the claims that would newly be reported or no longer be."""
+        current = request.app.state.current
+        sources = current.sources()
+        for f in body.files:
+            sources[f.name] = f.text
+        try:
+            candidate = load_deployment_texts(*_split_sources(sources))
+        except RuleSetError as exc:
+            raise ApiError(422, "rules-invalid", "The candidate files have problems", f"{len(exc.problems)} problem(s)",
+                           [{"field": f"{p.file}:{p.line}:{p.column}", "message": p.message}
+                            for p in exc.problems[:200]]) from None
+        if body.claims:
+            corpus = [(c.claim_id or f"#{i + 1}", c) for i, c in enumerate(body.claims)]
+        else:
+            corpus = [(c.claim_id or sid, c) for sid, c in request.app.state.store.stored_claims(
+                since=body.since, limit=body.limit)]
+        with current.use() as running:
+            deployment = getattr(running, "deployment", None)
+            if deployment is None:
+                deployment = load_deployment_texts(*_split_sources(current.sources()))
+            report = measure(deployment, candidate, corpus, reference=request.app.state.reference,
+                             history=request.app.state.store)
+        return Impact(**report.as_dict())
 
     # after /v1/rules/validate, so that other methods on that path answer 405 Allow: POST
     @app.get("/v1/rules/{rule_id}", tags=["rules"], response_model=RuleDetail, operation_id="get_rule",
@@ -477,7 +619,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         if rule_id == "validate":  # the path of POST /v1/rules/validate, not a rule
             raise ApiError(405, "method-not-allowed", "Method Not Allowed", "/v1/rules/validate takes POST",
                            headers={"Allow": "POST"})
-        ruleset = request.app.state.scrubber.ruleset
+        ruleset = request.app.state.current.scrubber.ruleset
         for compiled in ruleset.program.rules:
             if compiled.rule.id == rule_id:
                 return RuleDetail(**_summary(compiled.rule, compiled, ruleset.revision),

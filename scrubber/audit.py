@@ -292,6 +292,28 @@ class AuditStore:
         rows = rows[:limit]
         return Page([_scrub_summary(r) for r in rows], rows[-1].scrub_id if more and rows else None)
 
+    def stored_claims(self, *, since: dt.date | None = None, limit: int = 1000) -> list[tuple[str, Claim]]:
+        """(scrub id, claim) of the newest scrub of each claim id (claims without an id: each scrub),
+        newest first, at most `limit`: the corpus a rule change's impact is measured on."""
+        query = select(Scrub.scrub_id, Scrub.claim_id, Scrub.claim)
+        if since:
+            query = query.where(Scrub.created_at >= _start_of(since))
+        query = query.order_by(col(Scrub.scrub_id).desc())
+        out, seen = [], set()
+        with Session(self.engine) as session:
+            for scrub_id, claim_id, text in session.exec(query.execution_options(yield_per=500)):
+                if claim_id is not None:
+                    if claim_id in seen:
+                        continue
+                    seen.add(claim_id)
+                try:
+                    out.append((scrub_id, Claim.model_validate_json(text)))
+                except ValueError:
+                    continue  # stored by an older version of the claim model
+                if len(out) >= limit:
+                    break
+        return out
+
     def stats(self, *, since: dt.date | None = None, until: dt.date | None = None,
               payer: str | None = None, top: int = 10) -> dict[str, Any]:
         def window(query, table):
@@ -341,6 +363,22 @@ class AuditStore:
         with Session(self.engine) as session:
             rows = list(session.exec(query.order_by(ClaimLine.recorded_at, ClaimLine.id)))
         return match_prior(claim, rows)
+
+    def services(self, claim: Claim, codes: frozenset[str], start: dt.date | None,
+                 end: dt.date) -> list[tuple[dt.date, str, str]]:
+        """(date, code, claim id) of the member's services of these codes on other claims, dated
+        from `start` (None: ever) through `end`."""
+        member = claim.patient.member_id if claim.patient else None
+        if not member:
+            return []
+        query = select(ClaimLine).where(ClaimLine.member_hash == _hash(member),
+                                        col(ClaimLine.procedure_code).in_(codes), ClaimLine.service_date <= end)
+        if start is not None:
+            query = query.where(ClaimLine.service_date >= start)
+        if claim.claim_id:
+            query = query.where(ClaimLine.claim_id != claim.claim_id)
+        with Session(self.engine) as session:
+            return sorted({(r.service_date, r.procedure_code, r.claim_id) for r in session.exec(query)})
 
     # -- API keys
 
@@ -431,6 +469,16 @@ class MemoryHistory:
         rows = [r for line in claim.lines for r in self._rows.get((member_hash, line.service_date, line.procedure_code), ())
                 if r.claim_id != claim.claim_id]
         return match_prior(claim, rows)
+
+    def services(self, claim: Claim, codes: frozenset[str], start: dt.date | None,
+                 end: dt.date) -> list[tuple[dt.date, str, str]]:
+        member = claim.patient.member_id if claim.patient else None
+        if not member:
+            return []
+        member_hash = _hash(member)
+        return sorted({(r.service_date, r.procedure_code, r.claim_id) for (m, day, code), rows in self._rows.items()
+                       if m == member_hash and code in codes and (start is None or day >= start) and day <= end
+                       for r in rows if r.claim_id != claim.claim_id})
 
 
 def _scrub_summary(row: Scrub) -> dict:

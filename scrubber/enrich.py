@@ -75,7 +75,13 @@ def _compact(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
 
-LINE_EXTRAS = frozenset({"dos", "days_to_submission", "patient_age", "service_days"})
+LINE_EXTRAS = frozenset({"dos", "days_to_submission", "months_to_submission", "patient_age", "service_days"})
+
+
+def months_between(start: dt.date, end: dt.date) -> int:
+    """Months from start to end, a part month counting as a whole one: 2025-03-10 -> 2026-03-10
+    is 12, -> 2026-03-11 is 13 (so "more than 12 months after the date of service" is > 12)."""
+    return (end.year - start.year) * 12 + end.month - start.month + (1 if end.day > start.day else 0)
 
 
 def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset[str] = LINE_EXTRAS) -> Facts:
@@ -121,6 +127,7 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
     numbers: set[int | None] = set()
     ages: dict[dt.date, int] = {}  # lines mostly share a date of service
     want_dos, want_days = "dos" in line_extras, "days_to_submission" in line_extras
+    want_months = "months_to_submission" in line_extras
     want_age, want_span = "patient_age" in line_extras, "service_days" in line_extras
     for index, line in enumerate(claim.lines):
         mods = line.modifiers
@@ -156,6 +163,8 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
                 fact["dos"] = fact["service_date"]
             if want_days and submission is not None:
                 fact["days_to_submission"] = (submission - dos).days
+            if want_months and submission is not None:
+                fact["months_to_submission"] = months_between(dos, submission)
             if want_age and birth is not None:
                 age = ages.get(dos)
                 if age is None:

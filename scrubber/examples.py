@@ -16,7 +16,7 @@ BASE_CLAIM: dict[str, Any] = {
     "claim_type": "professional",
     "frequency_code": "1",
     "submission_date": "2026-01-15",
-    "payer": {"id": "example", "name": "Example payer"},
+    "payer": {"id": "medicare", "name": "Medicare Part B"},
     "patient": {"member_id": "EX0000001", "first_name": "Pat", "last_name": "Example",
                 "birth_date": "1970-01-01", "sex": "F"},
     "billing_provider": {"npi": "1234567893", "taxonomy": "207Q00000X", "tax_id": "123456789"},
@@ -68,40 +68,48 @@ class ExampleResult:
     why: str = ""
 
 
-def run_examples(ruleset, reference=None) -> list[ExampleResult]:
+def run_examples(rules, reference=None) -> list[ExampleResult]:
     """Scrub every rule's example claims with the whole rule set (the real engine), the reference
     data (by default the data directory's, with the shipped baseline) and a claim history that
-    holds only the example's earlier claims."""
+    holds only the example's earlier claims. `rules` is a RuleSet, or a Deployment: then every
+    example also runs under every payer profile (a payer's changes must not break a base rule's
+    examples unnoticed), and each payer rule's examples under its payer."""
     from scrubber import config
     from scrubber.audit import MemoryHistory
     from scrubber.claim import Claim
+    from scrubber.payers import Deployment, FrequencyLimits
     from scrubber.pipeline import Scrubber, standard_enrichers
     from scrubber.refdata import open_reference
 
-    history = MemoryHistory()
     if reference is None:
         reference = open_reference(config.data_dir())
-    scrubber = Scrubber(ruleset, enrichers=standard_enrichers(reference, history))
+    history = MemoryHistory()
+    runs = [(None, rules, ())] if not isinstance(rules, Deployment) else \
+        [(None, rules.base, ())] + [(p.id, p.ruleset, (FrequencyLimits(p.frequency, history, p.name),)
+                                     if p.frequency else ()) for p in rules.payers.values()]
     results = []
-    try:
-        for compiled in ruleset.program.rules:
-            rule = compiled.rule
-            for example, line in zip(rule.examples, compiled.example_lines):
-                where = f"{compiled.source}:{line}"
-                history.clear()
-                for earlier in example.history:
-                    history.remember(Claim.model_validate(complete_claim(earlier)))
-                claim = Claim.model_validate(complete_claim(example.claim))
-                fired = {f.rule_id for f in scrubber.scrub(claim, today=EXAMPLE_TODAY).findings}
-                expected = set(example.expect)
-                missing = sorted(expected - fired)
-                unexpected = rule.id in fired and rule.id not in expected
-                why = []
-                if missing:
-                    why.append(f"expected {', '.join(missing)} to fire but {'it' if len(missing) == 1 else 'they'} did not")
-                if unexpected:
-                    why.append(f"{rule.id} fired but the example expects it not to")
-                results.append(ExampleResult(rule.id, example.name, where, not why, "; ".join(why)))
-    finally:
-        scrubber.close()
+    for payer_id, ruleset, extra in runs:
+        scrubber = Scrubber(ruleset, enrichers=standard_enrichers(reference, history) + extra)
+        try:
+            for compiled in ruleset.program.rules:
+                rule = compiled.rule
+                for example, line in zip(rule.examples, compiled.example_lines):
+                    where = f"{compiled.source}:{line}" + (f" (payer {payer_id})" if payer_id else "")
+                    history.clear()
+                    for earlier in example.history:
+                        history.remember(Claim.model_validate(complete_claim(earlier)))
+                    claim = Claim.model_validate(complete_claim(example.claim))
+                    fired = {f.rule_id for f in scrubber.scrub(claim, today=EXAMPLE_TODAY).findings}
+                    expected = set(example.expect)
+                    missing = sorted(expected - fired)
+                    unexpected = rule.id in fired and rule.id not in expected
+                    why = []
+                    if missing:
+                        why.append(f"expected {', '.join(missing)} to fire but "
+                                   f"{'it' if len(missing) == 1 else 'they'} did not")
+                    if unexpected:
+                        why.append(f"{rule.id} fired but the example expects it not to")
+                    results.append(ExampleResult(rule.id, example.name, where, not why, "; ".join(why)))
+        finally:
+            scrubber.close()
     return results

@@ -83,7 +83,11 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("repeated_pointer", "integer", "a pointer listed twice on the line"),
     _f("patient_age", "integer", "patient age in whole years on this line's date of service"),
     _f("days_to_submission", "integer", "days from this line's date of service to the submission date"),
+    _f("months_to_submission", "integer", "months from this line's date of service to the submission date, a "
+       "part month counting as a whole one (so 'more than 12 months later' is gt: 12)"),
     _f("service_days", "integer", "days between service_date and service_date_end"),
+    _f("frequency_limit", "text", "the id of a payer frequency limit this service goes beyond"),
+    _f("frequency_detail", "text", "that limit and the earlier services it counted, in words"),
     _f("previously_billed_in", "text", "the claim id of an earlier claim (same member) that billed the same "
        "service: date, code, modifiers, units and billing NPI"),
     # From reference data (scrubber.code_edits)

@@ -37,10 +37,10 @@ def error_record(index: int, error: ClaimError) -> dict[str, Any]:
                                       "errors": [e.as_dict() for e in error.errors]}}
 
 
-def scrub_item(scrubber, item: Item, *, today=None) -> ScrubResult | dict[str, Any]:
+def scrub_item(scrubber, item: Item, *, today=None, as_of=None) -> ScrubResult | dict[str, Any]:
     """The output record of one item: its scrub result, or its error record."""
     if item.claim is not None:
-        return scrubber.scrub(item.claim, today=today, found=item.found)
+        return scrubber.scrub(item.claim, today=today, found=item.found, as_of=as_of)
     if item.found:
         return scrubber.unreadable(item.claim_id, item.found)
     return error_record(item.index, item.error or ClaimError("the record is not a claim"))

@@ -66,21 +66,28 @@ class Scrubber:
             self.engine.close()
 
     def scrub(self, claim: Claim, *, today: dt.date | None = None,
-              found: Sequence[Finding] = ()) -> ScrubResult:
+              found: Sequence[Finding] = (), as_of: dt.date | None = None) -> ScrubResult:
         """Scrub one claim. `found`: findings its intake already made (an X12 segment problem),
-        listed first."""
+        listed first. `as_of`: judge by the rules (and payer facts) in force on that day instead
+        of on the claim's dates of service."""
         claim = normalise(claim, today=today)
         facts = self.builder.build(claim)
         engine_facts = facts.for_engine()
+        if as_of is not None:
+            day = as_of.toordinal()
+            for fact in engine_facts:
+                if "dos" in fact:
+                    fact["dos"] = day
         if self.engine is not None:
             activations = self.engine.run(engine_facts)
         else:
             activations = reference_evaluator.evaluate(self.program, engine_facts)
         findings = [*found, *build_findings(self.program, activations, facts)]
         dates = [line.service_date for line in claim.lines if line.service_date]
+        effective = as_of or (min(dates) if dates else None)
         return ScrubResult(
             claim_id=claim.claim_id, status=status(findings), findings=findings,
-            ruleset=RulesetInfo(revision=self.ruleset.revision, effective_date=min(dates) if dates else None),
+            ruleset=RulesetInfo(revision=self.ruleset.revision, effective_date=effective),
             scrub_id=new_scrub_id())
 
     def unreadable(self, claim_id: str | None, found: Sequence[Finding]) -> ScrubResult:

@@ -41,6 +41,7 @@ class Problem(BaseModel):
 
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     words = {401: "no API key, or an unknown one", 403: "the key's role may not call this",
-             404: "not found", 405: "this path takes another method", 413: "the request is too large",
+             404: "not found", 405: "this path takes another method", 409: "another request of this kind is running",
+             413: "the request is too large",
              422: "the request is not valid", 503: "not ready"}
     return {code: {"description": words[code], "model": Problem, "content": {PROBLEM: {}}} for code in codes}

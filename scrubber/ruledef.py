@@ -171,3 +171,103 @@ def rule_file_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Claim scrubber rule file"
     return schema
+
+
+# ----------------------------------------------------------------------------- payer profiles
+
+CODE_LIST = list[Annotated[str, Field(min_length=1, max_length=16)]]
+
+
+class PayerInfo(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,38}[a-z0-9]$",
+                    description="the value of claim.payer.id that selects this profile")
+    name: str = Field(min_length=1, max_length=120)
+
+
+class ValueSetChange(_Model):
+    """A change to a base value set (named as in the base rule files) for this payer."""
+
+    append: CODE_LIST | None = None
+    replace: CODE_LIST | None = None
+
+
+class TimelyFiling(_Model):
+    """How long after the date of service a claim may be filed: `days`, or `months` (Medicare:
+    12 months, 42 CFR 424.44)."""
+
+    days: int | None = Field(default=None, ge=1, le=3650)
+    months: int | None = Field(default=None, ge=1, le=120)
+    effective: Effective = Field(default_factory=Effective)
+    reference: str | None = None
+
+
+class PriorAuthList(_Model):
+    id: str = Field(pattern=RULE_ID, description="a stable id for the list; findings carry it as their rule id")
+    title: str = Field(min_length=3, max_length=200)
+    codes: CODE_LIST = Field(min_length=1, description="procedure codes that need a prior authorization number")
+    effective: Effective = Field(default_factory=Effective)
+    reference: str | None = None
+
+
+class CoveragePolicy(_Model):
+    """An LCD/NCD-style policy: the codes are covered only with one of the listed diagnoses."""
+
+    id: str = Field(pattern=RULE_ID)
+    policy: str = Field(min_length=1, max_length=40, description="the policy id, e.g. NCD 190.? or LCD L12345")
+    title: str = Field(min_length=3, max_length=200)
+    codes: CODE_LIST = Field(min_length=1)
+    covered_diagnoses: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field(
+        min_length=1, description="ICD-10-CM codes or code patterns (E55*, M81.0) that support the service")
+    effective: Effective = Field(default_factory=Effective)
+    reference: str | None = None
+
+
+class NotCovered(_Model):
+    id: str = Field(pattern=RULE_ID)
+    title: str = Field(min_length=3, max_length=200)
+    codes: CODE_LIST = Field(min_length=1)
+    reason: str = Field(min_length=3, max_length=300)
+    effective: Effective = Field(default_factory=Effective)
+
+
+class Per(_Model):
+    days: int | None = Field(default=None, ge=1, le=36500)
+    calendar_year: bool = False
+    lifetime: bool = False
+
+
+class FrequencyLimit(_Model):
+    id: str = Field(pattern=RULE_ID)
+    title: str = Field(min_length=3, max_length=200)
+    codes: CODE_LIST = Field(min_length=1, description="the code group: services of any of these codes count")
+    limit: int = Field(ge=1, le=999, description="services allowed per period, this claim's included")
+    per: Per
+    effective: Effective = Field(default_factory=Effective)
+    reference: str | None = None
+
+
+class PayerFile(_Model):
+    schema_version: Literal[1]
+    payer: PayerInfo
+    description: str | None = None
+    example_profile: bool = Field(default=False, description="true: an example to adapt, not a real payer's policy")
+    value_sets: dict[str, ValueSetChange] = Field(default_factory=dict)
+    disable: list[Annotated[str, Field(pattern=RULE_ID)]] = Field(default_factory=list,
+                                                                 description="base rule ids off for this payer")
+    overrides: list[dict[str, Any]] = Field(
+        default_factory=list, description="base rules changed for this payer: `id` and the settings that differ; "
+                                          "a changed `when` needs its own `examples`")
+    timely_filing: TimelyFiling | None = None
+    prior_authorization: list[PriorAuthList] = Field(default_factory=list)
+    coverage: list[CoveragePolicy] = Field(default_factory=list)
+    not_covered: list[NotCovered] = Field(default_factory=list)
+    frequency: list[FrequencyLimit] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list, description="payer-specific rules, in the rule language")
+
+
+def payer_file_schema() -> dict[str, Any]:
+    schema = _link_conditions(PayerFile.model_json_schema(by_alias=True))
+    schema.setdefault("$defs", {})["Condition"] = CONDITION_SCHEMA
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Claim scrubber payer profile"
+    return schema

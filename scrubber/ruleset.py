@@ -63,11 +63,10 @@ def _display_name(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
-def load_texts(texts: list[tuple[str, str]], *, tables: dict[str, frozenset[str]] | None = None,
-               root: str = "rules") -> RuleSet:
-    """Check and compile rule files given as (display name, text). Raises RuleSetError."""
-    tables = codesets.tables() if tables is None else tables
-    compiler = Compiler(tables)
+def parse_rule_texts(texts: list[tuple[str, str]]) -> tuple[list[tuple[Document, RuleFile]], list[Problem],
+                                                            dict[str, Problem]]:
+    """Parse and validate rule files given as (display name, text): the files that are valid, the
+    problems found, and where each rule id is first defined."""
     problems: list[Problem] = []
     seen_ids: dict[str, Problem] = {}
     checked: list[tuple[Document, RuleFile]] = []
@@ -90,15 +89,38 @@ def load_texts(texts: list[tuple[str, str]], *, tables: dict[str, frozenset[str]
                                             f"{first.line}; ids must be unique", rule.id))
             else:
                 seen_ids[rule.id] = where
-        compiler.add_file(doc, model.rules, model.value_sets, model.conditions, name,
-                          [("rules", i) for i in range(len(model.rules))])
-    problems.extend(compiler.problems)
+    return checked, problems, seen_ids
+
+
+def compile_checked(checked: list[tuple[Document, RuleFile]], texts: list[tuple[str, str]],
+                    tables: dict[str, frozenset[str]], root: str) -> RuleSet:
+    """Compile validated rule files into one rule set. Raises RuleSetError."""
+    compiler = Compiler(tables)
+    known = {rule.id: True for _, model in checked for rule in model.rules}  # every id, even of a bad file
     for doc, model in checked:
-        problems.extend(_check_examples(doc, model, seen_ids))
+        compiler.add_file(doc, model.rules, model.value_sets, model.conditions, doc.file,
+                          [("rules", i) for i in range(len(model.rules))])
+    problems = list(compiler.problems)
+    for doc, model in checked:
+        problems.extend(_check_examples(doc, model, known))
     if problems:
         raise RuleSetError(sorted(problems, key=lambda p: (p.file, p.line, p.column)))
     revision = revision_of((name, text.encode()) for name, text in texts)
     return RuleSet(revision, compiler.program(), [name for name, _ in texts], root, dict(texts))
+
+
+def load_texts(texts: list[tuple[str, str]], *, tables: dict[str, frozenset[str]] | None = None,
+               root: str = "rules") -> RuleSet:
+    """Check and compile rule files given as (display name, text). Raises RuleSetError."""
+    tables = codesets.tables() if tables is None else tables
+    checked, problems, _ = parse_rule_texts(texts)
+    try:
+        ruleset = compile_checked(checked, texts, tables, root)
+    except RuleSetError as exc:
+        problems += exc.problems
+    if problems:
+        raise RuleSetError(sorted(problems, key=lambda p: (p.file, p.line, p.column)))
+    return ruleset
 
 
 def load_ruleset(path: str | Path = SHIPPED_RULES, *, tables: dict[str, frozenset[str]] | None = None) -> RuleSet:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from scrubber.fields import CATALOGUES, SCOPES
-from scrubber.ruledef import OPERATORS, rule_file_schema
+from scrubber.ruledef import OPERATORS, payer_file_schema, rule_file_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,7 @@ def documents() -> dict[str, str]:
 
     return {"openapi/openapi.json": render(create_app().openapi()),
             "openapi/rule-file.schema.json": render(rule_file_schema()),
+            "openapi/payer-file.schema.json": render(payer_file_schema()),
             "rules/FIELDS.md": fields_reference()}
 
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from scrubber.api import create_app
 from scrubber.examples import complete_claim
+from scrubber.payers import load_deployment
 from scrubber.ruleset import load_ruleset
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
@@ -57,7 +58,7 @@ def test_contract_example_claim_gives_exactly_the_contract_result_keys(client):
     assert set(body) == RESULT_KEYS
     assert set(body["ruleset"]) == {"revision", "effective_date"}
     assert (body["claim_id"], body["status"], body["findings"]) == ("PCN-000123", "pass", [])
-    assert body["ruleset"] == {"revision": load_ruleset().revision, "effective_date": "2026-11-01"}
+    assert body["ruleset"] == {"revision": load_deployment("rules", "payers").revision, "effective_date": "2026-11-01"}
 
 
 def test_scrub_id_is_a_ulid_stamped_with_the_current_time(client):

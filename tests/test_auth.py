@@ -101,6 +101,25 @@ def _x12_ok(response, world: World) -> None:
     assert [r["claim_id"] for r in records] == ["26463774"]
 
 
+FHIR_SAMPLE = (Path(__file__).parent / "fixtures" / "fhir" / "claim-professional.json").read_bytes()
+
+
+def _fhir_ok(response, world: World) -> None:
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    records = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+    assert len(records) == 1 and records[0]["status"] in ("pass", "warn", "fail")
+
+
+def _reload_ok(response, world: World) -> None:
+    _json_body(response, world)
+    assert response.json()["revision"] == response.json()["previous_revision"]  # same files
+
+
+def _impact_ok(response, world: World) -> None:
+    _json_body(response, world)
+    assert response.json()["claims"] == 1 and response.json()["changed_claims"] == 0
+
+
 def _scrub_page_ok(response, world: World) -> None:
     _json_body(response, world)
     assert world.scrub_id in [item["scrub_id"] for item in response.json()["items"]]
@@ -159,6 +178,15 @@ ENDPOINTS = [
     Endpoint("POST /v1/claims/scrub/x12", SCRUBBERS,
              lambda c, h, w: c.post("/v1/claims/scrub/x12", content=X12_SAMPLE,
                                     headers={**h, "content-type": "text/plain"}), _x12_ok),
+    Endpoint("POST /v1/claims/scrub/fhir", SCRUBBERS,
+             lambda c, h, w: c.post("/v1/claims/scrub/fhir", content=FHIR_SAMPLE,
+                                    headers={**h, "content-type": "application/fhir+json"}), _fhir_ok),
+    Endpoint("POST /v1/rules/reload", frozenset({"admin"}),
+             lambda c, h, w: c.post("/v1/rules/reload", headers=h), _reload_ok),
+    Endpoint("POST /v1/rules/impact", COMPLIANCE,
+             lambda c, h, w: c.post("/v1/rules/impact", json={
+                 "files": [{"name": "rules/auth-test.yaml", "text": VALID_RULE_FILE}], "claims": [CONTRACT_CLAIM]},
+                 headers=h), _impact_ok),
     Endpoint("GET /v1/scrubs", ALL, lambda c, h, w: c.get("/v1/scrubs", headers=h), _scrub_page_ok),
     Endpoint("GET /v1/scrubs/{scrub_id}", ALL,
              lambda c, h, w: c.get(f"/v1/scrubs/{w.scrub_id}", headers=h), _stored_scrub_ok),
@@ -193,7 +221,7 @@ def keyed(store):
         with TestClient(create_app(store=store)) as client:
             made = client.post("/v1/claims/scrub", json=CONTRACT_CLAIM, headers={"X-API-Key": keys["admin"]})
             assert made.status_code == 200, made.text
-            rule_id = client.app.state.scrubber.ruleset.program.rules[0].rule.id
+            rule_id = client.app.state.current.scrubber.ruleset.program.rules[0].rule.id
             yield client, keys, World(scrub_id=made.json()["scrub_id"], rule_id=rule_id)
     finally:
         store.delete_everything()  # no key left behind for tests that expect an unkeyed service

@@ -99,7 +99,7 @@ def test_scrub_is_stored_and_get_by_id_returns_normalised_claim_result_revision_
     assert stored["scrub_id"] == posted["scrub_id"]
     assert stored["result"] == posted
     assert stored["claim_id"] == "AUD-1"
-    assert stored["payer_id"] == "example"
+    assert stored["payer_id"] == "medicare"
     assert stored["status"] == "pass"
     assert stored["finding_count"] == 0
     assert stored["revision"] == posted["ruleset"]["revision"] == client.get("/readyz").json()["revision"]
@@ -141,9 +141,9 @@ def _five_scrubs(client: TestClient) -> dict[str, dict]:
     in this order (each a different member: no cross-claim duplicates)."""
     claims = {
         "L1": make_claim("L1", "LM1"),
-        "L2": make_claim("L2", "LM2", payer={"id": "medicare"}, billing_provider={"npi": BAD_NPI}),
+        "L2": make_claim("L2", "LM2", payer={"id": "state-medicaid"}, billing_provider={"npi": BAD_NPI}),
         "L3": make_claim("L3", "LM3", lines=[{"diagnosis_pointers": [1, 1]}]),
-        "L4": make_claim("L4", "LM4", payer={"id": "medicare"}),
+        "L4": make_claim("L4", "LM4", payer={"id": "state-medicaid"}),
         "L5": make_claim("L5", "LM5", lines=[{"diagnosis_pointers": [1, 3]}]),
     }
     return {name: scrub(client, claim) for name, claim in claims.items()}
@@ -159,7 +159,7 @@ def test_scrub_list_is_newest_first_and_filters_by_claim_status_payer_rule_and_d
     assert ids(page) == newest_first
     assert page["next_cursor"] is None
     l2 = next(item for item in page["items"] if item["scrub_id"] == sid["L2"])
-    assert l2 == {"scrub_id": sid["L2"], "created_at": l2["created_at"], "claim_id": "L2", "payer_id": "medicare",
+    assert l2 == {"scrub_id": sid["L2"], "created_at": l2["created_at"], "claim_id": "L2", "payer_id": "state-medicaid",
                   "status": "fail", "finding_count": 1, "revision": r["L2"]["ruleset"]["revision"]}
 
     assert listed(client, claim_id="L3") == [sid["L3"]]
@@ -167,11 +167,11 @@ def test_scrub_list_is_newest_first_and_filters_by_claim_status_payer_rule_and_d
     assert listed(client, status="fail") == [sid["L5"], sid["L2"]]
     assert listed(client, status="warn") == [sid["L3"]]
     assert listed(client, status="pass") == [sid["L4"], sid["L1"]]
-    assert listed(client, payer="medicare") == [sid["L4"], sid["L2"]]
+    assert listed(client, payer="state-medicaid") == [sid["L4"], sid["L2"]]
     assert listed(client, rule_id="npi-check-digit") == [sid["L2"]]
     assert listed(client, rule_id="pointer-repeated") == [sid["L3"]]
     assert listed(client, rule_id="pointer-invalid") == [sid["L5"]]
-    assert listed(client, status="fail", payer="example") == [sid["L5"]]
+    assert listed(client, status="fail", payer="medicare") == [sid["L5"]]
 
     day = today()
     assert listed(client, **{"from": day.isoformat()}) == newest_first
@@ -216,10 +216,10 @@ def _stats_mix(client: TestClient) -> None:
     """2 pass, 1 warn, 2 fail; payer medicare on one pass, the warn and one fail."""
     results = [
         scrub(client, make_claim("S-PASS-1", "SM1")),
-        scrub(client, make_claim("S-PASS-2", "SM2", payer={"id": "medicare"})),
-        scrub(client, make_claim("S-WARN", "SM3", payer={"id": "medicare"}, lines=[{"diagnosis_pointers": [1, 1]}])),
+        scrub(client, make_claim("S-PASS-2", "SM2", payer={"id": "state-medicaid"})),
+        scrub(client, make_claim("S-WARN", "SM3", payer={"id": "state-medicaid"}, lines=[{"diagnosis_pointers": [1, 1]}])),
         scrub(client, make_claim("S-FAIL-1", "SM4", billing_provider={"npi": BAD_NPI})),
-        scrub(client, make_claim("S-FAIL-2", "SM5", payer={"id": "medicare"}, billing_provider={"npi": BAD_NPI},
+        scrub(client, make_claim("S-FAIL-2", "SM5", payer={"id": "state-medicaid"}, billing_provider={"npi": BAD_NPI},
                                  lines=[{"diagnosis_pointers": [1, 3]}])),
     ]
     assert [(r["status"], rule_ids(r)) for r in results] == [
@@ -246,8 +246,8 @@ def test_stats_count_statuses_clean_rate_findings_and_top_failing_rules(client):
 
 def test_stats_filter_by_payer_and_dates(client):
     _stats_mix(client)
-    assert client.get("/v1/stats", params={"payer": "medicare"}).json() == {
-        "from": None, "to": None, "payer": "medicare",
+    assert client.get("/v1/stats", params={"payer": "state-medicaid"}).json() == {
+        "from": None, "to": None, "payer": "state-medicaid",
         "scrubs": 3, "passed": 1, "warned": 1, "failed": 1,
         "clean_claim_rate": 0.6667,
         "findings_by_category": {"dx_pointer": 2, "npi": 1},
