@@ -186,12 +186,6 @@ class Impact(BaseModel):
     removed_rules: list[str]
 
 
-def _split_sources(sources: dict[str, str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    rules = [(n, t) for n, t in sources.items() if not n.startswith("payers/")]  # in order: a new file last
-    payers = [(n, t) for n, t in sources.items() if n.startswith("payers/")]
-    return rules, payers
-
-
 class Health(BaseModel):
     status: str
 
@@ -537,7 +531,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         sources = {n: t for n, t in request.app.state.current.sources().items() if n != name}
         sources[name] = text
         try:
-            checked = load_deployment_texts(*_split_sources(sources))
+            checked = load_deployment_texts(*request.app.state.current.split(sources))
         except RuleSetError as exc:
             return Validation(valid=False, rules=0, problems=[LintProblem(**p.as_dict()) for p in exc.problems])
         rules = len({c.rule.id for _, ruleset in checked.rulesets() for c in ruleset.program.rules if c.source == name})
@@ -592,7 +586,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         for f in body.files:
             sources[f.name] = f.text
         try:
-            candidate = load_deployment_texts(*_split_sources(sources))
+            candidate = load_deployment_texts(*current.split(sources))
         except RuleSetError as exc:
             raise ApiError(422, "rules-invalid", "The candidate files have problems", f"{len(exc.problems)} problem(s)",
                            [{"field": f"{p.file}:{p.line}:{p.column}", "message": p.message}
@@ -605,7 +599,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         with current.use() as running:
             deployment = getattr(running, "deployment", None)
             if deployment is None:
-                deployment = load_deployment_texts(*_split_sources(current.sources()))
+                deployment = load_deployment_texts(*current.split(current.sources()))
             report = measure(deployment, candidate, corpus, reference=request.app.state.reference,
                              history=request.app.state.store)
         return Impact(**report.as_dict())

@@ -60,6 +60,16 @@ class Deployment:
     payers: dict[str, PayerProfile] = field(default_factory=dict)
     revision: str = ""
     sources: dict[str, str] = field(default_factory=dict)  # every file, rules/ and payers/, as loaded
+    payer_files: set[str] = field(default_factory=set)  # the names in sources that are payer profiles
+
+    def split(self, sources: dict[str, str] | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(rule files, payer files) of these sources (default: this deployment's): a name is a payer
+        profile when it was one here or starts with payers/. The order is kept (a new file last)."""
+        sources = self.sources if sources is None else sources
+        is_payer = [n in self.payer_files or n.startswith("payers/") for n in sources]
+        items = list(sources.items())
+        return ([item for item, payer in zip(items, is_payer) if not payer],
+                [item for item, payer in zip(items, is_payer) if payer])
 
     def rulesets(self) -> list[tuple[str | None, RuleSet]]:
         return [(None, self.base)] + [(p.id, p.ruleset) for p in self.payers.values()]
@@ -67,7 +77,9 @@ class Deployment:
 
 # ----------------------------------------------------------------------------- loading
 
-def read_texts(path: str | Path, root_name: str) -> list[tuple[str, str]]:
+def read_texts(path: str | Path, root_name: str | None = None) -> list[tuple[str, str]]:
+    """(display name, text) of each YAML file under path; names are `<dir name>/<relative path>`
+    (`root_name` replaces the directory's own name)."""
     root = Path(path)
     if not root.exists():
         return []
@@ -75,7 +87,7 @@ def read_texts(path: str | Path, root_name: str) -> list[tuple[str, str]]:
     for file in rule_files(root):
         try:
             rel = file.relative_to(root).as_posix() if root.is_dir() else file.name
-            texts.append((f"{root_name}/{rel}", file.read_text(encoding="utf-8")))
+            texts.append((f"{root_name or root.resolve().name}/{rel}", file.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleSetError([Problem(str(file), 1, 1, f"cannot read this file: {exc}")]) from None
     return texts
@@ -83,7 +95,7 @@ def read_texts(path: str | Path, root_name: str) -> list[tuple[str, str]]:
 
 def load_deployment(rules_dir: str | Path, payers_dir: str | Path | None, *,
                     tables: dict[str, frozenset[str]] | None = None) -> Deployment:
-    rule_texts = read_texts(rules_dir, "rules")
+    rule_texts = read_texts(rules_dir)
     if not rule_texts:
         raise RuleSetError([Problem(str(rules_dir), 1, 1, "no rule files (*.yaml) found here")])
     payer_texts = read_texts(payers_dir, "payers") if payers_dir else []
@@ -100,11 +112,10 @@ def load_deployment_texts(rule_texts: list[tuple[str, str]], payer_texts: list[t
     tables = codesets.tables() if tables is None else tables
     checked, problems, seen = parse_rule_texts(rule_texts)
     base = None
-    if not problems:
-        try:
-            base = compile_checked(checked, rule_texts, tables, root)
-        except RuleSetError as exc:
-            problems.extend(exc.problems)
+    try:  # the valid files are compiled even when others have problems: every problem is reported
+        base = compile_checked(checked, rule_texts, tables, root)
+    except RuleSetError as exc:
+        problems.extend(exc.problems)
     payers: dict[str, PayerProfile] = {}
     payer_first: dict[str, str] = {}
     for name, text in payer_texts:
@@ -131,10 +142,11 @@ def load_deployment_texts(rule_texts: list[tuple[str, str]], payer_texts: list[t
     if problems or base is None:
         raise RuleSetError(sorted(problems, key=lambda p: (p.file, p.line, p.column)))
     revision = revision_of((n, t.encode()) for n, t in rule_texts + payer_texts)
+    # (a base file with problems stops here, so payers are only built over a valid base)
     base.revision = revision
     for profile in payers.values():
         profile.ruleset.revision = revision
-    return Deployment(base, payers, revision, dict(rule_texts + payer_texts))
+    return Deployment(base, payers, revision, dict(rule_texts + payer_texts), {n for n, _ in payer_texts})
 
 
 def _payer_ruleset(checked: list[tuple[Document, RuleFile]], seen: dict[str, Problem], doc: Document,
@@ -539,6 +551,10 @@ class Current:
     def sources(self) -> dict[str, str]:
         deployment = getattr(self._scrubber, "deployment", None)
         return dict(deployment.sources) if deployment is not None else dict(self._scrubber.ruleset.sources)
+
+    def split(self, sources: dict[str, str]):
+        deployment = getattr(self._scrubber, "deployment", None) or Deployment(self._scrubber.ruleset)
+        return deployment.split(sources)
 
     def hold(self):
         with self._lock:

@@ -17,7 +17,8 @@ from scrubber import codesets
 from scrubber.claim import Claim
 from scrubber.compiler import Compiler, Program
 from scrubber.examples import complete_claim
-from scrubber.ruledef import Effective, Example, NamedCondition, Rule, RuleFile
+from scrubber.ruledef import (CoveragePolicy, Effective, Example, FrequencyLimit, NamedCondition, NotCovered,
+                              PayerInfo, Per, PriorAuthList, Rule, RuleFile, TimelyFiling)
 from scrubber.yamlsource import Document, Problem, YamlError, load_document
 
 SHIPPED_RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -161,7 +162,9 @@ def _check_examples(doc: Document, model: RuleFile, known_ids: dict[str, Any]) -
 # ----------------------------------------------------------------------------- schema errors in plain words
 
 _MODELS: dict[str, type[BaseModel]] = {"rules": Rule, "examples": Example, "conditions": NamedCondition,
-                                       "effective": Effective}
+                                       "effective": Effective, "payer": PayerInfo, "timely_filing": TimelyFiling,
+                                       "prior_authorization": PriorAuthList, "coverage": CoveragePolicy,
+                                       "not_covered": NotCovered, "frequency": FrequencyLimit, "per": Per}
 _HINTS = {
     "id": "rule ids are lower-case words joined by '-', such as npi-check-digit",
     "carc": "write the CARC with its group code, such as CO-16",
@@ -178,7 +181,7 @@ def _validate(doc: Document, model: type[BaseModel], problems: list[Problem]):
     except ValidationError as exc:
         for err in exc.errors():
             path = _data_path(doc.data, err["loc"])
-            problems.append(doc.problem(path, _plain_words(err, path), _rule_id(doc.data, path)))
+            problems.append(doc.problem(path, _plain_words(err, path, model), _rule_id(doc.data, path)))
         return None
 
 
@@ -205,14 +208,14 @@ def _rule_id(data: Any, path: tuple) -> str | None:
     return None
 
 
-def _plain_words(err: dict, path: tuple) -> str:
+def _plain_words(err: dict, path: tuple, top: type[BaseModel] = RuleFile) -> str:
     kind, loc = err["type"], err["loc"]
     name = str(loc[-1]) if loc else "file"
     if kind == "missing":
         return f"'{name}' is required here"
     if kind == "extra_forbidden":
         parent = next((str(p) for p in reversed(path[:-1]) if isinstance(p, str)), "")
-        model = _MODELS.get(parent) or (Rule if parent == "" and len(path) > 2 else RuleFile)
+        model = _MODELS.get(parent) or (Rule if parent in ("", "rules", "overrides") and len(path) > 2 else top)
         fields = [f.alias or n for n, f in model.model_fields.items()]
         close = difflib.get_close_matches(name, fields, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; allowed here: {', '.join(fields)}"

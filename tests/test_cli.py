@@ -156,7 +156,8 @@ def test_rules_lint_accepts_the_shipped_rules(capsys):
 
     out = capsys.readouterr().out
     assert code == 0
-    assert re.search(r"^\d+ file\(s\), \d+ rule\(s\): no problems \(revision [0-9a-f]{12}\)$", out, re.M)
+    assert re.search(r"^\d+ file\(s\), \d+ rule\(s\) and 4 payer profile\(s\) \(acme-health, medicare, "
+                     r"northwind, state-medicaid\): no problems \(revision [0-9a-f]{12}\)$", out, re.M)
 
 
 BROKEN_RULE = textwrap.dedent("""\
