@@ -17,21 +17,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scrubber.audit import ClaimHistory, MemoryHistory  # noqa: E402
-from scrubber.pipeline import Scrubber  # noqa: E402
+from scrubber import config  # noqa: E402
+from scrubber.audit import MemoryHistory  # noqa: E402
+from scrubber.payers import FrequencyLimits, load_deployment  # noqa: E402
+from scrubber.pipeline import Scrubber, standard_enrichers  # noqa: E402
+from scrubber.refdata import open_reference  # noqa: E402
 from scrubber.ruleset import RuleSetError, load_ruleset, load_texts  # noqa: E402
 from tests.generators import RuleFileGenerator, claims  # noqa: E402
 
 TODAY = dt.date(2026, 1, 20)
 
 
-def compare(ruleset, claim_list, fired: set[str] | None = None) -> tuple[int, int, list[dict]]:
+_DATA = []
+
+
+def reference_data():
+    if not _DATA:
+        _DATA.append(open_reference(config.data_dir()))
+    return _DATA[0]
+
+
+def compare(ruleset, claim_list, fired: set[str] | None = None, payer=None) -> tuple[int, int, list[dict]]:
     """(claims compared, findings seen, mismatches) of engine vs reference on these claims. Each
     evaluator has its own claim-line history, fed the same claims in the same order, so that the
     cross-claim rules are compared too."""
     histories = MemoryHistory(), MemoryHistory()
-    engine = Scrubber(ruleset, enrichers=(ClaimHistory(histories[0]),))
-    reference = Scrubber(ruleset, evaluator="reference", enrichers=(ClaimHistory(histories[1]),))
+    data = reference_data()
+
+    def enrichers(history):
+        extra = (FrequencyLimits(payer.frequency, history, payer.name),) if payer is not None and payer.frequency else ()
+        return standard_enrichers(data, history) + extra
+    engine = Scrubber(ruleset, enrichers=enrichers(histories[0]))
+    reference = Scrubber(ruleset, evaluator="reference", enrichers=enrichers(histories[1]))
     mismatches, findings = [], 0
     fired = set() if fired is None else fired
     try:
@@ -65,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     shipped_rules = load_ruleset()
     fired: set[str] = set()
     shipped = compare(shipped_rules, claim_list[:args.claims], fired)
+    deployment = load_deployment(config.rules_dir(), config.payers_dir())
+    payer_claims = payer_findings = 0
+    payer_mismatches: list[dict] = []
+    payer_fired: set[str] = set()
+    for profile in deployment.payers.values():  # each payer's rule set on its share of the claims
+        n, seen, mismatches = compare(profile.ruleset, claim_list[:args.claims // 5], payer_fired, profile)
+        payer_claims, payer_findings = payer_claims + n, payer_findings + seen
+        payer_mismatches += [dict(m, payer=profile.id) for m in mismatches]
+    payer_rules = {c.rule.id for p in deployment.payers.values() for c in p.ruleset.program.rules
+                   if c.source.startswith("payers/")}
 
     generator = RuleFileGenerator(args.seed)
     files = rejected = rules = file_findings = 0
@@ -89,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         "shipped_rules_mismatches": len(shipped[2]),
         "shipped_rules_that_fired": f"{len(fired)} of {len(shipped_rules.program.rules)}",
         "shipped_rules_never_fired": sorted({r.id for r in shipped_rules.rules} - fired),
+        "payer_claims": payer_claims, "payer_findings": payer_findings, "payer_mismatches": len(payer_mismatches),
+        "payer_rules_that_fired": f"{len(payer_rules & payer_fired)} of {len(payer_rules)}",
         "generated_files": files, "generated_rules": rules, "generated_files_rejected": rejected,
         "generated_claims_checked": files * args.claims_per_file, "generated_findings": file_findings,
         "generated_mismatches": len(file_mismatches), "seconds": round(time.perf_counter() - started, 1),
-        "examples": (shipped[2] + file_mismatches)[:3],
+        "examples": (shipped[2] + payer_mismatches + file_mismatches)[:3],
     }
     if args.json:
         print(json.dumps(figures))
@@ -102,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key:28s} {value}")
         for example in figures["examples"]:
             print("MISMATCH", json.dumps(example)[:2000])
-    return 0 if not shipped[2] and not file_mismatches else 1
+    return 0 if not shipped[2] and not payer_mismatches and not file_mismatches else 1
 
 
 if __name__ == "__main__":

@@ -18,9 +18,14 @@ from scrubber.claim import Claim
 from scrubber.enrich import npi_check_digit_ok
 from scrubber.fields import CATALOGUES, ORDERED_TYPES, SCOPES
 
-PROCEDURES = ["99213", "99214", "71046", "36415", "G0439", "3074F", "0001U", "9921", "W1234", "73560", "J1100"]
-MODIFIERS = ["25", "26", "TC", "LT", "RT", "50", "59", "XS", "XE", "76", "91", "GT"]
-DIAGNOSES = ["E11.9", "I10", "E78.5", "J45.909", "K21.9", "M54.50", "Z00.00", "R05.9", "e119", "XYZ"]
+PROCEDURES = ["99213", "99214", "71046", "36415", "G0439", "3074F", "0001U", "9921", "W1234", "73560", "J1100",
+              # codes the coding edits know about: NCCI pairs, MUEs, an add-on, HCPCS
+              "0030U", "0001A", "36591", "0009U", "99417", "99215", "A9990", "J9271", "82306", "99396"]
+MODIFIERS = ["25", "26", "TC", "LT", "RT", "50", "59", "XS", "XE", "76", "91", "GT", "JG", "ZZ"]
+DIAGNOSES = ["E11.9", "I10", "E78.5", "J45.909", "K21.9", "M54.50", "Z00.00", "R05.9", "e119", "XYZ",
+             # header, unknown, added or deleted on 2025-10-01, MCE lists, Excludes1
+             "E11", "E11.99", "E11.A", "S30.1XXA", "E30.1", "C61", "N94.0", "F02.80", "O09.01", "E10.9"]
+EDGE_DAYS = [dt.date(2022, 1, 1), dt.date(2023, 12, 31), dt.date(2025, 9, 30), dt.date(2025, 10, 1)]
 POS = ["11", "22", "21", "02", "10", "30", "99", "1", "27"]
 SEXES = ["F", "M", "U", "X"]
 POINTERS: list[Any] = [1, 1, 2, 3, 4, 0, 13, "A", "B", "1.00"]
@@ -45,6 +50,8 @@ def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
     n_dx = rng.choice([0, 13]) if rng.random() < 0.04 else rng.randint(1, 12)
     n_lines = rng.randint(1, 12)
     days = [_day(rng, 20) for _ in range(rng.randint(1, 3))]
+    if rng.random() < 0.15:  # code set and edit-table boundaries
+        days = [rng.choice(EDGE_DAYS)]
     lines = []
     for i in range(n_lines):
         start = rng.choice(days)
