@@ -263,3 +263,16 @@ def test_an_imported_dataset_is_kept_when_the_baseline_is_loaded_again(tmp_path,
         assert (by_name["mue:practitioner"].source, by_name["mue:practitioner"].rows) == ("import", 1)
         assert by_name["aoc"].source.startswith("baseline:") and by_name["aoc"].source != "baseline:older-release"
         assert by_name["aoc"].rows == 10
+
+
+@pytest.mark.parametrize("day, expected", [("2020-12-31", []), ("2021-01-01", ["add-on-without-primary"])])
+def test_an_add_on_edit_applies_from_its_effective_date(scrubber, day, expected):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "99417", "service_date": day}]})
+
+    assert [f.rule_id for f in result.findings if f.category == "add_on"] == expected
+
+
+def test_an_add_on_with_its_primary_on_another_line_of_the_same_day_passes(scrubber):
+    result = scrub(scrubber, {"lines": [{"procedure_code": "99417", "units": 2}, {"procedure_code": "99205"}]})
+
+    assert [f for f in result.findings if f.category == "add_on"] == []
