@@ -142,6 +142,7 @@ class CodingEdits:
 
     def __init__(self, reference: ReferenceData):
         self.ref = reference
+        self._pairs: dict[tuple[int, str, str], str | None] = {}  # (fy, code, other) -> Excludes1 note
 
     def enrich(self, claim: Claim, facts) -> None:
         if facts.diagnoses:
@@ -205,10 +206,16 @@ class CodingEdits:
     def _excludes1(self, diagnoses: list[dict], codes: list[str], fy: int) -> None:
         """Each pair of diagnoses that an Excludes1 note of either one excludes is reported once,
         on the later-listed diagnosis."""
-        notes = [self.ref.excludes1(code, fy) if code else () for code in codes]
+        pairs = self._pairs
+        if len(pairs) > 100_000:
+            pairs.clear()
         for j in range(1, len(codes)):
             for i in range(j):
-                hit = _excluded(notes[i], codes[j]) or _excluded(notes[j], codes[i])
+                key = (fy, codes[i], codes[j])
+                hit = pairs.get(key, _MISSING)
+                if hit is _MISSING:  # common pairs of diagnoses come back claim after claim
+                    hit = pairs[key] = (_excluded(self.ref.excludes1(codes[i], fy), codes[j]) or
+                                        _excluded(self.ref.excludes1(codes[j], fy), codes[i])) if codes[i] and codes[j] else None
                 if hit:
                     diagnoses[j]["excludes1_code"] = dotted(codes[i])
                     diagnoses[j]["excludes1_note"] = hit
@@ -339,6 +346,9 @@ class CodingEdits:
             primaries = sorted({e.primary for e in in_force if e.primary})
             fact["addon_primaries"] = _join(primaries)
             fact["addon_primary_present"] = bool(set(primaries) & by_day[dos])
+
+
+_MISSING = object()
 
 
 def _excluded(notes, code: str) -> str | None:
