@@ -425,3 +425,30 @@ def test_impact_of_a_broken_candidate_is_a_422_with_the_problems(editable, store
     assert response.status_code == 422
     assert response.json()["errors"][0] == {"field": "payers/acme-commercial.yaml:2:1",
                                             "message": "'name' is required here"}
+
+
+def test_impact_on_the_command_line_with_a_corpus(tmp_path, capsys):
+    from scrubber.cli import main
+
+    (tmp_path / "candidate").mkdir()
+    shutil.copytree(ROOT / "payers", tmp_path / "candidate" / "payers")
+    acme = tmp_path / "candidate" / "payers" / "acme-commercial.yaml"
+    acme.write_text(acme.read_text().replace('"95810", "95811"]', '"95810", "95811", "99213"]'))
+    corpus = tmp_path / "corpus.ndjson"
+    corpus.write_text("".join(json.dumps(complete_claim({"claim_id": f"C{i}", "payer": {
+        "id": "acme-health" if i % 2 else "medicare", "name": "P"}})) + "\n" for i in range(6)))
+
+    code = main(["rules", "impact", "--candidate", str(tmp_path / "candidate"), "--corpus", str(corpus), "--json"])
+
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (report["claims"], report["newly_failing"], report["status_changes"]) == (6, 3, {"pass->fail": 3})
+    assert [(r["rule_id"], r["newly_fired"], r["example_claims_fired"]) for r in report["rules"]] == [
+        ("acme-imaging-2026", 3, ["C1", "C3", "C5"])]
+
+
+def test_impact_needs_a_candidate_that_holds_rules_or_payers(tmp_path, capsys):
+    from scrubber.cli import main
+
+    assert main(["rules", "impact", "--candidate", str(tmp_path)]) == 2
+    assert "holds neither rules/ nor payers/" in capsys.readouterr().err
