@@ -33,7 +33,7 @@ from scrubber.claim import Claim, Finding, ScrubResult
 from scrubber.compiler import Compiler, Program
 from scrubber.ruledef import FrequencyLimit, PayerFile, Rule, RuleFile
 from scrubber.ruleset import (RuleSet, RuleSetError, _check_examples, _data_path, _plain_words, _validate,
-                              parse_rule_texts, revision_of, rule_files)
+                              parse_rule_texts, read_texts, revision_of)
 from scrubber.yamlsource import Document, Problem, YamlError, load_document
 
 SHIPPED_PAYERS = Path(__file__).resolve().parent.parent / "payers"
@@ -76,22 +76,6 @@ class Deployment:
 
 
 # ----------------------------------------------------------------------------- loading
-
-def read_texts(path: str | Path, root_name: str | None = None) -> list[tuple[str, str]]:
-    """(display name, text) of each YAML file under path; names are `<dir name>/<relative path>`
-    (`root_name` replaces the directory's own name)."""
-    root = Path(path)
-    if not root.exists():
-        return []
-    texts = []
-    for file in rule_files(root):
-        try:
-            rel = file.relative_to(root).as_posix() if root.is_dir() else file.name
-            texts.append((f"{root_name or root.resolve().name}/{rel}", file.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RuleSetError([Problem(str(file), 1, 1, f"cannot read this file: {exc}")]) from None
-    return texts
-
 
 def load_deployment(rules_dir: str | Path, payers_dir: str | Path | None, *,
                     tables: dict[str, frozenset[str]] | None = None) -> Deployment:

@@ -165,12 +165,16 @@ def _link_conditions(node: Any) -> Any:
     return node
 
 
-def rule_file_schema() -> dict[str, Any]:
-    schema = _link_conditions(RuleFile.model_json_schema(by_alias=True))
+def _file_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    schema = _link_conditions(model.model_json_schema(by_alias=True))
     schema.setdefault("$defs", {})["Condition"] = CONDITION_SCHEMA
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Claim scrubber rule file"
+    schema["title"] = title
     return schema
+
+
+def rule_file_schema() -> dict[str, Any]:
+    return _file_schema(RuleFile, "Claim scrubber rule file")
 
 
 # ----------------------------------------------------------------------------- payer profiles
@@ -266,8 +270,4 @@ class PayerFile(_Model):
 
 
 def payer_file_schema() -> dict[str, Any]:
-    schema = _link_conditions(PayerFile.model_json_schema(by_alias=True))
-    schema.setdefault("$defs", {})["Condition"] = CONDITION_SCHEMA
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Claim scrubber payer profile"
-    return schema
+    return _file_schema(PayerFile, "Claim scrubber payer profile")

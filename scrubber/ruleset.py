@@ -124,18 +124,27 @@ def load_texts(texts: list[tuple[str, str]], *, tables: dict[str, frozenset[str]
     return ruleset
 
 
-def load_ruleset(path: str | Path = SHIPPED_RULES, *, tables: dict[str, frozenset[str]] | None = None) -> RuleSet:
+def read_texts(path: str | Path, root_name: str | None = None) -> list[tuple[str, str]]:
+    """(display name, text) of each YAML file under path: `<dir name>/<relative path>`, or
+    `root_name/<relative path>` (a single file: its name). Unreadable files raise RuleSetError."""
     root = Path(path)
-    files = rule_files(root)
-    if not files:
-        raise RuleSetError([Problem(str(root), 1, 1, "no rule files (*.yaml) found here")])
     texts = []
-    for file in files:
+    for file in rule_files(root) if root.exists() else []:
+        name = _display_name(file, root)
+        if root_name and root.is_dir():
+            name = f"{root_name}/{file.relative_to(root).as_posix()}"
         try:
-            texts.append((_display_name(file, root), file.read_text(encoding="utf-8")))
+            texts.append((name, file.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleSetError([Problem(str(file), 1, 1, f"cannot read this file: {exc}")]) from None
-    return load_texts(texts, tables=tables, root=str(root))
+    return texts
+
+
+def load_ruleset(path: str | Path = SHIPPED_RULES, *, tables: dict[str, frozenset[str]] | None = None) -> RuleSet:
+    texts = read_texts(path)
+    if not texts:
+        raise RuleSetError([Problem(str(path), 1, 1, "no rule files (*.yaml) found here")])
+    return load_texts(texts, tables=tables, root=str(path))
 
 
 def _check_examples(doc: Document, model: RuleFile, known_ids: dict[str, Any]) -> list[Problem]:
