@@ -61,10 +61,11 @@ def _from_object(index: int, data: Any) -> Item:
         return Item(index, error=exc)
 
 
-def ndjson_items(lines: Iterable[str | bytes], start: int = 1) -> Iterator[Item]:
-    """One item per non-blank line, read as it comes."""
+def ndjson_items(lines: Iterable[str | bytes], start: int = 1, first_line: int = 1) -> Iterator[Item]:
+    """One item per non-blank line, read as it comes; `start` numbers the first record and
+    `first_line` the first line (a piece of a larger file counts on from what came before)."""
     index = start - 1
-    for line_number, raw in enumerate(lines, start=1):
+    for line_number, raw in enumerate(lines, start=first_line):
         if not raw.strip():
             continue
         index += 1
@@ -124,20 +125,27 @@ def sniff(head: bytes) -> str:
     return "ndjson"
 
 
+def file_format(raw: IO[bytes]) -> str:
+    """'x12', 'fhir', 'ndjson' (one claim per line, or lines that are not JSON: said per line) or
+    'json' (an array, or one claim written over several lines), from a file's first bytes; the
+    file is left at its start."""
+    kind = sniff(raw.read(8192))
+    raw.seek(0)
+    if kind != "ndjson":
+        return kind
+    first = raw.readline()
+    raw.seek(0)
+    return "ndjson" if _is_json(first) or not first.strip().startswith(b"{") else "json"
+
+
 def file_items(path: str | Path) -> Iterator[Item]:
     """The items of a file of any accepted format; NDJSON and X12 are streamed."""
     with open(path, "rb") as raw:
-        kind = sniff(raw.read(8192))
-        raw.seek(0)
+        kind = file_format(raw)
         if kind == "x12":
             yield from x12_items(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
         elif kind == "ndjson":
-            first = raw.readline()
-            raw.seek(0)
-            if _is_json(first) or not first.strip().startswith(b"{"):
-                yield from ndjson_items(raw)  # one claim per line (or not JSON at all: say so per line)
-            else:  # one claim written over several lines
-                yield from json_items(raw.read().decode("utf-8", errors="replace"))
+            yield from ndjson_items(raw)
         elif kind == "fhir":
             yield from fhir_items(raw.read())
         else:
@@ -163,7 +171,7 @@ def fhir_items(data: bytes | str) -> Iterator[Item]:
             yield _from_object(index, mapped)
 
 
-__all__ = ["Item", "FieldError", "error_record", "file_items", "fhir_items", "json_items", "ndjson_items",
+__all__ = ["Item", "FieldError", "error_record", "file_format", "file_items", "fhir_items", "json_items", "ndjson_items",
            "output_line", "scrub_item", "sniff", "x12_items"]
 
 

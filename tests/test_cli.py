@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from scrubber.cli import main
+from scrubber.payers import load_deployment
 from scrubber.examples import complete_claim
 from scrubber.ruleset import SHIPPED_RULES, load_ruleset
 
@@ -91,7 +92,8 @@ def test_check_json_result_names_the_ruleset_revision_and_a_ulid(tmp_path, capsy
     _, out = check(capsys, "--json", claim_file)
 
     result = json.loads(out)
-    assert result["ruleset"] == {"revision": load_ruleset(RULES).revision, "effective_date": "2026-01-05"}
+    revision = load_deployment(RULES, str(Path(RULES).parent / "payers")).revision  # the rules and payer profiles
+    assert result["ruleset"] == {"revision": revision, "effective_date": "2026-01-05"}
     assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", result["scrub_id"])
 
 
