@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,13 @@ def ndjson(response) -> list[dict]:
     return [json.loads(line) for line in response.text.splitlines()]
 
 
+# a member of this module's own: claims other tests stored never count as this member's history
+MEMBER = f"INTAKE-{uuid.uuid4().hex[:10]}"
+
+
 def claim_line(claim_id: str, **changes) -> bytes:
-    return json.dumps({**CONTRACT_CLAIM, "claim_id": claim_id, **changes}).encode() + b"\n"
+    patient = {**CONTRACT_CLAIM["patient"], "member_id": MEMBER}
+    return json.dumps({**CONTRACT_CLAIM, "claim_id": claim_id, "patient": patient, **changes}).encode() + b"\n"
 
 
 # ------------------------------------------------------------------------------ NDJSON reader
