@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import multiprocessing
 import os
 import re
@@ -54,8 +53,8 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, Protoc
 
 from scrubber.claim import ScrubResult
 from scrubber.intake import (Item, fhir_items, file_format, json_items, ndjson_items, output_line, scrub_item,
-                             sniff, x12_items)
-from scrubber.parse import ClaimError, claim_from_object, loads
+                             x12_items)
+from scrubber.parse import ClaimError
 
 if TYPE_CHECKING:
     from scrubber.payers import Deployment, PayerRouter

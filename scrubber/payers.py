@@ -30,11 +30,11 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from scrubber.claim import Claim, Finding, ScrubResult
-from scrubber.compiler import Compiler, Program
+from scrubber.compiler import Compiler
 from scrubber.ruledef import FrequencyLimit, PayerFile, Rule, RuleFile
-from scrubber.ruleset import (RuleSet, RuleSetError, _check_examples, _data_path, _plain_words, _validate,
+from scrubber.ruleset import (RuleSet, RuleSetError, _check_examples, _data_path, _plain_words, load_model,
                               parse_rule_texts, read_texts, revision_of)
-from scrubber.yamlsource import Document, Problem, YamlError, load_document
+from scrubber.yamlsource import Document, Problem
 
 SHIPPED_PAYERS = Path(__file__).resolve().parent.parent / "payers"
 
@@ -103,14 +103,10 @@ def load_deployment_texts(rule_texts: list[tuple[str, str]], payer_texts: list[t
     payers: dict[str, PayerProfile] = {}
     payer_first: dict[str, str] = {}
     for name, text in payer_texts:
-        try:
-            doc = load_document(text, name)
-        except YamlError as exc:
-            problems.append(exc.problem)
+        loaded = load_model(name, text, PayerFile, problems)
+        if loaded is None:
             continue
-        model = _validate(doc, PayerFile, problems)
-        if model is None:
-            continue
+        doc, model = loaded
         if model.payer.id in payer_first:
             problems.append(doc.problem(("payer", "id"), f"payer '{model.payer.id}' already has a profile in "
                                         f"{payer_first[model.payer.id]}; one file per payer"))
@@ -135,7 +131,6 @@ def load_deployment_texts(rule_texts: list[tuple[str, str]], payer_texts: list[t
 
 def _payer_ruleset(checked: list[tuple[Document, RuleFile]], seen: dict[str, Problem], doc: Document,
                    payer: PayerFile, name: str, tables, problems: list[Problem]) -> RuleSet | None:
-    pid = payer.payer.id
     base_rules = {rule.id: (f, r) for f, (_, model) in enumerate(checked) for r, rule in enumerate(model.rules)}
     disabled: set[str] = set()
     for i, rule_id in enumerate(payer.disable):
@@ -271,10 +266,10 @@ def _generated(payer: PayerFile):
                           "the proof the payer asks for; otherwise the service can no longer be billed",
             "references": [tf.reference] if tf.reference else [],
             "examples": [
-                {"name": f"submitted the day after the limit", "claim": {
+                {"name": "submitted the day after the limit", "claim": {
                     "submission_date": late.isoformat(), "lines": [{"service_date": day.isoformat()}]},
                  "expect": [rule_id]},
-                {"name": f"submitted on the last day", "claim": {
+                {"name": "submitted on the last day", "claim": {
                     "submission_date": in_time.isoformat(), "lines": [{"service_date": day.isoformat()}]},
                  "expect": []}]}), ("timely_filing",)
     for i, pa in enumerate(payer.prior_authorization):
@@ -311,8 +306,8 @@ def _generated(payer: PayerFile):
             "message": f"{{line.procedure_code}} is covered by {pname} only for the diagnoses listed in "
                        f"{policy.policy} ({policy.title}); none of the claim's diagnoses is one of them",
             "field": "diagnoses",
-            "suggestion": f"If the record documents a covered indication, code it and point the line at it; "
-                          f"otherwise get an Advance Beneficiary Notice (modifier GA) or expect a denial",
+            "suggestion": "If the record documents a covered indication, code it and point the line at it; "
+                          "otherwise get an Advance Beneficiary Notice (modifier GA) or expect a denial",
             "references": [policy.reference] if policy.reference else [],
             "examples": [
                 {"name": f"{codes[0]} for a routine examination", "claim": {
@@ -334,7 +329,7 @@ def _generated(payer: PayerFile):
             "field": "lines[{line_number}].procedure_code",
             "suggestion": "Bill the patient if they agreed in writing beforehand, or a covered alternative",
             "examples": [
-                {"name": f"{codes[0]}", "claim": {"lines": [{"procedure_code": codes[0],
+                {"name": codes[0], "claim": {"lines": [{"procedure_code": codes[0],
                                                               "service_date": day.isoformat()}]},
                  "expect": [item.id]},
                 {"name": "an office visit", "claim": {"lines": [{"service_date": day.isoformat()}]}, "expect": []}]}), \
@@ -368,7 +363,7 @@ def _generated(payer: PayerFile):
             "id": limit.id, "title": f"{pname}: {limit.title}", "category": "frequency", "severity": "error",
             "carc": "CO-119", "effective": _effective(limit.effective),
             "when": {"line": {"frequency_limit": limit.id}},
-            "message": f"Line {{line_number}}: {{procedure_code}} {{frequency_detail}}",
+            "message": "Line {line_number}: {procedure_code} {frequency_detail}",
             "field": "lines[{line_number}].procedure_code",
             "suggestion": "Check the patient's earlier services; bill only when the frequency allows it, or "
                           "document why this one is medically necessary",
@@ -541,39 +536,25 @@ class Current:
         return deployment.split(sources)
 
     def hold(self):
+        """The rules in force, kept for the caller until it calls `release()` on them."""
         with self._lock:
-            scrubber = self._scrubber
-            if hasattr(scrubber, "acquire"):
-                scrubber.acquire()
-        return _Held(scrubber)
+            return self._scrubber.acquire()
 
     @contextlib.contextmanager
     def use(self):
-        held = self.hold()
+        scrubber = self.hold()
         try:
-            yield held.scrubber
+            yield scrubber
         finally:
-            held.release()
+            scrubber.release()
 
     def swap(self, new) -> None:
         with self._lock:
             old, owned = self._scrubber, self._owned
             self._scrubber, self._owned = new, True
-        if owned and hasattr(old, "retire"):
+        if owned:  # a router the service built; a caller's scrubber stays the caller's to close
             old.retire()
 
     def close(self) -> None:
         if self._owned:
             self._scrubber.close()
-
-
-class _Held:
-    def __init__(self, scrubber):
-        self.scrubber = scrubber
-
-    def __getattr__(self, name):
-        return getattr(self.scrubber, name)
-
-    def release(self) -> None:
-        if hasattr(self.scrubber, "release"):
-            self.scrubber.release()

@@ -65,6 +65,13 @@ class Scrubber:
         if self.engine is not None:
             self.engine.close()
 
+    # A bare Scrubber is its creator's to close; the service's PayerRouter counts its users.
+    def acquire(self) -> "Scrubber":
+        return self
+
+    def release(self) -> None:
+        pass
+
     def scrub(self, claim: Claim, *, today: dt.date | None = None,
               found: Sequence[Finding] = (), as_of: dt.date | None = None) -> ScrubResult:
         """Scrub one claim. `found`: findings its intake already made (an X12 segment problem),

@@ -72,14 +72,10 @@ def parse_rule_texts(texts: list[tuple[str, str]]) -> tuple[list[tuple[Document,
     seen_ids: dict[str, Problem] = {}
     checked: list[tuple[Document, RuleFile]] = []
     for name, text in texts:
-        try:
-            doc = load_document(text, name)
-        except YamlError as exc:
-            problems.append(exc.problem)
+        loaded = load_model(name, text, RuleFile, problems)
+        if loaded is None:
             continue
-        model = _validate(doc, RuleFile, problems)
-        if model is None:
-            continue
+        doc, model = loaded
         checked.append((doc, model))
         for index, rule in enumerate(model.rules):
             where = doc.problem(("rules", index, "id"), "", rule.id)
@@ -179,6 +175,17 @@ _HINTS = {
     "carc": "write the CARC with its group code, such as CO-16",
     "rarc": "write the RARC code, such as M51 or N386",
 }
+
+
+def load_model(name: str, text: str, model: type[BaseModel], problems: list[Problem]):
+    """(document, validated model) of one YAML file, or None with its problems added."""
+    try:
+        doc = load_document(text, name)
+    except YamlError as exc:
+        problems.append(exc.problem)
+        return None
+    validated = _validate(doc, model, problems)
+    return None if validated is None else (doc, validated)
 
 
 def _validate(doc: Document, model: type[BaseModel], problems: list[Problem]):
