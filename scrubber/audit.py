@@ -81,6 +81,52 @@ class ApiKey(SQLModel, table=True):
     label: str | None = Field(default=None, max_length=200)
     created_at: dt.datetime
     revoked: bool = False
+    expires_at: dt.datetime | None = None  # none: never expires
+    revoked_at: dt.datetime | None = None
+
+
+class ClaimAccess(SQLModel, table=True):
+    """Who read which stored claim, and when (every GET of a scrub, every list of scrubs)."""
+    __tablename__ = "claim_access"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    key_id: str | None = Field(default=None, index=True, max_length=40)  # none: loopback without keys
+    role: str = Field(max_length=20)
+    action: str = Field(max_length=20)  # "get" (one stored claim) or "list" (summaries)
+    scrub_id: str | None = Field(default=None, index=True, max_length=26)
+    claim_id: str | None = Field(default=None, max_length=80)
+    detail: str = Field(default="", sa_type=sa.Text)  # JSON: filters and count for a list
+
+
+class ServiceState(SQLModel, table=True):
+    """Small shared facts every worker process must agree on (the rule set generation)."""
+    __tablename__ = "service_state"
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(sa_type=sa.Text)  # JSON
+    updated_at: dt.datetime
+
+
+class ScrubRollup(SQLModel, table=True):
+    """Counts of purged scrubs per day, payer and status: /v1/stats keeps them after a purge."""
+    __tablename__ = "scrub_rollup"
+    id: int | None = Field(default=None, primary_key=True)
+    day: dt.date = Field(index=True)
+    payer_id: str | None = Field(default=None, max_length=40)
+    status: str = Field(max_length=4)
+    scrubs: int
+
+
+class FindingRollup(SQLModel, table=True):
+    """Counts of purged findings per day, payer, rule and severity (findings, and distinct scrubs)."""
+    __tablename__ = "finding_rollup"
+    id: int | None = Field(default=None, primary_key=True)
+    day: dt.date = Field(index=True)
+    payer_id: str | None = Field(default=None, max_length=40)
+    rule_id: str = Field(max_length=64)
+    category: str = Field(max_length=40)
+    severity: str = Field(max_length=8)
+    findings: int
+    scrubs: int
 
 
 # ----------------------------------------------------------------------------- the database
@@ -407,7 +453,8 @@ class AuditStore:
     def delete_everything(self) -> None:
         """For tests: an empty database (the schema stays)."""
         with Session(self.engine) as session:
-            for table in (FindingRecord, ClaimLine, Scrub, ApiKey):
+            for table in (FindingRecord, ClaimLine, Scrub, ApiKey, ClaimAccess, ServiceState, ScrubRollup,
+                          FindingRollup):
                 session.exec(delete(table))
             session.commit()
 
