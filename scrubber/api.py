@@ -5,39 +5,99 @@ service answers only clients on the loopback interface (and `scrubber serve` bin
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import itertools
 import json
+import tempfile
 import threading
 import logging
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, AsyncIterator, Iterator, Literal
+from contextvars import copy_context
+from dataclasses import dataclass
+from typing import IO, Annotated, Any, AsyncIterator, Callable, Iterator, Literal
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from scrubber import code_edits, config
+from scrubber import code_edits, config, limits
 from scrubber.audit import AuditStore
-from scrubber.auth import ANY_ROLE, COMPLIANCE, RULE_READERS, SCRUBBING, Caller, KeyCache, require
+from scrubber import access
+from scrubber.audit import check_secret
+from scrubber.body_limits import BodyLimit
+from scrubber.auth import ANY_ROLE, COMPLIANCE, RULE_READERS, SCRUBBING, Authenticate, Caller, require
 from scrubber.claim import PRINTABLE, Claim, IsoDate, ScrubResult
 from scrubber.observability import RequestContext, count_result, metrics_payload
 from scrubber.problems import ApiError, problem, problem_responses
-from scrubber.intake import Item, NdjsonReader, fhir_items, json_items, output_line, scrub_item, x12_items
-from scrubber.parse import field_errors
+from scrubber.intake import (Item, count_ndjson_records, fhir_items, in_words, ndjson_file_items, object_items,
+                             output_line, scrub_item, x12_items)
+from scrubber.parse import TooDeep, field_errors, loads
 from scrubber.examples import run_examples
-from scrubber.impact import measure
+from scrubber.impact import ImpactStopped, measure
 from scrubber.payers import Current, PayerRouter, load_deployment, load_deployment_texts
 from scrubber.pipeline import Scrubber
 from scrubber.refdata import ReferenceData, open_reference
+from scrubber.retention import RetentionSchedule
 from scrubber.ruleset import RuleSetError
+from scrubber.yamlsource import YamlError, load_document
 
 log = logging.getLogger("scrubber.api")
-MAX_BATCH_BYTES = 64 * 1024 * 1024
+BATCH_GROUP = 16  # records scrubbed per trip to the thread pool, and sent together
+
+
+@dataclass
+class Progress:
+    """How far one batch response has got: records scrubbed (and stored), and whether all were."""
+    done: int = 0
+    complete: bool = False
+
+
+class BatchResponse(StreamingResponse):
+    """The NDJSON records of a batch, streamed. When the response ends, however it ends (a client
+    that went away included), the spooled request body is closed, the record generator is closed
+    at once, and if not every record was done one log line says how many of how many were
+    (`remaining()` counts the records never read; counted off the event loop)."""
+
+    media_type = "application/x-ndjson"
+
+    def __init__(self, records: AsyncIterator[bytes], progress: Progress, remaining: Callable[[], int],
+                 body: IO[bytes] | None = None):
+        super().__init__(records)
+        self.progress, self.remaining, self.body = progress, remaining, body
+
+    async def __call__(self, scope, receive, send) -> None:
+        reason = "the client went away"
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            if not isinstance(exc, ClientDisconnect):
+                reason = f"an error stopped it ({type(exc).__name__})"
+            raise
+        finally:  # nothing reads the body any more: the generator is done, or waits at a `yield`
+            if self.progress.complete:
+                if self.body is not None:
+                    self.body.close()
+            else:
+                threading.Thread(target=copy_context().run, name="batch-abandoned", daemon=True,
+                                 args=(_log_abandoned, self.progress.done, self.remaining, self.body, reason)).start()
+            await self.body_iterator.aclose()
+
+
+def _log_abandoned(done: int, remaining: Callable[[], int], body: IO[bytes] | None, reason: str) -> None:
+    try:
+        total = done + remaining()
+    finally:
+        if body is not None:
+            body.close()
+    log.info(f"batch abandoned: {done} of {total} claims were done when the response stopped ({reason}); "
+             "the rest were not scrubbed")
 
 
 # ----------------------------------------------------------------------------- response models
@@ -61,6 +121,22 @@ class StoredScrub(ScrubSummary):
 
 class ScrubPage(BaseModel):
     items: list[ScrubSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class ClaimAccessRecord(BaseModel):
+    id: int
+    at: str
+    key_id: str | None = Field(description="the key that read; null: a loopback caller while no key exists")
+    role: str
+    action: Literal["get", "list"] = Field(description="get: one stored scrub; list: a page of summaries")
+    scrub_id: str | None
+    claim_id: str | None
+    detail: dict[str, Any] = Field(description="list: the filters given and the count returned")
+
+
+class ClaimAccessPage(BaseModel):
+    items: list[ClaimAccessRecord]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
 
@@ -119,6 +195,24 @@ class Validation(BaseModel):
     valid: bool
     rules: int
     problems: list[LintProblem]
+
+
+def lint_rule_text(current: Current, name: str, text: str) -> Validation:
+    """Lint one rule file or payer profile (`text`, as `name`) with the rules in force; loads nothing.
+    CPU-bound: call it off the event loop. A file the YAML loader refuses (an alias, nesting too deep,
+    too many values: see scrubber.yamlsource) is answered by that problem alone, at once."""
+    try:
+        load_document(text, name)
+    except YamlError as exc:
+        return Validation(valid=False, rules=0, problems=[LintProblem(**exc.problem.as_dict())])
+    sources = {n: t for n, t in current.sources().items() if n != name}
+    sources[name] = text
+    try:
+        checked = load_deployment_texts(*current.split(sources))
+    except RuleSetError as exc:
+        return Validation(valid=False, rules=0, problems=[LintProblem(**p.as_dict()) for p in exc.problems])
+    rules = len({c.rule.id for _, ruleset in checked.rulesets() for c in ruleset.program.rules if c.source == name})
+    return Validation(valid=True, rules=rules, problems=[])
 
 
 class CodeInfo(BaseModel):
@@ -199,26 +293,114 @@ class Readiness(BaseModel):
 # ----------------------------------------------------------------------------- the app
 
 
+CLIENT_GONE = "the client went away"
+POLL_S = 0.5  # how often a long request looks whether its client is still there
+
+
+async def _watch(request: Request, worker: asyncio.Future, cancel: threading.Event, limit_s: float) -> str | None:
+    """Wait for `worker` (a thread's work), looking every POLL_S whether the client went away or
+    `limit_s` has passed; then set `cancel`, so that the work stops at its next step, and say why.
+    None: the work finished by itself."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    try:
+        while True:
+            done, _ = await asyncio.wait({worker}, timeout=POLL_S)
+            if done:
+                return None
+            if await request.is_disconnected():
+                cancel.set()
+                return CLIENT_GONE
+            if loop.time() >= deadline:
+                cancel.set()
+                return f"it ran past its time limit of {limit_s:g} s"
+    except BaseException:  # this request is cancelled (the server stops): the work stops too
+        cancel.set()
+        raise
+
+
+def rules_in_force(request: Request) -> Current:
+    """The rules in force in this worker process, first brought up to the generation the last reload
+    published in the shared database (a reload through another worker): one primary-key read. Every
+    request that depends on the rule set takes its rules from here. Blocking: call it off the event loop."""
+    current: Current | None = request.app.state.current
+    if current is None or current.generation is None:  # the lifespan did not run: no database to follow
+        return current
+    try:
+        generation, published = request.app.state.store.rules_generation()
+    except SQLAlchemyError:  # the database is down (/readyz says so): the rules in hand stay in force
+        return current
+    if generation > current.generation:
+        current.catch_up(generation, lambda: _load_published(request.app, generation, published))
+    return current
+
+
+def _load_published(app: FastAPI, generation: int, published: str | None) -> PayerRouter | None:
+    """The rule and payer files as they are on disk now, for a worker that catches up with the reload
+    of `generation` (its examples ran in the worker that reloaded); None when they no longer load
+    (then this worker keeps its rules, and says so)."""
+    current = app.state.current
+    try:
+        deployment = load_deployment(config.rules_dir(), config.payers_dir())
+    except RuleSetError as exc:
+        log.error(f"the rule files of reload {generation} (revision {published}) no longer load here "
+                  f"({len(exc.problems)} problem(s), the first: {exc.problems[0]}); this worker stays on "
+                  f"revision {current.revision}", extra={"generation": generation})
+        return None
+    _warn_if_changed(published, deployment.revision)
+    log.info("rules caught up with a reload in another worker", extra={
+        "revision": deployment.revision, "previous_revision": current.revision, "generation": generation})
+    return PayerRouter(deployment, app.state.reference, app.state.store)
+
+
+def _published(store: AuditStore) -> tuple[int, str | None]:
+    """(generation, revision) the last reload published; (0, None) when the database cannot say."""
+    try:
+        return store.rules_generation()
+    except SQLAlchemyError:
+        return 0, None
+
+
+def _warn_if_changed(published: str | None, loaded: str) -> None:
+    if published is not None and published != loaded:
+        log.warning(f"the rule files changed after the last reload: it published revision {published}, the "
+                    f"files on disk are revision {loaded}; this worker runs {loaded}, as loaded (reload again "
+                    "to run the same revision everywhere)", extra={"revision": loaded})
+
+
 def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None,
                reference: ReferenceData | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         owned = []
+        retention_days = config.retention_days()  # a bad value stops the start-up, saying why
+        if config.bootstrap_key():
+            try:
+                check_secret(config.bootstrap_key())
+            except ValueError as exc:
+                raise ValueError(f"SCRUBBER_BOOTSTRAP_KEY is too weak: {exc}") from None
         if app.state.store is None:
             app.state.store = AuditStore()
             owned.append(app.state.store)
         if config.bootstrap_key():
             app.state.store.create_key("admin", label="bootstrap", secret=config.bootstrap_key())
-        app.state.keys = KeyCache(app.state.store)
         if app.state.reference is None:
             app.state.reference = open_reference(config.data_dir())
+        generation, published = _published(app.state.store)  # before the files: a reload meanwhile is caught up
         if app.state.current is None:
             deployment = load_deployment(config.rules_dir(), config.payers_dir())
             app.state.current = Current(PayerRouter(deployment, app.state.reference, app.state.store), owned=True)
-        log.info("rules loaded", extra={"revision": app.state.current.revision})
+            _warn_if_changed(published, deployment.revision)
+        app.state.current.generation = generation
+        log.info("rules loaded", extra={"revision": app.state.current.revision, "generation": generation})
+        retention = RetentionSchedule(app.state.store, retention_days) if retention_days else None
+        if retention is not None:
+            retention.start()  # purges now, then every 6 hours
         try:
             yield
         finally:
+            if retention is not None:
+                retention.stop()
             app.state.current.close()
             for thing in owned:
                 thing.close()
@@ -232,8 +414,8 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     app.state.store, app.state.reference = store, reference
     app.state.current = Current(scrubber, owned=False) if scrubber is not None else None
     app.state.reload_lock = threading.Lock()
-    if store is not None:
-        app.state.keys = KeyCache(store)
+    app.add_middleware(BodyLimit)  # innermost of the three: bodies are read only after authentication
+    app.add_middleware(Authenticate)
     app.add_middleware(RequestContext)
 
     @app.exception_handler(ApiError)
@@ -268,8 +450,9 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                        "the scrubber could not finish this request; it has been logged", instance=str(request.url.path))
 
     def scrub_and_record(request: Request, claim: Claim, caller: Caller, as_of: dt.date | None = None) -> ScrubResult:
-        with request.app.state.current.use() as scrubber:
+        with rules_in_force(request).use() as scrubber:
             result = scrubber.scrub(claim, as_of=as_of)
+        request.state.scrub_id = result.scrub_id  # for the request's log line
         request.app.state.store.record(claim, result, api_key_id=caller.key_id)
         count_result(result)
         return result
@@ -284,7 +467,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @app.get("/readyz", tags=["operations"], response_model=Readiness, responses=problem_responses(503))
     def readyz(request: Request):
         """Readiness: rules and reference data loaded, database reachable."""
-        current, reference = request.app.state.current, request.app.state.reference
+        current, reference = rules_in_force(request), request.app.state.reference
         scrubber_ = current.scrubber if current is not None else None
         checks = {"rules_loaded": scrubber_ is not None and len(scrubber_.program.rules) > 0,
                   "reference_data_loaded": reference is not None and bool(reference.icd10cm_years),
@@ -312,7 +495,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
               responses={200: {"description": "the scrub result: pass, warn or fail with findings",
                                "links": {"GetScrubById": {"operationId": "get_scrub",
                                                           "parameters": {"scrub_id": "$response.body#/scrub_id"}}}},
-                         **problem_responses(401, 403)},
+                         **problem_responses(401, 403, 413)},
               operation_id="scrub_claim")
     def scrub_claim(request: Request, claim: Annotated[Claim, Body()],
                     caller: Annotated[Caller, Depends(require(*SCRUBBING))],
@@ -332,50 +515,121 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                   "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def scrub_batch(request: Request, caller: Annotated[Caller, Depends(require(*SCRUBBING))],
                           as_of: Annotated[IsoDate | None, Query(description=AS_OF)] = None):
-        """A JSON array or NDJSON stream of claims in; NDJSON results out, one per claim, in order.
-        One bad claim yields an error record for that claim and never aborts the batch. NDJSON is
-        read as it arrives and answered line by line (memory stays flat, and a client that reads
-        slowly slows the reading down); a JSON array is read whole (at most 64 MB)."""
-        chunks = request.stream().__aiter__()
-        head = b""
-        async for chunk in chunks:  # up to the first byte that is not white space
-            head += chunk
-            if head.strip():
-                break
-        start = head.lstrip()[:1]
-        if not start:
-            raise ApiError(422, "invalid-request", "The request is not valid",
-                           "the body is empty: send a JSON array or NDJSON of claims")
-        if start == b"[":
-            text = await _whole_text(head, chunks)
-            return StreamingResponse(_results(request, caller, json_items(text), as_of),
-                                     media_type="application/x-ndjson")
+        """A JSON array or NDJSON of claims in; NDJSON results out, one per claim, in order. One bad
+        claim (or line) yields an error record in its place and never aborts the batch. The whole
+        body is read before the first result is sent (kept on disk past a few MB, so memory stays
+        flat): at most 512 MB of NDJSON, with lines of at most 8 MB, or 64 MB as a JSON array."""
+        body, first = await _read_body(request, _batch_limit)
         try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 3:  # not merely a character cut in two by the chunk boundary
-                raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None
-
-        async def stream() -> AsyncIterator[bytes]:
-            scrubber = request.app.state.current.hold()  # the whole batch on the rules it started with
+            if not first:
+                raise ApiError(422, "invalid-request", "The request is not valid",
+                               "the body is empty: send a JSON array or NDJSON of claims")
+            if first == b"[":
+                values = iter(await run_in_threadpool(_json_array, body))
+                body.close()
+                return _respond(request, caller, object_items(values), as_of, remaining=lambda: sum(1 for _ in values))
+            head = body.read(4096)
+            body.seek(0)
             try:
-                reader = NdjsonReader()
-                pending = reader.feed(head)
-                async for chunk in chunks:
-                    pending += reader.feed(chunk)
-                    if len(pending) >= 16:
-                        yield await run_in_threadpool(_scrub_items, request, caller, scrubber, pending, as_of)
-                        pending = []
-                pending += reader.finish()
-                if pending:
-                    yield await run_in_threadpool(_scrub_items, request, caller, scrubber, pending, as_of)
-            finally:
-                scrubber.release()
+                head.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.start < len(head) - 3:  # not merely a character cut in two at the end of the head
+                    raise ApiError(422, "invalid-request", "The request is not valid",
+                                   "the body is not UTF-8 text") from None
+        except BaseException:
+            body.close()
+            raise
+        return _respond(request, caller, ndjson_file_items(body), as_of,
+                        remaining=lambda: count_ndjson_records(body), body=body)
 
-        return StreamingResponse(stream(), media_type="application/x-ndjson")
+    def _batch_limit(first: bytes) -> tuple[int, str]:
+        if first == b"[":
+            return limits.MAX_WHOLE_BODY_BYTES, "a batch sent as a JSON array (send NDJSON for more)"
+        return limits.MAX_NDJSON_BATCH_BYTES, "a batch sent as NDJSON"
 
-    def _scrub_items(request: Request, caller: Caller, scrubber, items: list[Item], as_of=None) -> bytes:
-        return b"".join(_scrub_one(request, caller, scrubber, item, as_of) for item in items)
+    def _json_array(body: IO[bytes]) -> list[Any]:
+        """The values of a body that is a JSON array, parsed whole; any other body is a 422."""
+        try:
+            return loads(body.read())
+        except TooDeep:
+            detail = f"the body is nested deeper than {limits.MAX_JSON_DEPTH} levels"
+        except UnicodeDecodeError:
+            detail = "the body is not UTF-8 text"
+        except json.JSONDecodeError as exc:
+            detail = f"the body is not a valid JSON array: {exc}"
+        raise ApiError(422, "invalid-request", "The request is not valid", detail,
+                       [{"field": "(body)", "message": detail.removeprefix("the body ")}])
+
+    async def _read_body(request: Request, limit_for: Callable[[bytes], tuple[int, str]]) -> tuple[IO[bytes], bytes]:
+        """The whole request body, read before any answer is sent (so that answering never competes
+        with reading), kept in memory up to limits.SPOOL_MEMORY_BYTES and in a temporary file past
+        that; and its first byte that is not white space (b"" for none). `limit_for(first byte)`
+        gives the most bytes such a body may have and what it is called: past it, a 413 at once,
+        before the rest is read. A client that goes away meanwhile gets nothing done and one log
+        line (and a 499 no one reads). The caller closes the file."""
+        body = tempfile.SpooledTemporaryFile(max_size=limits.SPOOL_MEMORY_BYTES)
+        first, size = b"", 0
+        limit, what = limit_for(first)
+        try:
+            async for chunk in request.stream():
+                if not first and (first := chunk.lstrip(b" \t\r\n")[:1]):
+                    limit, what = limit_for(first)
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "too-large", "Request too large",
+                                   f"{what} is at most {in_words(limit)}; split it into several requests")
+                body.write(chunk)
+            body.seek(0)
+        except ClientDisconnect:
+            body.close()
+            log.info(f"request abandoned: the client went away while sending its body, after {size} bytes; "
+                     "nothing was scrubbed")
+            raise ApiError(499, "client-closed-request", "Client closed request",
+                           "the client went away while sending the body") from None
+        except BaseException:
+            body.close()
+            raise
+        return body, first
+
+    async def _whole_text(request: Request, what: str) -> str:
+        """The whole body as text (at most limits.MAX_WHOLE_BODY_BYTES), UTF-8 or a 422."""
+        body, _ = await _read_body(request, lambda first: (limits.MAX_WHOLE_BODY_BYTES, what))
+        try:
+            with body:
+                return await run_in_threadpool(lambda: body.read().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None
+
+    def _respond(request: Request, caller: Caller, items: Iterator[Item], as_of=None, *,
+                 remaining: Callable[[], int], body: IO[bytes] | None = None) -> BatchResponse:
+        """The response that scrubs `items` as it is sent (see BatchResponse and _results)."""
+        progress = Progress()
+        return BatchResponse(_results(request, caller, items, as_of, progress), progress, remaining, body)
+
+    async def _results(request: Request, caller: Caller, items: Iterator[Item], as_of, progress: Progress,
+                       ) -> AsyncIterator[bytes]:
+        """The output records of `items`, in order, scrubbed BATCH_GROUP at a time in the thread
+        pool, all on the rules in force when the batch started. A client that goes away abandons
+        the records not yet scrubbed (a group already in the thread pool is finished: each scrub
+        is stored whole or not at all)."""
+        scrubber = (await run_in_threadpool(rules_in_force, request)).hold()
+        try:
+            while group := await run_in_threadpool(_scrub_items, request, caller, scrubber, items, as_of, progress):
+                yield group
+            progress.complete = True
+        finally:
+            scrubber.release()
+
+    def _scrub_items(request: Request, caller: Caller, scrubber, items: Iterator[Item], as_of,
+                     progress: Progress) -> bytes:
+        """The output of the next BATCH_GROUP items (b"" when none is left); each claim's scrub is
+        stored before the next one is read."""
+        out = []
+        for item in itertools.islice(items, BATCH_GROUP):
+            out.append(_scrub_one(request, caller, scrubber, item, as_of))
+            progress.done += 1
+        request.state.claim_count = progress.done  # for the request's log line
+        return b"".join(out)
 
     def _scrub_one(request: Request, caller: Caller, scrubber, item: Item, as_of=None) -> bytes:
         record = scrub_item(scrubber, item, as_of=as_of)
@@ -384,27 +638,6 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                 request.app.state.store.record(item.claim, record, api_key_id=caller.key_id)
             count_result(record)
         return output_line(record)
-
-    def _results(request: Request, caller: Caller, items: Iterator[Item], as_of=None) -> Iterator[bytes]:
-        scrubber = request.app.state.current.hold()
-        try:
-            for item in items:
-                yield _scrub_one(request, caller, scrubber, item, as_of)
-        finally:
-            scrubber.release()
-
-    async def _whole_text(head: bytes, chunks) -> str:
-        body = bytearray(head)
-        async for chunk in chunks:
-            body += chunk
-            if len(body) > MAX_BATCH_BYTES:
-                raise ApiError(413, "too-large", "Request too large",
-                               f"a request body is at most {MAX_BATCH_BYTES // (1024 * 1024)} MB; split it, "
-                               "or send NDJSON, which is read as it arrives")
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None
 
     @app.post("/v1/claims/scrub/x12", tags=["scrubbing"], operation_id="scrub_x12",
               responses={200: {"description": "NDJSON: one scrub result per claim (CLM) of the interchange, in "
@@ -419,18 +652,22 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         out. Segment problems (undeclared separators, missing segments or elements, a pointer like
         1.00, ICD-9 qualifiers after 2015-10-01) are findings of their claim; one broken claim never
         loses its siblings. A body that does not begin with an ISA segment is a 422."""
+        text = await _whole_text(request, "an X12 interchange")
+        items = x12_items(io.StringIO(text, newline=""))
+        first = await run_in_threadpool(_first_x12_item, items)
+        rest = itertools.chain([first], items)
+        return _respond(request, caller, rest, remaining=lambda: sum(1 for _ in rest))
+
+    def _first_x12_item(items: Iterator[Item]) -> Item:
         from scrubber.x12 import X12Error
 
-        text = await _whole_text(b"", request.stream().__aiter__())
-        items = x12_items(io.StringIO(text, newline=""))
         try:
             first = next(items, None)
         except X12Error as exc:
             raise ApiError(422, "invalid-x12", "The interchange cannot be read", str(exc)) from None
         if first is None:
             raise ApiError(422, "invalid-x12", "The interchange cannot be read", "it holds no claim")
-        return StreamingResponse(_results(request, caller, itertools.chain([first], items)),
-                                 media_type="application/x-ndjson")
+        return first
 
     @app.post("/v1/claims/scrub/fhir", tags=["scrubbing"], operation_id="scrub_fhir",
               responses={200: {"description": "NDJSON: one scrub result per FHIR Claim, in order; a Claim that "
@@ -443,12 +680,12 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     async def scrub_fhir(request: Request, caller: Annotated[Caller, Depends(require(*SCRUBBING))]):
         """A FHIR R4 Claim, or a Bundle of Claims (with the Patient, Coverage, Organization and
         Practitioner resources they reference), in; one result per Claim out."""
-        text = await _whole_text(b"", request.stream().__aiter__())
+        text = await _whole_text(request, "a FHIR resource")
         try:
-            items = list(fhir_items(text))
+            items = iter(await run_in_threadpool(lambda: list(fhir_items(text))))
         except ValueError as exc:
             raise ApiError(422, "invalid-fhir", "The FHIR resource cannot be read", str(exc)) from None
-        return StreamingResponse(_results(request, caller, iter(items)), media_type="application/x-ndjson")
+        return _respond(request, caller, items, remaining=lambda: sum(1 for _ in items))
 
     # -- the audit trail and statistics
 
@@ -456,11 +693,15 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
              responses=problem_responses(401, 403, 404))
     def get_scrub(request: Request, scrub_id: Annotated[str, Path(max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")],
                   caller: Annotated[Caller, Depends(require(*ANY_ROLE))]) -> StoredScrub:
-        """A stored scrub: the claim as checked, its result, the rule set revision, the key, the time."""
+        """A stored scrub: the claim as checked, its result, the rule set revision, the key, the time.
+        A submitter reads only what its own key sent; PHI is masked ("***") but for coder and admin;
+        the key is shown to admin and to the key itself. Every read is recorded."""
         found = request.app.state.store.get(scrub_id)
-        if found is None:
+        if found is None or not access.may_see(caller, found):
             raise ApiError(404, "not-found", "No such scrub", f"no scrub has the id {scrub_id!r}")
-        return StoredScrub(**found)
+        request.app.state.store.record_access(key_id=caller.key_id, role=caller.role, action="get",
+                                              scrub_id=scrub_id, claim_id=found["claim_id"])
+        return StoredScrub(**access.shown(caller, found))
 
     @app.get("/v1/scrubs", tags=["audit"], response_model=ScrubPage, operation_id="list_scrubs",
              responses=problem_responses(401, 403))
@@ -473,10 +714,34 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                     to: Annotated[IsoDate | None, Query()] = None,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
                     cursor: Annotated[str | None, Query(max_length=26, pattern=PRINTABLE)] = None) -> ScrubPage:
-        """Stored scrubs, newest first, filtered; page with `cursor`."""
-        page = request.app.state.store.list(claim_id=claim_id, status=status, payer=payer, rule_id=rule_id,
-                                            since=from_, until=to, limit=limit, cursor=cursor)
+        """Stored scrubs, newest first, filtered; page with `cursor`. A submitter lists only what its
+        own key sent. Every list is recorded (the filters and the count)."""
+        store = request.app.state.store
+        page = store.list(claim_id=claim_id, status=status, payer=payer, rule_id=rule_id, since=from_, until=to,
+                          limit=limit, cursor=cursor, api_key_id=access.owner_filter(caller))
+        filters = {"claim_id": claim_id, "status": status, "payer": payer, "rule_id": rule_id,
+                   "from": from_.isoformat() if from_ else None, "to": to.isoformat() if to else None,
+                   "limit": limit, "cursor": cursor}
+        store.record_access(key_id=caller.key_id, role=caller.role, action="list",
+                            detail={"filters": {k: v for k, v in filters.items() if v is not None},
+                                    "count": len(page.items)})
         return ScrubPage(items=page.items, next_cursor=page.next_cursor)
+
+    @app.get("/v1/audit/access", tags=["audit"], response_model=ClaimAccessPage, operation_id="list_claim_access",
+             responses=problem_responses(401, 403))
+    def list_claim_access(request: Request, caller: Annotated[Caller, Depends(require("admin"))],
+                          key_id: Annotated[str | None, Query(max_length=40, pattern=PRINTABLE)] = None,
+                          scrub_id: Annotated[str | None, Query(max_length=26, pattern=PRINTABLE)] = None,
+                          from_: Annotated[IsoDate | None, Query(alias="from")] = None,
+                          to: Annotated[IsoDate | None, Query()] = None,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                          cursor: Annotated[str | None, Query(max_length=18, pattern=r"^[0-9]{1,18}$")] = None,
+                          ) -> ClaimAccessPage:
+        """Who read which stored claim, and when: every GET of a scrub and every list of scrubs,
+        newest first, by key, scrub and date; page with `cursor`. Admin only."""
+        page = request.app.state.store.accesses(key_id=key_id, scrub_id=scrub_id, since=from_, until=to,
+                                                limit=limit, cursor=int(cursor) if cursor else None)
+        return ClaimAccessPage(items=page.items, next_cursor=page.next_cursor)
 
     @app.get("/v1/stats", tags=["audit"], response_model=Stats, operation_id="get_stats",
              responses=problem_responses(401, 403))
@@ -502,7 +767,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
              responses=problem_responses(401, 403))
     def list_rules(request: Request, caller: Annotated[Caller, Depends(require(*RULE_READERS))]) -> RuleList:
         """The rules in force, with their source file and the rule set revision."""
-        ruleset = request.app.state.current.scrubber.ruleset
+        ruleset = rules_in_force(request).scrubber.ruleset
         return RuleList(revision=ruleset.revision,
                         rules=[_summary(c.rule, c, ruleset.revision) for c in ruleset.program.rules])
 
@@ -517,8 +782,9 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         """Lint a rule file (YAML in the body) together with the rules in force, as `name` (a file of
         the same name is replaced): every problem with file:line:column. Nothing is loaded."""
         raw = await request.body()
-        if len(raw) > 2 * 1024 * 1024:
-            raise ApiError(413, "too-large", "Rule file too large", "a rule file is at most 2 MB")
+        if len(raw) > limits.MAX_RULE_FILE_BYTES:
+            raise ApiError(413, "too-large", "Rule file too large",
+                           f"a rule file is at most {limits.MAX_RULE_FILE_BYTES // limits.MB} MB")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -528,14 +794,8 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
             raise ApiError(422, "invalid-request", "The request is not valid",
                            "the body is empty: send the YAML text of a rule file",
                            [{"field": "(body)", "message": "must be the YAML text of a rule file"}])
-        sources = {n: t for n, t in request.app.state.current.sources().items() if n != name}
-        sources[name] = text
-        try:
-            checked = load_deployment_texts(*request.app.state.current.split(sources))
-        except RuleSetError as exc:
-            return Validation(valid=False, rules=0, problems=[LintProblem(**p.as_dict()) for p in exc.problems])
-        rules = len({c.rule.id for _, ruleset in checked.rulesets() for c in ruleset.program.rules if c.source == name})
-        return Validation(valid=True, rules=rules, problems=[])
+        current = await run_in_threadpool(rules_in_force, request)
+        return await run_in_threadpool(lint_rule_text, current, name, text)
 
     @app.post("/v1/rules/reload", tags=["rules"], response_model=Reloaded, operation_id="reload_rules",
               responses=problem_responses(401, 403, 409, 422))
@@ -565,8 +825,10 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
                                [{"field": r.where, "message": f"{r.rule_id}: example '{r.name}': {r.why}"}
                                 for r in failed[:200]]) from None
             router = PayerRouter(deployment, request.app.state.reference, request.app.state.store)
-            current.swap(router)
-            log.info("rules reloaded", extra={"revision": deployment.revision, "previous": previous})
+            # the other worker processes catch up with the generation published here
+            generation = current.replace(router, lambda: request.app.state.store.publish_rules(deployment.revision))
+            log.info("rules reloaded", extra={"revision": deployment.revision, "previous_revision": previous,
+                                              "generation": generation})
             return Reloaded(revision=deployment.revision, previous_revision=previous,
                             rules=len(deployment.base.program.rules), payers=sorted(deployment.payers),
                             examples_passed=len(results))
@@ -574,35 +836,57 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
             request.app.state.reload_lock.release()
 
     @app.post("/v1/rules/impact", tags=["rules"], response_model=Impact, operation_id="rules_impact",
-              responses=problem_responses(401, 403, 422))
-    def rules_impact(request: Request, body: ImpactRequest,
-                     caller: Annotated[Caller, Depends(require(*COMPLIANCE))]) -> Impact:
+              responses={**problem_responses(401, 403, 413, 422),
+                         503: {**problem_responses(503)[503],
+                               "description": "the run took longer than its time limit (impact-timeout); the "
+                                              "detail says how many claims were measured"}})
+    async def rules_impact(request: Request, body: ImpactRequest,
+                           caller: Annotated[Caller, Depends(require(*COMPLIANCE))]):
         """What a change would do before it is deployed: the candidate files (added to, or replacing
         files of the same name in, the rules and payers in force) and the running set re-scrub the
         stored claims (the newest scrub of each claim id, since a date) or the claims given, and
-        the reply counts, rule by rule, the claims that would newly be reported or no longer be."""
-        current = request.app.state.current
-        sources = current.sources()
-        for f in body.files:
-            sources[f.name] = f.text
+        the reply counts, rule by rule, the claims that would newly be reported or no longer be.
+        The run stops when its client goes away, and after a time limit with a 503."""
+        cancel, corpus_size = threading.Event(), [0]
+
+        def run() -> Impact:
+            current = rules_in_force(request)
+            sources = current.sources()
+            for f in body.files:
+                sources[f.name] = f.text
+            try:
+                candidate = load_deployment_texts(*current.split(sources))
+            except RuleSetError as exc:
+                raise ApiError(422, "rules-invalid", "The candidate files have problems",
+                               f"{len(exc.problems)} problem(s)",
+                               [{"field": f"{p.file}:{p.line}:{p.column}", "message": p.message}
+                                for p in exc.problems[:200]]) from None
+            if body.claims:
+                corpus = [(c.claim_id or f"#{i + 1}", c) for i, c in enumerate(body.claims)]
+            else:
+                corpus = [(c.claim_id or sid, c) for sid, c in request.app.state.store.stored_claims(
+                    since=body.since, limit=body.limit)]
+            corpus_size[0] = len(corpus)
+            with current.use() as running:
+                deployment = getattr(running, "deployment", None)
+                if deployment is None:
+                    deployment = load_deployment_texts(*current.split(current.sources()))
+                report = measure(deployment, candidate, corpus, reference=request.app.state.reference,
+                                 history=request.app.state.store, cancel=cancel)
+            return Impact(**report.as_dict())
+
+        worker = asyncio.ensure_future(run_in_threadpool(run))
+        reason = await _watch(request, worker, cancel, limits.IMPACT_TIMEOUT_S)
         try:
-            candidate = load_deployment_texts(*current.split(sources))
-        except RuleSetError as exc:
-            raise ApiError(422, "rules-invalid", "The candidate files have problems", f"{len(exc.problems)} problem(s)",
-                           [{"field": f"{p.file}:{p.line}:{p.column}", "message": p.message}
-                            for p in exc.problems[:200]]) from None
-        if body.claims:
-            corpus = [(c.claim_id or f"#{i + 1}", c) for i, c in enumerate(body.claims)]
-        else:
-            corpus = [(c.claim_id or sid, c) for sid, c in request.app.state.store.stored_claims(
-                since=body.since, limit=body.limit)]
-        with current.use() as running:
-            deployment = getattr(running, "deployment", None)
-            if deployment is None:
-                deployment = load_deployment_texts(*current.split(current.sources()))
-            report = measure(deployment, candidate, corpus, reference=request.app.state.reference,
-                             history=request.app.state.store)
-        return Impact(**report.as_dict())
+            return await worker
+        except ImpactStopped as stopped:
+            log.info(f"impact run stopped: {reason}; {stopped.claims} of {corpus_size[0]} claims measured")
+            if reason == CLIENT_GONE:
+                return Response(status_code=499)  # nobody is listening: nginx's "client closed request"
+            raise ApiError(503, "impact-timeout", "The impact run took too long",
+                           f"the run stopped after {limits.IMPACT_TIMEOUT_S:g} s, when {stopped.claims} of "
+                           f"{corpus_size[0]} claims had been measured; measure fewer claims (a later `since`, "
+                           f"a smaller `limit`, or a smaller `claims` corpus)", headers={"Retry-After": "60"}) from None
 
     # after /v1/rules/validate, so that other methods on that path answer 405 Allow: POST
     @app.get("/v1/rules/{rule_id}", tags=["rules"], response_model=RuleDetail, operation_id="get_rule",
@@ -613,7 +897,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         if rule_id == "validate":  # the path of POST /v1/rules/validate, not a rule
             raise ApiError(405, "method-not-allowed", "Method Not Allowed", "/v1/rules/validate takes POST",
                            headers={"Allow": "POST"})
-        ruleset = request.app.state.current.scrubber.ruleset
+        ruleset = rules_in_force(request).scrubber.ruleset
         for compiled in ruleset.program.rules:
             if compiled.rule.id == rule_id:
                 return RuleDetail(**_summary(compiled.rule, compiled, ruleset.revision),

@@ -16,6 +16,7 @@ import json
 import queue
 import secrets
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,8 +27,11 @@ from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 
 from scrubber import config
 from scrubber.claim import Claim, ScrubResult
+from scrubber.owner_only import private_directory, private_file
+from scrubber.limits import MIN_SECRET_DISTINCT, MIN_SECRET_LENGTH
 
 ROLES = ("submitter", "coder", "compliance", "admin")
+RULES_STATE = "rules"  # the ServiceState row of the rule set generation: {"generation": n, "revision": r}
 
 
 # ----------------------------------------------------------------------------- tables
@@ -40,7 +44,7 @@ class Scrub(SQLModel, table=True):
     payer_id: str | None = Field(default=None, index=True, max_length=40)
     status: str = Field(index=True, max_length=4)
     revision: str = Field(max_length=40)
-    api_key_id: str | None = Field(default=None, max_length=40)
+    api_key_id: str | None = Field(default=None, index=True, max_length=40)
     finding_count: int = 0
     claim: str = Field(sa_type=sa.Text)  # the normalised claim, JSON
     result: str = Field(sa_type=sa.Text)  # the scrub result, JSON
@@ -106,6 +110,9 @@ class ServiceState(SQLModel, table=True):
     updated_at: dt.datetime
 
 
+RULES_GENERATION = sa.select(ServiceState.__table__.c.value).where(ServiceState.__table__.c.name == RULES_STATE)
+
+
 class ScrubRollup(SQLModel, table=True):
     """Counts of purged scrubs per day, payer and status: /v1/stats keeps them after a purge."""
     __tablename__ = "scrub_rollup"
@@ -141,7 +148,10 @@ def make_engine(url: str | None = None) -> sa.Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_directory(Path(path).parent)
+            for companion in ("", "-wal", "-shm"):  # SQLite gives new -wal and -shm files the database's mode
+                if companion == "" or Path(path + companion).exists():
+                    private_file(path + companion)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -177,6 +187,29 @@ def _utcnow() -> dt.datetime:
 
 def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """A stored time as UTC (SQLite gives it back without its zone)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def check_secret(secret: str) -> None:
+    """A supplied API key (the bootstrap key) must be hard to guess: ValueError, in words, if not."""
+    distinct = len(set(secret))
+    if len(secret) < MIN_SECRET_LENGTH:
+        why = f"it has {len(secret)} character{'s' if len(secret) != 1 else ''}"
+    elif distinct < MIN_SECRET_DISTINCT:
+        why = f"it has only {distinct} different characters"
+    else:
+        return
+    raise ValueError(f"a supplied API key needs at least {MIN_SECRET_LENGTH} characters, at least "
+                     f"{MIN_SECRET_DISTINCT} of them different; {why}")
+
+
+def new_key_id() -> str:
+    """A random key id (`key_` and 12 hex digits): it tells nothing about the secret."""
+    return f"key_{secrets.token_hex(6)}"
 
 
 class GroupCommit:
@@ -227,6 +260,29 @@ class GroupCommit:
                 done["event"].set()
 
 
+# a fixed key for pg_advisory_xact_lock: one purge at a time across processes
+PURGE_LOCK_KEY = 0x5C2B_9E11
+
+
+def _day(column, dialect: str):
+    """The UTC calendar day of a stored time, in SQL."""
+    if dialect == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)  # SQLite keeps UTC times as text
+
+
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+@dataclass
+class Purged:
+    """What a purge removed: scrubs (stored claims and results) and their findings."""
+    before: dt.date
+    scrubs: int
+    findings: int
+
+
 @dataclass
 class Page:
     items: list[dict]
@@ -250,6 +306,8 @@ class AuditStore:
         self._committer = GroupCommit(self._write)
         path = sa.engine.make_url(self.url).database if self.url.startswith("sqlite") else None
         self._lock_path = f"{path}.writer-lock" if path and path != ":memory:" else None
+        if self._lock_path:
+            private_file(self._lock_path)
 
     @contextlib.contextmanager
     def _writer_lock(self):
@@ -313,9 +371,12 @@ class AuditStore:
 
     def list(self, *, claim_id: str | None = None, status: str | None = None, payer: str | None = None,
              rule_id: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
-             limit: int = 50, cursor: str | None = None) -> Page:
-        """Newest first; `cursor` is the last scrub_id of the previous page."""
+             limit: int = 50, cursor: str | None = None, api_key_id: str | None = None) -> Page:
+        """Newest first; `cursor` is the last scrub_id of the previous page; `api_key_id`: only the
+        scrubs that key sent."""
         query = select(Scrub)
+        if api_key_id:
+            query = query.where(Scrub.api_key_id == api_key_id)
         if claim_id:
             query = query.where(Scrub.claim_id == claim_id)
         if status:
@@ -362,6 +423,8 @@ class AuditStore:
 
     def stats(self, *, since: dt.date | None = None, until: dt.date | None = None,
               payer: str | None = None, top: int = 10) -> dict[str, Any]:
+        """Counts over the stored scrubs and findings plus the roll-ups of purged ones, in the same
+        window (days, UTC) and for the same payer: a purge never changes them."""
         def window(query, table):
             if since:
                 query = query.where(table.created_at >= _start_of(since))
@@ -371,16 +434,39 @@ class AuditStore:
                 query = query.where(table.payer_id == payer)
             return query
 
+        def rolled(query, table):
+            if since:
+                query = query.where(table.day >= since)
+            if until:
+                query = query.where(table.day <= until)
+            if payer:
+                query = query.where(table.payer_id == payer)
+            return query
+
+        def counts(*queries) -> Counter[str]:
+            total: Counter[str] = Counter()
+            for query in queries:
+                for name, n in session.exec(query):
+                    total[name] += int(n)
+            return total
+
         with Session(self.engine) as session:
-            by_status = dict(session.exec(window(select(Scrub.status, func.count()), Scrub).group_by(Scrub.status)).all())
-            by_category = dict(session.exec(window(select(FindingRecord.category, func.count()), FindingRecord)
-                                            .group_by(FindingRecord.category)).all())
-            by_rule = dict(session.exec(window(select(FindingRecord.rule_id, func.count()), FindingRecord)
-                                        .group_by(FindingRecord.rule_id)).all())
-            failing = session.exec(
+            by_status = counts(window(select(Scrub.status, func.count()), Scrub).group_by(Scrub.status),
+                               rolled(select(ScrubRollup.status, func.sum(ScrubRollup.scrubs)), ScrubRollup)
+                               .group_by(ScrubRollup.status))
+            by_category = counts(
+                window(select(FindingRecord.category, func.count()), FindingRecord).group_by(FindingRecord.category),
+                rolled(select(FindingRollup.category, func.sum(FindingRollup.findings)), FindingRollup)
+                .group_by(FindingRollup.category))
+            by_rule = counts(
+                window(select(FindingRecord.rule_id, func.count()), FindingRecord).group_by(FindingRecord.rule_id),
+                rolled(select(FindingRollup.rule_id, func.sum(FindingRollup.findings)), FindingRollup)
+                .group_by(FindingRollup.rule_id))
+            failing = counts(
                 window(select(FindingRecord.rule_id, func.count(func.distinct(FindingRecord.scrub_id))), FindingRecord)
-                .where(FindingRecord.severity == "error").group_by(FindingRecord.rule_id)
-                .order_by(func.count(func.distinct(FindingRecord.scrub_id)).desc(), FindingRecord.rule_id).limit(top)).all()
+                .where(FindingRecord.severity == "error").group_by(FindingRecord.rule_id),
+                rolled(select(FindingRollup.rule_id, func.sum(FindingRollup.scrubs)), FindingRollup)
+                .where(FindingRollup.severity == "error").group_by(FindingRollup.rule_id))
         total = sum(by_status.values())
         clean = by_status.get("pass", 0) + by_status.get("warn", 0)
         return {
@@ -390,8 +476,58 @@ class AuditStore:
             "findings_by_category": dict(sorted(by_category.items())),
             "findings_by_rule": dict(sorted(by_rule.items())),
             "top_failing_rules": [{"rule_id": rule, "failed_scrubs": n,
-                                   "share_of_scrubs": round(n / total, 4) if total else None} for rule, n in failing],
+                                   "share_of_scrubs": round(n / total, 4) if total else None}
+                                  for rule, n in sorted(failing.items(), key=lambda item: (-item[1], item[0]))[:top]],
         }
+
+    # -- retention
+
+    def purge(self, *, before: dt.date) -> Purged:
+        """Delete the scrubs created before `before` (00:00 UTC) with their stored claims, results
+        and findings, in one transaction that first adds their counts to the roll-ups behind
+        /v1/stats (ScrubRollup, FindingRollup), so the statistics stay the same. The claim-line
+        history (no names or birth dates, a hashed member id) and the access log are kept.
+        Processes purging at once take turns (SQLite: the writer lock; PostgreSQL: an advisory
+        lock), so that nothing is counted twice; purging again is a no-op."""
+        cutoff = _start_of(before)
+        dialect = self.engine.dialect.name
+        with self._writer_lock(), self.engine.connect() as connection:
+            try:
+                with connection.begin():
+                    scrubs, findings = self._purge_in(connection, cutoff, dialect)
+            finally:
+                if dialect == "sqlite":
+                    connection.exec_driver_sql("PRAGMA secure_delete=OFF")
+        return Purged(before=before, scrubs=scrubs, findings=findings)
+
+    def _purge_in(self, connection, cutoff: dt.datetime, dialect: str) -> tuple[int, int]:
+        """The purge's transaction: roll up, then delete; (scrubs, findings) deleted."""
+        old = select(Scrub.scrub_id).where(Scrub.created_at < cutoff)
+        scrub_day, finding_day = _day(Scrub.created_at, dialect), _day(FindingRecord.created_at, dialect)
+        if dialect == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PURGE_LOCK_KEY})
+        elif dialect == "sqlite":
+            connection.exec_driver_sql("PRAGMA secure_delete=ON")  # purged claims are zeroed in the file
+        scrub_rows = [{"day": _as_date(day), "payer_id": payer_id, "status": status, "scrubs": n}
+                      for day, payer_id, status, n in connection.execute(
+                          select(scrub_day, Scrub.payer_id, Scrub.status, func.count())
+                          .where(Scrub.created_at < cutoff).group_by(scrub_day, Scrub.payer_id, Scrub.status))]
+        finding_rows = [{"day": _as_date(day), "payer_id": payer_id, "rule_id": rule_id, "category": category,
+                         "severity": severity, "findings": n, "scrubs": scrubs}
+                        for day, payer_id, rule_id, category, severity, n, scrubs in connection.execute(
+                            select(finding_day, FindingRecord.payer_id, FindingRecord.rule_id,
+                                   FindingRecord.category, FindingRecord.severity, func.count(),
+                                   func.count(func.distinct(FindingRecord.scrub_id)))
+                            .where(col(FindingRecord.scrub_id).in_(old))
+                            .group_by(finding_day, FindingRecord.payer_id, FindingRecord.rule_id,
+                                      FindingRecord.category, FindingRecord.severity))]
+        if scrub_rows:
+            connection.execute(sa.insert(ScrubRollup), scrub_rows)
+        if finding_rows:
+            connection.execute(sa.insert(FindingRollup), finding_rows)
+        findings = connection.execute(delete(FindingRecord).where(col(FindingRecord.scrub_id).in_(old))).rowcount
+        scrubs = connection.execute(delete(Scrub).where(Scrub.created_at < cutoff)).rowcount
+        return scrubs, findings
 
     # -- claim-line history
 
@@ -428,27 +564,158 @@ class AuditStore:
 
     # -- API keys
 
-    def create_key(self, role: str, label: str | None = None, secret: str | None = None) -> tuple[str, str]:
-        """A new key: (key id, secret). Only the secret's hash is stored; the secret is shown once."""
+    def create_key(self, role: str, label: str | None = None, secret: str | None = None,
+                   expires_at: dt.datetime | None = None) -> tuple[str, str]:
+        """A new key: (key id, secret). Only the secret's hash is stored; the secret is shown once.
+        A supplied secret must be strong (`check_secret`); one already stored is left as it is (so
+        that a bootstrap key is created once, and a revoked one stays revoked). The key id is random:
+        it says nothing about the secret."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if secret is not None:
+            check_secret(secret)
         secret = secret or f"sk_{secrets.token_urlsafe(32)}"
-        key_id = f"key_{_hash(secret)[:12]}"
-        with Session(self.engine) as session:
-            if session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(secret))).first() is None:
-                session.add(ApiKey(key_id=key_id, key_hash=_hash(secret), role=role, label=label,
-                                   created_at=_utcnow()))
+        with self._writer_lock(), Session(self.engine) as session:
+            known = session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(secret))).first()
+            if known is not None:
+                return known.key_id, secret
+            key_id = new_key_id()
+            session.add(ApiKey(key_id=key_id, key_hash=_hash(secret), role=role, label=label,
+                               created_at=_utcnow(), expires_at=expires_at))
+            try:
                 session.commit()
+            except sa.exc.IntegrityError:  # another worker stored the same (bootstrap) secret just now
+                session.rollback()
+                known = session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(secret))).first()
+                if known is None:
+                    raise
+                return known.key_id, secret
         return key_id, secret
 
     def key_for(self, secret: str) -> ApiKey | None:
+        """The key with this secret if it may be used now (not revoked, not expired): one indexed
+        read, never cached, so that a revocation or an expiry holds from the next request on, in
+        every worker process."""
         with Session(self.engine) as session:
             key = session.exec(select(ApiKey).where(ApiKey.key_hash == _hash(secret))).first()
-            return key if key is not None and not key.revoked else None
+        if key is None or key.revoked:
+            return None
+        if key.expires_at is not None and _aware(key.expires_at) <= _utcnow():
+            return None
+        return key
 
     def has_keys(self) -> bool:
+        """Whether any key was ever created (a revoked or expired one counts): from then on every
+        caller needs a key, so that revoking every key never opens the service to keyless callers."""
         with Session(self.engine) as session:
-            return session.exec(select(func.count()).select_from(ApiKey).where(ApiKey.revoked == False)).one() > 0  # noqa: E712
+            return session.exec(select(ApiKey.key_id).limit(1)).first() is not None
+
+    def keys(self) -> list[ApiKey]:
+        """Every key, oldest first (the rows carry the secret's hash: never show it)."""
+        with Session(self.engine) as session:
+            return list(session.exec(select(ApiKey).order_by(ApiKey.created_at, ApiKey.key_id)))
+
+    def revoke_key(self, key_id: str) -> tuple[ApiKey, bool]:
+        """Revoke a key at once: (the key, whether it was revoked by this call). KeyError: no such key."""
+        with self._writer_lock(), Session(self.engine) as session:
+            key = session.get(ApiKey, key_id)
+            if key is None:
+                raise KeyError(key_id)
+            if key.revoked:
+                return key, False
+            key.revoked, key.revoked_at = True, _utcnow()
+            session.add(key)
+            session.commit()
+            session.refresh(key)
+            return key, True
+
+    def rotate_key(self, key_id: str) -> tuple[str, str]:
+        """A new secret and a new key id with the key's role, label and expiry; the old key is revoked
+        in the same transaction. (new key id, secret). KeyError: no such key; ValueError: the key is
+        revoked or expired."""
+        secret = f"sk_{secrets.token_urlsafe(32)}"
+        with self._writer_lock(), Session(self.engine) as session:
+            old = session.get(ApiKey, key_id)
+            if old is None:
+                raise KeyError(key_id)
+            if old.revoked:
+                raise ValueError(f"key {key_id} is revoked: create a new key with `scrubber keys create`")
+            if old.expires_at is not None and _aware(old.expires_at) <= _utcnow():
+                raise ValueError(f"key {key_id} has expired: create a new key with `scrubber keys create`")
+            new_id, now = new_key_id(), _utcnow()
+            session.add(ApiKey(key_id=new_id, key_hash=_hash(secret), role=old.role, label=old.label,
+                               created_at=now, expires_at=old.expires_at))
+            old.revoked, old.revoked_at = True, now
+            session.add(old)
+            session.commit()
+        return new_id, secret
+
+    # -- who read which stored claim
+
+    def record_access(self, *, key_id: str | None, role: str, action: str, scrub_id: str | None = None,
+                      claim_id: str | None = None, detail: dict | None = None) -> None:
+        """Record one read of stored claims; returns once it is committed (so that nothing is shown
+        that was not recorded). `detail` holds filters and counts, never claim content."""
+        self._committer.write(None, [ClaimAccess(at=_utcnow(), key_id=key_id, role=role, action=action,
+                                                 scrub_id=scrub_id, claim_id=claim_id,
+                                                 detail=json.dumps(detail or {}, sort_keys=True))])
+
+    def accesses(self, *, key_id: str | None = None, scrub_id: str | None = None, since: dt.date | None = None,
+                 until: dt.date | None = None, limit: int = 100, cursor: int | None = None) -> Page:
+        """The access log, newest first; `cursor` is the last id of the previous page."""
+        query = select(ClaimAccess)
+        if key_id:
+            query = query.where(ClaimAccess.key_id == key_id)
+        if scrub_id:
+            query = query.where(ClaimAccess.scrub_id == scrub_id)
+        if since:
+            query = query.where(ClaimAccess.at >= _start_of(since))
+        if until:
+            query = query.where(ClaimAccess.at < _start_of(until + dt.timedelta(days=1)))
+        if cursor is not None:
+            query = query.where(ClaimAccess.id < cursor)
+        query = query.order_by(col(ClaimAccess.id).desc()).limit(limit + 1)
+        with Session(self.engine) as session:
+            rows = list(session.exec(query))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [{"id": r.id, "at": _aware(r.at).isoformat(), "key_id": r.key_id, "role": r.role,
+                  "action": r.action, "scrub_id": r.scrub_id, "claim_id": r.claim_id,
+                  "detail": json.loads(r.detail or "{}")} for r in rows]
+        return Page(items, str(rows[-1].id) if more and rows else None)
+
+    # -- the rule set generation, shared by the worker processes
+
+    def rules_generation(self) -> tuple[int, str | None]:
+        """(generation, revision) of the rule set the last reload published; (0, None) before any.
+        One primary-key read: every request that depends on the rules asks."""
+        with self.engine.connect() as connection:
+            value = connection.execute(RULES_GENERATION).scalar()
+        if value is None:
+            return 0, None
+        state = json.loads(value)
+        return int(state["generation"]), state.get("revision")
+
+    def publish_rules(self, revision: str) -> int:
+        """Record that a reload put `revision` in force: the next generation, returned. Concurrent
+        reloads (in several processes) each get their own generation."""
+        try:
+            return self._next_generation(revision)
+        except sa.exc.IntegrityError:  # another process inserted the first generation meanwhile
+            return self._next_generation(revision)
+
+    def _next_generation(self, revision: str) -> int:
+        with self._writer_lock(), Session(self.engine) as session:
+            row = session.exec(select(ServiceState).where(ServiceState.name == RULES_STATE).with_for_update()).first()
+            generation = (json.loads(row.value)["generation"] if row is not None else 0) + 1
+            value = json.dumps({"generation": generation, "revision": revision})
+            if row is None:
+                row = ServiceState(name=RULES_STATE, value=value, updated_at=_utcnow())
+            else:
+                row.value, row.updated_at = value, _utcnow()
+            session.add(row)
+            session.commit()
+            return generation
 
     def delete_everything(self) -> None:
         """For tests: an empty database (the schema stays)."""

@@ -1,27 +1,41 @@
-"""API keys and roles: who may call what.
+"""API keys and roles: who is calling, and may they call this.
 
-Keys travel in X-API-Key and are looked up (hashed) in the audit store. With no key stored at
-all, only loopback clients are answered, as admin; once a key exists every endpoint that asks
-for a role needs one.
+Keys travel in X-API-Key and are looked up (hashed) in the audit store on every request: one
+indexed read, never cached, so that a revoked or expired key is refused from the next request on,
+in every worker process. `Authenticate` (ASGI middleware) does it before anything reads the request
+body and puts the `Caller` in `request.state.caller`; `require(*roles)` then checks the role.
+
+With no key ever created, only loopback clients are answered, as admin; once a key exists (even a
+revoked or expired one) every path but the public ones needs a valid key.
 """
 from __future__ import annotations
 
 import ipaddress
-import threading
-import time
 from typing import Annotated, Literal
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from scrubber.audit import ROLES, ApiKey, AuditStore
-from scrubber.problems import ApiError
+from scrubber.audit import ROLES, AuditStore
+from scrubber.problems import ApiError, problem
 
 Role = Literal["submitter", "coder", "compliance", "admin"]
-LOOPBACK_ROLE = "admin"  # no key stored at all: loopback clients may do everything
+LOOPBACK_ROLE = "admin"  # no key created yet: loopback clients may do everything
+# answered without a key: liveness, readiness and the API's own documentation
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+REFUSED = "this API key is unknown, revoked or expired"
+CHALLENGE = {"WWW-Authenticate": "X-API-Key"}
+
+# declares the scheme in the OpenAPI document; the key itself is checked by Authenticate
+api_key_header = APIKeyHeader(name="X-API-Key", scheme_name="ApiKey", auto_error=False,
+                              description="an API key made with `scrubber keys create`")
 
 
 class Caller(BaseModel):
+    """Who is calling: the key's id (None: a loopback caller while no key exists) and its role."""
+
     key_id: str | None
     role: str
 
@@ -35,70 +49,68 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-class KeyCache:
-    """Key lookups, cached briefly so that a request does not cost a database read."""
+def authenticate(store: AuditStore, secret: str | None, host: str | None) -> Caller:
+    """The caller of a request with this X-API-Key (or none) from this client address; ApiError
+    401 (no key, or one that is unknown, revoked or expired) or 403 (no key exists yet and the
+    client is not on the loopback interface)."""
+    if secret:
+        key = store.key_for(secret)
+        if key is not None:
+            return Caller(key_id=key.key_id, role=key.role)
+    if not store.has_keys():
+        if _is_loopback(host):
+            return Caller(key_id=None, role=LOOPBACK_ROLE)
+        raise ApiError(403, "loopback-only", "Loopback only",
+                       "no API key exists yet: this service answers only on the loopback interface")
+    if not secret:
+        raise ApiError(401, "unauthorized", "API key required", "send your API key in the X-API-Key header",
+                       headers=CHALLENGE)
+    raise ApiError(401, "unauthorized", "Unknown API key", REFUSED, headers=CHALLENGE)
 
-    def __init__(self, store: AuditStore, ttl: float = 30.0):
-        self.store, self.ttl = store, ttl
-        self._keys: dict[str, tuple[float, ApiKey | None]] = {}
-        self._any: tuple[float, bool] = (0.0, False)
-        self._lock = threading.Lock()
 
-    def any_key(self) -> bool:
-        """Whether any key exists. "Yes" is cached; "no" is asked again on every request, so that
-        the first key created takes effect at once."""
-        now = time.monotonic()
-        if not self._any[1] or now > self._any[0]:
-            self._any = (now + self.ttl, self.store.has_keys())
-        return self._any[1]
+class Authenticate:
+    """Pure ASGI middleware: authenticates every request but those to PUBLIC_PATHS from its headers
+    alone (the body is never read here, so a refused request costs no upload), answers 401 / 403
+    problems itself, and hands the `Caller` on in `scope["state"]["caller"]`."""
 
-    def lookup(self, secret: str) -> ApiKey | None:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._keys.get(secret)
-        if hit is None or now > hit[0]:
-            hit = (now + self.ttl, self.store.key_for(secret))
-            with self._lock:
-                if len(self._keys) > 10_000:
-                    self._keys.clear()
-                self._keys[secret] = hit
-        return hit[1]
+    def __init__(self, app):
+        self.app = app
 
-    def forget(self) -> None:
-        with self._lock:
-            self._keys.clear()
-        self._any = (0.0, False)
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        secret = next((value.decode("latin-1") for name, value in scope.get("headers") or ()
+                       if name.lower() == b"x-api-key"), None)
+        client = scope.get("client")
+        try:
+            caller = await run_in_threadpool(authenticate, scope["app"].state.store, secret,
+                                             client[0] if client else None)
+        except ApiError as exc:
+            response = problem(exc.status, exc.kind, exc.title, exc.detail, instance=scope["path"],
+                               headers=exc.headers)
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)
 
 
 def require(*roles: str):
-    """A dependency: the caller's key must exist and have one of `roles` (admin always may)."""
+    """A dependency: the authenticated caller, who must have one of `roles` (admin always may)."""
     allowed = set(roles) | {"admin"}
 
     def dependency(request: Request,
-                   x_api_key: Annotated[str | None, Depends(_api_key_header)] = None) -> Caller:
-        keys: KeyCache = request.app.state.keys
-        if not keys.any_key():
-            if _is_loopback(request.client.host if request.client else None):
-                return Caller(key_id=None, role=LOOPBACK_ROLE)
-            raise ApiError(403, "loopback-only", "Loopback only",
-                           "no API key exists yet: this service answers only on the loopback interface")
-        if not x_api_key:
-            raise ApiError(401, "unauthorized", "API key required", "send your API key in the X-API-Key header",
-                           headers={"WWW-Authenticate": "X-API-Key"})
-        key = keys.lookup(x_api_key)
-        if key is None:
-            raise ApiError(401, "unauthorized", "Unknown API key", "this API key is unknown or revoked",
-                           headers={"WWW-Authenticate": "X-API-Key"})
-        if key.role not in allowed:
+                   x_api_key: Annotated[str | None, Depends(api_key_header)] = None) -> Caller:
+        caller = getattr(request.state, "caller", None)
+        if caller is None:  # an app built without Authenticate: authenticate here
+            caller = authenticate(request.app.state.store, x_api_key,
+                                  request.client.host if request.client else None)
+        if caller.role not in allowed:
             raise ApiError(403, "forbidden", "Not allowed for this role",
-                           f"a {key.role} key may not call this; it needs one of: {', '.join(sorted(allowed))}")
-        return Caller(key_id=key.key_id, role=key.role)
+                           f"a {caller.role} key may not call this; it needs one of: {', '.join(sorted(allowed))}")
+        return caller
 
     return dependency
-
-
-def _api_key_header(request: Request) -> str | None:
-    return request.headers.get("x-api-key")
 
 
 ANY_ROLE = ROLES

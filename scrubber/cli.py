@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scrubber import config
+from scrubber import config, limits
 from scrubber.claim import ScrubResult
 from scrubber.parse import ClaimError
 from scrubber.refdata import KINDS
@@ -235,13 +233,26 @@ def _date_or_exit(text: str):
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
-    import tempfile
-
-    import uvicorn
 
     from scrubber.audit import AuditStore
     from scrubber.observability import configure_logging
+    from scrubber.server import serve, server_config
 
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        print("give both --ssl-certfile and --ssl-keyfile (or neither)", file=sys.stderr)
+        return 2
+    for option, path in (("--ssl-certfile", args.ssl_certfile), ("--ssl-keyfile", args.ssl_keyfile)):
+        if path and not Path(path).is_file():
+            print(f"{option}: no such file: {path}", file=sys.stderr)
+            return 2
+    if config.bootstrap_key():  # the workers would each refuse it: say so once, before they start
+        from scrubber.audit import check_secret
+
+        try:
+            check_secret(config.bootstrap_key())
+        except ValueError as exc:
+            print(f"SCRUBBER_BOOTSTRAP_KEY is too weak: {exc}", file=sys.stderr)
+            return 2
     configure_logging()
     log = logging.getLogger("scrubber.serve")
     store = AuditStore()  # creates or migrates the database before the workers start
@@ -254,37 +265,174 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host = "127.0.0.1"
     elif keyless:
         log.warning("no API key exists: serving on the loopback interface only, without authentication")
-    options = dict(factory=True, host=host, port=args.port, workers=args.workers, log_config=None, access_log=False)
-    if args.workers == 1:
-        uvicorn.run("scrubber.api:create_app", **options)
-        return 0
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="scrubber-metrics-")
-    # uvicorn binds the shared socket of several workers without IPPROTO_TCP, so asyncio never sets
-    # TCP_NODELAY on its connections and every answer waits ~40 ms for a delayed ACK
-    # (Kludex/uvicorn#3149): bind it here, as a TCP socket.
-    from uvicorn.supervisors import Multiprocess
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, args.port))
-    sock.set_inheritable(True)
-    log.info(f"serving on http://{host}:{args.port} with {args.workers} workers")
-    Multiprocess(uvicorn.Config("scrubber.api:create_app", **options), sockets=[sock]).run()
+    serve(server_config(host=host, port=args.port, workers=args.workers, header_timeout=args.header_timeout,
+                        ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+                        proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips))
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds between 0 and 3600")
+    return value
+
+
+def _key_expiry(args: argparse.Namespace):
+    """--expires DATE (the key stops working at 00:00 UTC that day) or --days N (N days from now)."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    if args.days is not None:
+        if args.days < 1:
+            print("--days must be at least 1", file=sys.stderr)
+            raise SystemExit(2)
+        return now + dt.timedelta(days=args.days)
+    if args.expires is not None:
+        day = _date_or_exit(args.expires)
+        expires = dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+        if expires <= now:
+            print("the expiry date must be in the future", file=sys.stderr)
+            raise SystemExit(2)
+        return expires
+    return None
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from scrubber.audit import AuditStore
 
+    expires = _key_expiry(args)
     store = AuditStore()
     try:
-        key_id, secret = store.create_key(args.role, label=args.label)
+        key_id, secret = store.create_key(args.role, label=args.label, expires_at=expires)
     finally:
         store.close()
     print(f"created {args.role} key {key_id}; the key is shown only this once:")
     print(secret)
+    return 0
+
+
+def _moment(value, *, short: bool = False) -> str | None:
+    """A stored time as ISO 8601 UTC (SQLite returns it without its zone); `short`: the day, and the
+    minute when it is not midnight."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    value = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    if short:
+        return value.strftime("%Y-%m-%d" if value.time() == dt.time() else "%Y-%m-%dT%H:%MZ")
+    return value.isoformat()
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from scrubber.audit import AuditStore
+
+    store = AuditStore()
+    try:
+        keys = store.keys()
+    finally:
+        store.close()
+    if args.json:
+        for key in keys:
+            print(json.dumps({"key_id": key.key_id, "role": key.role, "label": key.label,
+                              "created_at": _moment(key.created_at), "expires_at": _moment(key.expires_at),
+                              "revoked_at": _moment(key.revoked_at) if key.revoked else None}))
+        return 0
+    day = lambda value: _moment(value, short=True)[:10]  # noqa: E731
+    rows = [[key.key_id, key.role, key.label or "-", day(key.created_at), _moment(key.expires_at, short=True) or "never",
+             (day(key.revoked_at) if key.revoked_at else "yes") if key.revoked else "-"] for key in keys]
+    print(_table(rows, ["key_id", "role", "label", "created", "expires", "revoked"]))
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from scrubber.audit import AuditStore
+
+    store = AuditStore()
+    try:
+        key, revoked_now = store.revoke_key(args.key_id)
+    except KeyError:
+        print(f"no API key has the id {args.key_id!r} (see `scrubber keys list`)", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if revoked_now:
+        print(f"revoked key {key.key_id}")
+    else:
+        print(f"key {key.key_id} was already revoked on {_moment(key.revoked_at) or 'an earlier day'}")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from scrubber.audit import AuditStore
+
+    store = AuditStore()
+    try:
+        new_id, secret = store.rotate_key(args.key_id)
+        role = next(key.role for key in store.keys() if key.key_id == new_id)
+    except KeyError:
+        print(f"no API key has the id {args.key_id!r} (see `scrubber keys list`)", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"rotated key {args.key_id} (now revoked) to {role} key {new_id}; the new key is shown only this once:")
+    print(secret)
+    return 0
+
+
+def cmd_audit_access(args: argparse.Namespace) -> int:
+    from scrubber.audit import AuditStore
+
+    since = _date_or_exit(args.since) if args.since else None
+    store = AuditStore()
+    records, cursor = [], None
+    try:
+        while args.limit is None or len(records) < args.limit:
+            page = store.accesses(key_id=args.key, scrub_id=args.scrub, since=since, cursor=cursor,
+                                  limit=500 if args.limit is None else min(500, args.limit - len(records)))
+            records += page.items
+            if page.next_cursor is None:
+                break
+            cursor = int(page.next_cursor)
+    finally:
+        store.close()
+    if args.json:
+        for record in records:
+            print(json.dumps(record))
+        return 0
+    rows = [[r["at"], r["action"], r["key_id"] or "-", r["role"], r["scrub_id"] or "-", r["claim_id"] or "-",
+             json.dumps(r["detail"]) if r["detail"] else ""] for r in records]
+    print(_table(rows, ["at", "action", "key_id", "role", "scrub_id", "claim_id", "detail"]))
+    return 0
+
+
+def cmd_audit_purge(args: argparse.Namespace) -> int:
+    """Delete the stored scrubs (claims, results, findings) created before a day; their counts stay
+    in /v1/stats. The claim-line history and the access log are kept."""
+    import datetime as dt
+
+    from scrubber.audit import AuditStore
+
+    before = _date_or_exit(args.before)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if before > today:
+        print(f"--before {before.isoformat()} is after today ({today.isoformat()}, UTC): it would purge "
+              "scrubs made today", file=sys.stderr)
+        return 2
+    store = AuditStore()
+    try:
+        purged = store.purge(before=before)
+    finally:
+        store.close()
+    print(f"purged {purged.scrubs} scrub(s) and {purged.findings} finding(s) created before {before.isoformat()}")
+    print("their counts stay in /v1/stats; the claim-line history and the access log are kept")
     return 0
 
 
@@ -386,7 +534,34 @@ def main(argv: list[str] | None = None) -> int:
     create = keys.add_parser("create", help="create an API key (printed once, stored hashed)")
     create.add_argument("--role", required=True, choices=["submitter", "coder", "compliance", "admin"])
     create.add_argument("--label", help="what the key is for, e.g. the billing system's name")
+    expiry = create.add_mutually_exclusive_group()
+    expiry.add_argument("--expires", metavar="YYYY-MM-DD", help="the key stops working at 00:00 UTC that day")
+    expiry.add_argument("--days", type=int, metavar="N", help="the key stops working N days from now")
     create.set_defaults(func=cmd_keys_create)
+    listing = keys.add_parser("list", help="every key: id, role, label, created, expires, revoked (never a secret)")
+    listing.add_argument("--json", action="store_true", help="one JSON object per key")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key: refused from the next request on, in every worker")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    revoke.set_defaults(func=cmd_keys_revoke)
+    rotate = keys.add_parser("rotate", help="a new secret and key id with the same role, label and expiry; "
+                                            "the old key is revoked at once; the new secret is printed once")
+    rotate.add_argument("key_id", metavar="KEY_ID")
+    rotate.set_defaults(func=cmd_keys_rotate)
+
+    audit = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    access = audit.add_parser("access", help="who read which stored claim, and when (newest first)")
+    access.add_argument("--key", metavar="KEY_ID", help="reads by this key only")
+    access.add_argument("--scrub", metavar="SCRUB_ID", help="reads of this stored scrub only")
+    access.add_argument("--since", metavar="DATE", help="reads on or after this day (UTC)")
+    access.add_argument("--limit", type=int, metavar="N", help="at most N records (default: all)")
+    access.add_argument("--json", action="store_true", help="one JSON object per record")
+    access.set_defaults(func=cmd_audit_access)
+    purge = audit.add_parser("purge", help="delete the stored claims, results and findings of scrubs made before a "
+                                           "day; /v1/stats keeps their counts")
+    purge.add_argument("--before", required=True, metavar="YYYY-MM-DD",
+                       help="scrubs created before this day (00:00 UTC) are purged")
+    purge.set_defaults(func=cmd_audit_purge)
 
     data = sub.add_parser("data", help="reference data (CMS code sets and edit tables)").add_subparsers(
         dest="data_command", required=True)
@@ -409,6 +584,17 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--header-timeout", type=_seconds, default=limits.REQUEST_HEADER_TIMEOUT_S, metavar="SECONDS",
+                       help="close a connection that has not sent a whole request line and headers in this "
+                            f"time (default {limits.REQUEST_HEADER_TIMEOUT_S:g})")
+    serve.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM; with the chain)")
+    serve.add_argument("--ssl-keyfile", metavar="FILE", help="the certificate's private key (PEM)")
+    serve.add_argument("--proxy-headers", action=argparse.BooleanOptionalAction, default=True,
+                       help="take the client address and scheme from X-Forwarded-For/-Proto sent by a trusted "
+                            "proxy (default: on)")
+    serve.add_argument("--forwarded-allow-ips", metavar="IPS",
+                       help="comma-separated addresses (or networks) of the proxies whose forwarded headers are "
+                            "trusted (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)")
     serve.set_defaults(func=cmd_serve)
 
     args = parser.parse_args(argv)

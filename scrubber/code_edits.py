@@ -273,17 +273,24 @@ class CodingEdits:
     def _ptp(self, lines: list[dict], setting: str) -> None:
         """Flag the column-two line of each NCCI PTP edit in force on the shared date of service
         that no NCCI-associated modifier on either line bypasses (indicator 1) — or that nothing
-        bypasses (indicator 0). Indicator 9: the edit never applies."""
+        bypasses (indicator 0). Indicator 9: the edit never applies. Only lines whose code has an
+        edit with this line's code are looked at, so 999 lines cost 999 look-ups, not a million."""
+        by_day: dict[int, dict[str, list[int]]] = {}  # date of service -> code -> indices of its lines
+        for i, a in enumerate(lines):
+            if a.get("procedure_code") and a.get("service_date") is not None:
+                by_day.setdefault(a["service_date"], {}).setdefault(a["procedure_code"], []).append(i)
         for j, b in enumerate(lines):
             code_b, dos = b.get("procedure_code"), b.get("service_date")
             if not code_b or dos is None:
                 continue
             day = dt.date.fromordinal(dos)
             mods_b = {b["mod1"], b["mod2"], b["mod3"], b["mod4"]}
-            for i, a in enumerate(lines):
-                code_a = a.get("procedure_code")
-                if i == j or not code_a or code_a == code_b or a.get("service_date") != dos:
-                    continue
+            codes = by_day[dos]
+            column1 = self.ref.ptp_column1_codes(setting, code_b)
+            candidates = sorted(i for code in codes.keys() & column1 if code != code_b for i in codes[code])
+            for i in candidates:
+                a = lines[i]
+                code_a = a["procedure_code"]
                 for edit in self.ref.ptp(setting, code_a, code_b):
                     if edit.modifier_indicator == 9 or not edit.in_force(day):
                         continue

@@ -103,6 +103,7 @@ class CompiledRule:
     line_aliases: tuple[str, ...]
     diagnosis_alias: str | None
     example_lines: tuple[int, ...] = ()  # where each example starts in the file
+    listed_lines: tuple[str, ...] = ()  # line-list fields a line rule tests: its finding names those lines too
 
 
 @dataclass
@@ -273,7 +274,8 @@ class Compiler:
         self._compiled += 1
         compiled = CompiledRule(name, rule, ctx.source, scope, tuple(patterns), primary,
                                 tuple(quantified.line_aliases), quantified.diagnosis_alias,
-                                tuple(ctx.doc.where(path + ("examples", i))[0] for i in range(len(rule.examples))))
+                                tuple(ctx.doc.where(path + ("examples", i))[0] for i in range(len(rule.examples))),
+                                _listed_lines(scope, tests))
         shown = _check_template(state, rule.message, path + ("message",), compiled)
         if rule.field is not None:
             shown += _check_template(state, rule.field, path + ("field",), compiled)
@@ -582,6 +584,15 @@ def _merge(into: _Quantified, other: _Quantified) -> None:
     into.patterns.extend(other.patterns)
     into.line_aliases.extend(other.line_aliases)
     into.diagnosis_alias = into.diagnosis_alias or other.diagnosis_alias
+
+
+def _listed_lines(scope: Scope, tests: list[Any]) -> tuple[str, ...]:
+    """The line-list fields (fields.Field.line_list) a line rule tests."""
+    if scope != "line":
+        return ()
+    catalogue = CATALOGUES["line"].fields
+    keys = {t.key for test in tests for t in _walk(test)}
+    return tuple(sorted(f.key for f in catalogue.values() if f.line_list and f.key in keys))
 
 
 def _walk(node: Any):

@@ -17,6 +17,8 @@ from typing import Protocol
 
 from scrubber.claim import Claim
 from scrubber.compiler import Flag, Program, holds
+from scrubber.fields import line_ranges
+from scrubber.limits import MAX_LINE_PAIRS
 
 _NPI_SHAPE = re.compile(r"[0-9]{10}")
 PROVIDER_ROLES = ("billing", "rendering", "referring")
@@ -32,6 +34,7 @@ class Facts:
     providers: list[dict]
     pairs: list[dict] = field(default_factory=list)
     pointed_by: list[list[int]] = field(default_factory=list)  # per diagnosis, the lines pointing at it
+    pairs_skipped: bool = False  # more than MAX_LINE_PAIRS pairs of lines: none built, pair rules not run
 
     def for_engine(self) -> list[dict]:
         """All facts in the order the engine needs: the gate fact last."""
@@ -75,7 +78,8 @@ def _compact(d: dict) -> dict:
     return {k: v for k, v in d.items() if v is not None}
 
 
-LINE_EXTRAS = frozenset({"dos", "days_to_submission", "months_to_submission", "patient_age", "service_days"})
+LINE_EXTRAS = frozenset({"dos", "days_to_submission", "months_to_submission", "patient_age", "service_days",
+                         "duplicate_of", "duplicate_lines"})
 
 
 def months_between(start: dt.date, end: dt.date) -> int:
@@ -187,6 +191,8 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
         if repeated is not None:
             fact["repeated_pointer"] = repeated
         lines.append(fact)
+    if "duplicate_of" in line_extras or "duplicate_lines" in line_extras:
+        mark_identical_lines(lines)
     diagnoses = [_compact({"id": f"d{i}", "t": "dx", "dos": c.get("dos"), "position": i + 1,
                            "code": d.code, "pointed_to": bool(pointed_by[i])})
                  for i, d in enumerate(claim.diagnoses)] if with_diagnoses else []
@@ -200,6 +206,26 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
             "npi_check_digit_ok": npi_check_digit_ok(npi) if npi and _NPI_SHAPE.fullmatch(npi) else None,
             "taxonomy": provider.taxonomy, "tax_id": provider.tax_id}))
     return Facts(c, lines, diagnoses, provider_facts, pointed_by=pointed_by)
+
+
+def mark_identical_lines(lines: list[dict]) -> None:
+    """Groups the lines that bill the same service twice: same date of service, procedure code,
+    modifiers (in any order) and units. The group is led by its lowest line number; each later line
+    gets `duplicate_of` (the leader's number) and the leader gets `duplicate_lines` (the later lines,
+    "2, 3" or "2-999"), so that one line rule gives one finding per group, in linear time."""
+    groups: dict[tuple, list[dict]] = {}
+    for fact in lines:
+        if "service_date" in fact and "procedure_code" in fact and "units" in fact and fact["line_number"]:
+            key = (fact["service_date"], fact["procedure_code"], fact["units"],
+                   tuple(sorted((fact["mod1"], fact["mod2"], fact["mod3"], fact["mod4"]))))
+            groups.setdefault(key, []).append(fact)
+    for group in groups.values():
+        if len(group) > 1:
+            group.sort(key=lambda fact: fact["line_number"])  # stable: equal numbers keep the order sent
+            leader = group[0]
+            for fact in group[1:]:
+                fact["duplicate_of"] = leader["line_number"]
+            leader["duplicate_lines"] = line_ranges([fact["line_number"] for fact in group[1:]])
 
 
 def _same_modifiers(a: dict, b: dict) -> bool:
@@ -245,7 +271,7 @@ class FactBuilder:
         if not self.send_prov:
             facts.providers = []
         if self.want_pairs:
-            facts.pairs = self._pairs(facts.lines, c)
+            facts.pairs, facts.pairs_skipped = self._pairs(facts.lines, c)
         if self.flags:
             for group in ([c], facts.lines, facts.diagnoses, facts.providers, facts.pairs):
                 if group:
@@ -255,18 +281,22 @@ class FactBuilder:
             c[flag.key] = sum(1 for line in facts.lines if holds(flag.test, line))
         return facts
 
-    def _pairs(self, lines: list[dict], claim: dict) -> list[dict]:
-        """Ordered pairs of lines on the same date of service. When every pair rule requires some
-        fields to be equal on both lines, only pairs that agree on them are built: no other pair
-        could match, and a claim of 12 lines on one day would otherwise make 132 facts."""
+    def _pairs(self, lines: list[dict], claim: dict) -> tuple[list[dict], bool]:
+        """Ordered pairs of lines on the same date of service, and whether they were too many to
+        build. When every pair rule requires some fields to be equal on both lines, only pairs that
+        agree on them are built: no other pair could match, and a claim of 12 lines on one day would
+        otherwise make 132 facts. More than MAX_LINE_PAIRS pairs (the engine's time and memory grow
+        with their number: 999 lines on one day make 997,002) are not built at all."""
         if len(lines) < 2:
-            return []
+            return [], False
         groups: dict[tuple, list[int]] = {}
         for key_set in self.pair_keys or [()]:
             for index, line in enumerate(lines):
                 values = tuple(line.get(k) for k in key_set)
                 if "service_date" in line and None not in values:
                     groups.setdefault((key_set, line["service_date"], values), []).append(index)
+        if sum(len(group) * (len(group) - 1) for group in groups.values()) > MAX_LINE_PAIRS:
+            return [], True
         ordered = sorted({(i, j) for group in groups.values() if len(group) > 1
                           for i in group for j in group if i != j})
         pairs = []
@@ -285,7 +315,7 @@ class FactBuilder:
             if self.pair_same_mods:
                 fact["same_modifiers"] = _same_modifiers(a, b)
             pairs.append(fact)
-        return pairs
+        return pairs, False
 
 
 def _set_flag(facts: list[dict], flag: Flag) -> None:

@@ -126,7 +126,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from scrubber.claim import Claim
-from scrubber.parse import ClaimError, FieldError, field_errors, field_path
+from scrubber.parse import ClaimError, FieldError, field_errors, field_path, loads
 
 __all__ = ["FhirError", "read_fhir"]
 
@@ -194,11 +194,9 @@ def _load(data: bytes | str | dict[str, Any]) -> dict[str, Any]:
         except UnicodeDecodeError as exc:
             raise FhirError(f"the body is not UTF-8 text: {exc}") from None
     try:
-        resource = json.loads(data, parse_float=Decimal)
+        resource = loads(data)  # at most limits.MAX_JSON_DEPTH levels deep
     except json.JSONDecodeError as exc:
         raise FhirError(f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise FhirError("the body is not valid JSON: it is nested too deeply") from None
     if not isinstance(resource, dict):
         raise FhirError("the body must be a JSON object: a FHIR Claim or Bundle resource")
     return resource

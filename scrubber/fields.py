@@ -23,11 +23,38 @@ class Field:
     doc: str
     slots: tuple[str, ...] = ()  # list fields (modifiers) are spread over fixed slots
     phi: bool = False  # protected health information: testable, never written into a message
+    line_list: bool = False  # text naming other lines ("2, 3, 5-9"): a line rule testing it lists them too
 
 
 def _f(name: str, type_: FieldType, doc: str, key: str | None = None, slots: tuple[str, ...] = (),
-       phi: bool = False) -> Field:
-    return Field(name, type_, key or name.replace(".", "_"), doc, slots, phi)
+       phi: bool = False, line_list: bool = False) -> Field:
+    return Field(name, type_, key or name.replace(".", "_"), doc, slots, phi, line_list)
+
+
+def line_ranges(numbers: list[int]) -> str:
+    """Line numbers as a biller reads them, in the order given: runs of three or more as a range
+    ([2, 3, 5, 6, 7] -> "2, 3, 5-7")."""
+    parts: list[str] = []
+    start = 0
+    while start < len(numbers):
+        end = start
+        while end + 1 < len(numbers) and numbers[end + 1] == numbers[end] + 1:
+            end += 1
+        if end - start >= 2:
+            parts.append(f"{numbers[start]}-{numbers[end]}")
+        else:
+            parts.extend(str(n) for n in numbers[start:end + 1])
+        start = end + 1
+    return ", ".join(parts)
+
+
+def parse_line_ranges(text: str) -> list[int]:
+    """The line numbers of a line_ranges() text."""
+    numbers: list[int] = []
+    for part in text.split(", "):
+        first, _, last = part.partition("-")
+        numbers.extend(range(int(first), int(last or first) + 1))
+    return numbers
 
 
 CLAIM_FIELDS: tuple[Field, ...] = (
@@ -90,6 +117,10 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("frequency_detail", "text", "that limit and the earlier services it counted, in words"),
     _f("previously_billed_in", "text", "the claim id of an earlier claim (same member) that billed the same "
        "service: date, code, modifiers, units and billing NPI"),
+    _f("duplicate_of", "integer", "the number of the first line of this claim that this line repeats: same date "
+       "of service, procedure code, modifiers (in any order) and units"),
+    _f("duplicate_lines", "text", "on the first of a group of such identical lines, the later lines that repeat "
+       "it, e.g. '2, 3' or '2-999' (a finding of a rule that tests it names the whole group)", line_list=True),
     # From reference data (scrubber.code_edits)
     _f("procedure_code_kind", "text", "the code's shape: cpt, cpt_category_ii (####F), cpt_category_iii "
        "(####T), cpt_pla (####U), cpt_vaccine_admin (####A), cpt_maaa (####M), hcpcs (A-V + 4 digits) or invalid"),

@@ -3,8 +3,9 @@
 Both evaluators return activations in their own order; this step makes the result canonical:
 a claim rule gives at most one finding (naming every line that made it fire), a pair rule one
 finding per pair of lines whichever way round it matched, the others one per line, diagnosis or
-provider. Messages are filled in from the full facts, dates and amounts written as a biller
-reads them.
+provider (a line rule that tests a line-list field, such as duplicate_lines, names those lines
+too). Messages are filled in from the full facts, dates and amounts written as a biller reads
+them. Last, `cap` bounds what one claim reports (limits.MAX_FINDINGS_PER_CLAIM).
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from scrubber.claim import Finding
 from scrubber.compiler import CompiledRule, Program, template_field, template_fields
 from scrubber.enrich import Facts
 from scrubber.engine import Activation
-from scrubber.fields import Field
+from scrubber.fields import Field, parse_line_ranges
+from scrubber.limits import MAX_FINDINGS_PER_CLAIM, MAX_LINE_PAIRS
+from scrubber.ruledef import FINDINGS_TRUNCATED, PAIR_RULES_SKIPPED
 
 _SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 
@@ -79,7 +82,13 @@ def render(template: str, rule: CompiledRule, bound: dict[str, dict], facts: Fac
 def _lines(rule: CompiledRule, bound: dict[str, dict], facts: Facts) -> list[int]:
     primary = _full_fact(facts, bound[rule.primary]["id"])
     if rule.scope == "line":
-        return [primary["line_number"]]
+        if not rule.listed_lines:
+            return [primary["line_number"]]
+        numbers = {primary["line_number"]}
+        for key in rule.listed_lines:
+            if key in primary:
+                numbers.update(parse_line_ranges(primary[key]))
+        return sorted(numbers)
     if rule.scope == "pair":
         a, b = primary["_pair"]
         return sorted({a["line_number"], b["line_number"]})
@@ -119,6 +128,34 @@ def build_findings(program: Program, activations: list[Activation], facts: Facts
             carc=meta.carc, rarc=meta.rarc, suggestion=meta.suggestion, source=rule.source))
     findings.sort(key=lambda f: (_SEVERITY_RANK[f.severity], f.lines, f.rule_id, f.message))
     return findings
+
+
+def pair_rules_skipped(program: Program) -> Finding:
+    """The warning for a claim whose lines make too many pairs for the pair rules to be run."""
+    ids = ", ".join(sorted({r.rule.id for r in program.rules if r.scope == "pair"}))
+    return Finding(
+        rule_id=PAIR_RULES_SKIPPED, category="format", severity="warning",
+        message=f"The rules on pairs of lines ({ids}) were not run: this claim's lines make more than "
+                f"{MAX_LINE_PAIRS:,} pairs on the same date of service",
+        lines=[], field="lines", carc=None, rarc=None,
+        suggestion="Split the claim into smaller claims, or merge repeated lines", source="scrubber")
+
+
+def cap(findings: list[Finding], limit: int = MAX_FINDINGS_PER_CLAIM) -> list[Finding]:
+    """At most `limit` findings: past it, the `limit - 1` most severe (errors, then warnings, then
+    infos; within a severity the first ones), still in their usual order, then one finding that
+    says how many more there were: an error if an error was left out, else a warning."""
+    if len(findings) <= limit:
+        return findings
+    ranked = sorted(range(len(findings)), key=lambda i: (_SEVERITY_RANK[findings[i].severity], i))
+    kept = sorted(ranked[:limit - 1])
+    dropped = [findings[i] for i in ranked[limit - 1:]]
+    severity = "error" if any(f.severity == "error" for f in dropped) else "warning"
+    return [findings[i] for i in kept] + [Finding(
+        rule_id=FINDINGS_TRUNCATED, category="format", severity=severity,
+        message=f"{len(dropped)} more findings were not reported: fix the ones above and scrub again",
+        lines=[], field=None, carc=None, rarc=None,
+        suggestion="Fix the findings listed, then scrub the claim again to see the rest", source="scrubber")]
 
 
 def status(findings: list[Finding]) -> str:

@@ -7,6 +7,7 @@ both deployments, against the same reference data and claim history.
 """
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -48,15 +49,27 @@ def _rule_ids(deployment: Deployment) -> set[str]:
     return {r.rule.id for _, ruleset in deployment.rulesets() for r in ruleset.program.rules}
 
 
+class ImpactStopped(Exception):
+    """The run was cancelled (`cancel` was set) after `claims` claims had been measured."""
+
+    def __init__(self, claims: int):
+        super().__init__(f"stopped after {claims} claim(s)")
+        self.claims = claims
+
+
 def measure(current: Deployment, candidate: Deployment, claims: Iterable[tuple[str, Claim]], *,
-            reference=None, history=None) -> ImpactReport:
-    """`claims`: (label, claim) pairs, e.g. (claim id or scrub id, claim)."""
+            reference=None, history=None, cancel: threading.Event | None = None) -> ImpactReport:
+    """`claims`: (label, claim) pairs, e.g. (claim id or scrub id, claim). Once `cancel` is set, the
+    run stops before the next claim with ImpactStopped (the service sets it when the client goes
+    away or the run takes too long)."""
     report = ImpactReport(current.revision, candidate.revision)
     running, trial = PayerRouter(current, reference, history), PayerRouter(candidate, reference, history)
     by_rule: dict[str, RuleImpact] = {}
     transitions: Counter[str] = Counter()
     try:
         for label, claim in claims:
+            if cancel is not None and cancel.is_set():
+                raise ImpactStopped(report.claims)
             report.claims += 1
             day = claim.submission_date
             before = running.scrub(claim.model_copy(deep=True), today=day)

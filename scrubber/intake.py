@@ -17,8 +17,9 @@ from typing import IO, Any, Iterable, Iterator
 
 from pydantic import ValidationError
 
+from scrubber import limits
 from scrubber.claim import Claim, Finding, ScrubResult
-from scrubber.parse import ClaimError, FieldError, claim_from_object, field_errors, loads, read_claims
+from scrubber.parse import ClaimError, FieldError, TooDeep, claim_from_object, field_errors, loads, read_claims
 
 
 @dataclass
@@ -61,6 +62,23 @@ def _from_object(index: int, data: Any) -> Item:
         return Item(index, error=exc)
 
 
+def object_items(values: Iterable[Any]) -> Iterator[Item]:
+    """One item per JSON value already parsed (the elements of a JSON array), numbered from 1."""
+    for index, data in enumerate(values, start=1):
+        yield _from_object(index, data)
+
+
+def _line_item(index: int, line_number: int, raw: str | bytes) -> Item:
+    """The item of one non-blank NDJSON line: its claim, or why it cannot be read."""
+    try:
+        data = loads(raw)
+    except TooDeep:
+        return Item(index, error=ClaimError(f"line {line_number} is nested deeper than {limits.MAX_JSON_DEPTH} levels"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return Item(index, error=ClaimError(f"line {line_number} is not valid JSON: {exc}"))
+    return _from_object(index, data)
+
+
 def ndjson_items(lines: Iterable[str | bytes], start: int = 1, first_line: int = 1) -> Iterator[Item]:
     """One item per non-blank line, read as it comes; `start` numbers the first record and
     `first_line` the first line (a piece of a larger file counts on from what came before)."""
@@ -69,12 +87,45 @@ def ndjson_items(lines: Iterable[str | bytes], start: int = 1, first_line: int =
         if not raw.strip():
             continue
         index += 1
-        try:
-            data = loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield Item(index, error=ClaimError(f"line {line_number} is not valid JSON: {exc}"))
+        yield _line_item(index, line_number, raw)
+
+
+def _bounded_lines(raw: IO[bytes], max_line: int) -> Iterator[bytes | None]:
+    """The lines of a file from where it stands, each read whole unless it is longer than
+    `max_line` bytes: then None stands for it, and it is skipped without being held."""
+    while line := raw.readline(max_line + 1):
+        if len(line) <= max_line or line.endswith(b"\n"):
+            yield line
             continue
-        yield _from_object(index, data)
+        while (rest := raw.readline(1024 * 1024)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
+def in_words(count: int) -> str:
+    """A size in bytes, in words: "8 MB", or "1000 bytes" when not a whole number of MB."""
+    return f"{count // limits.MB} MB" if count % limits.MB == 0 else f"{count} bytes"
+
+
+def ndjson_file_items(raw: IO[bytes], max_line: int | None = None) -> Iterator[Item]:
+    """One item per non-blank line of NDJSON in a file (a spooled request body), read line by line.
+    A line longer than `max_line` bytes (default: limits.MAX_LINE_BYTES) is answered by an error
+    item and skipped, so that one runaway record never holds the whole input in memory."""
+    max_line = max_line or limits.MAX_LINE_BYTES
+    index = 0
+    for line_number, line in enumerate(_bounded_lines(raw, max_line), start=1):
+        if line is None:
+            index += 1
+            yield Item(index, error=ClaimError(f"line {line_number} is longer than {in_words(max_line)}"))
+        elif line.strip():
+            index += 1
+            yield _line_item(index, line_number, line)
+
+
+def count_ndjson_records(raw: IO[bytes], max_line: int | None = None) -> int:
+    """How many items `ndjson_file_items` would still give from where the file stands, without
+    parsing them (to say how much of a batch was left undone)."""
+    return sum(1 for line in _bounded_lines(raw, max_line or limits.MAX_LINE_BYTES) if line is None or line.strip())
 
 
 def json_items(text: str) -> Iterator[Item]:
@@ -171,64 +222,7 @@ def fhir_items(data: bytes | str) -> Iterator[Item]:
             yield _from_object(index, mapped)
 
 
-__all__ = ["Item", "FieldError", "error_record", "file_format", "file_items", "fhir_items", "json_items", "ndjson_items",
-           "output_line", "scrub_item", "sniff", "x12_items"]
+__all__ = ["Item", "FieldError", "count_ndjson_records", "error_record", "file_format", "file_items", "fhir_items",
+           "in_words", "json_items", "ndjson_file_items", "ndjson_items", "object_items", "output_line",
+           "scrub_item", "sniff", "x12_items"]
 
-
-class NdjsonReader:
-    """NDJSON pushed in chunks (an HTTP body): items come out as their lines complete. A line
-    longer than `max_line` bytes is answered by an error item and skipped, so that one runaway
-    record never holds the whole stream in memory."""
-
-    def __init__(self, max_line: int = 8 * 1024 * 1024):
-        self.max_line = max_line
-        self.buffer = bytearray()
-        self.index = 0
-        self.line_number = 0
-        self.skipping = False
-
-    def feed(self, chunk: bytes) -> list[Item]:
-        items: list[Item] = []
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                break
-            piece = chunk[start:end]
-            start = end + 1
-            if self.skipping:  # the end of a line already answered as too long
-                self.skipping = False
-                self.buffer.clear()
-                continue
-            self.buffer += piece
-            self._line(bytes(self.buffer), items)
-            self.buffer.clear()
-        if not self.skipping:
-            self.buffer += chunk[start:]
-            if len(self.buffer) > self.max_line:
-                self.line_number += 1
-                self.index += 1
-                items.append(Item(self.index, error=ClaimError(
-                    f"line {self.line_number} is longer than {self.max_line // (1024 * 1024)} MB")))
-                self.buffer.clear()
-                self.skipping = True
-        return items
-
-    def finish(self) -> list[Item]:
-        items: list[Item] = []
-        if self.buffer and not self.skipping:
-            self._line(bytes(self.buffer), items)
-        self.buffer.clear()
-        return items
-
-    def _line(self, raw: bytes, items: list[Item]) -> None:
-        self.line_number += 1
-        if not raw.strip():
-            return
-        self.index += 1
-        try:
-            data = loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            items.append(Item(self.index, error=ClaimError(f"line {self.line_number} is not valid JSON: {exc}")))
-            return
-        items.append(_from_object(self.index, data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import logging.config
 import os
 import secrets
 import time
@@ -21,6 +22,9 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 REQUESTS = Counter("scrubber_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("scrubber_http_request_duration_seconds", "HTTP request duration", ["method", "route"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+# label values come from fixed sets, whatever a client sends: a method outside these is "other",
+# a route is its template (or "unmatched"), a status its numeric code
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 SCRUBS = Counter("scrubber_scrubs_total", "Claims scrubbed, by result status", ["status"])
 FINDINGS = Counter("scrubber_findings_total", "Findings, by category and rule", ["category", "rule_id"])
 
@@ -40,14 +44,22 @@ def count_result(result) -> None:
         FINDINGS.labels(finding.category, finding.rule_id).inc()
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, the request id, and `extra` fields."""
+def metric_method(method: str) -> str:
+    """The `method` label: the HTTP method when it is a standard one, else "other"."""
+    return method if method in METHODS else "other"
 
-    FIELDS = ("method", "path", "status", "duration_ms", "client", "scrub_id", "claim_count", "revision")
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, process id, message, the request id, and
+    `extra` fields."""
+
+    FIELDS = ("method", "path", "status", "duration_ms", "client", "key_id", "scrub_id", "claim_count",
+              "revision", "previous_revision", "generation")
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-               "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+               "level": record.levelname.lower(), "logger": record.name, "pid": record.process,
+               "msg": record.getMessage()}
         rid = request_id.get()
         if rid:
             out["request_id"] = rid
@@ -59,17 +71,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out)
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").disabled = True  # our middleware logs each request, with its id
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up is noise at start-up
+def log_config(level: str = "INFO") -> dict:
+    """The logging set-up (`logging.config.dictConfig`): JSON lines on stderr for every logger. uvicorn
+    applies it in each worker process (its `log_config`), and `configure_logging` in this one."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "scrubber.observability.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            # our middleware logs each request, with its id: no access log
+            "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+            "alembic": {"level": "WARNING"},  # its plugin set-up is noise at start-up
+        },
+    }
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.config.dictConfig(log_config(level))
 
 
 class RequestContext:
@@ -112,8 +134,28 @@ class RequestContext:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], path, str(status["code"])).inc()
-            LATENCY.labels(scope["method"], path).observe(elapsed)
-            log.info("request", extra={"method": scope["method"], "path": path, "status": status["code"],
-                                       "duration_ms": round(elapsed * 1000, 2)})
+            method = metric_method(scope["method"])
+            REQUESTS.labels(method, path, str(status["code"])).inc()
+            LATENCY.labels(method, path).observe(elapsed)
+            log.info("request", extra={"method": scope["method"][:20], "path": path, "status": status["code"],
+                                       "duration_ms": round(elapsed * 1000, 2), **request_facts(scope)})
             request_id.reset(token)
+
+
+def request_facts(scope) -> dict:
+    """What the app noted about a request, for its log line: the client's address, the caller's key
+    id (`state["caller"]`, set by authentication), the scrub id of a single-claim scrub, the claim
+    count of a batch. Ids and counts only, never claim content."""
+    facts = {}
+    client = scope.get("client")
+    if client:
+        facts["client"] = client[0]
+    state = scope.get("state")
+    state = state if isinstance(state, dict) else {}
+    key_id = getattr(state.get("caller"), "key_id", None)
+    if key_id:
+        facts["key_id"] = key_id
+    for name in ("scrub_id", "claim_count"):
+        if state.get(name) is not None:
+            facts[name] = state[name]
+    return facts

@@ -6,6 +6,7 @@ paths (0-based list indexes), so a billing system can fix them all in one go.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterator
@@ -13,6 +14,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from scrubber.claim import PRINTABLE, Claim
+from scrubber.limits import MAX_JSON_DEPTH
 
 
 @dataclass
@@ -102,7 +104,50 @@ def claim_from_object(data: Any) -> Claim:
                          f"{'are' if len(errors) != 1 else 'is'} invalid", errors) from None
 
 
+class TooDeep(json.JSONDecodeError):
+    """JSON nested deeper than `limits.MAX_JSON_DEPTH` levels: refused before it is parsed (the
+    parser would recurse once per level). A JSONDecodeError, so that every reader that answers
+    text that is not JSON answers this too."""
+
+    def __init__(self, doc: str | bytes, pos: int):
+        head = doc[:pos + 1]  # enough for the line and column; the text may be large
+        super().__init__(f"nested deeper than {MAX_JSON_DEPTH} levels",
+                         head if isinstance(head, str) else head.decode("utf-8", errors="replace"), pos)
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+# a JSON string (skipped: brackets inside it do not nest) or one bracket
+_TOKENS = {str: re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]'),
+           bytes: re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')}
+
+
+def check_depth(text: str | bytes) -> None:
+    """Raise TooDeep if arrays and objects in `text` nest deeper than MAX_JSON_DEPTH. Costs two
+    counts for most claims; otherwise one pass over the strings and brackets, which stops at the
+    first bracket too deep."""
+    if isinstance(text, (bytearray, memoryview)):
+        text = bytes(text)
+    opening = ("[", "{") if isinstance(text, str) else (b"[", b"{")
+    if text.count(opening[0]) + text.count(opening[1]) <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for token in _TOKENS[type(text)].finditer(text):
+        bracket = token[0]
+        if bracket in opening:
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise TooDeep(text, token.start())
+        elif len(bracket) == 1:
+            depth -= 1
+
+
 def loads(text: str | bytes) -> Any:
+    """JSON text (numbers with a fraction as Decimal), at most MAX_JSON_DEPTH levels deep: every
+    JSON the service reads from a client comes through here. Raises json.JSONDecodeError (TooDeep
+    when too deep) or UnicodeDecodeError."""
+    check_depth(text)
     return json.loads(text, parse_float=Decimal)
 
 

@@ -25,13 +25,13 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pydantic import ValidationError
 
 from scrubber.claim import Claim, Finding, ScrubResult
 from scrubber.compiler import Compiler
-from scrubber.ruledef import FrequencyLimit, PayerFile, Rule, RuleFile
+from scrubber.ruledef import RESERVED_RULE_IDS, FrequencyLimit, PayerFile, Rule, RuleFile, reserved_id_message
 from scrubber.ruleset import (RuleSet, RuleSetError, _check_examples, _data_path, _plain_words, load_model,
                               parse_rule_texts, read_texts, revision_of)
 from scrubber.yamlsource import Document, Problem
@@ -187,7 +187,9 @@ def _payer_ruleset(checked: list[tuple[Document, RuleFile]], seen: dict[str, Pro
     ids = {rule_id for rule_id in base_rules if rule_id not in disabled}
     own = [(rule, ("rules", i)) for i, rule in enumerate(payer.rules)] + generated
     for rule, path in own:
-        if rule.id in ids:
+        if rule.id in RESERVED_RULE_IDS:
+            problems.append(doc.problem(path + ("id",) if path[0] == "rules" else path, reserved_id_message(rule.id)))
+        elif rule.id in ids:
             problems.append(doc.problem(path + ("id",) if path[0] == "rules" else path,
                                         f"rule id '{rule.id}' is already used; ids must be unique across the "
                                         "base rules and this profile"))
@@ -512,12 +514,17 @@ class PayerRouter:
 class Current:
     """The rules in force in the service, swapped atomically by a reload. A request takes the
     router with `use()` (or `hold()` ... `release()` around a stream) and keeps it to its end; a
-    replaced router closes its engines once its last request is done."""
+    replaced router closes its engines once its last request is done.
+
+    With several worker processes, each has its own; `generation` is the number of the reload (as
+    published in the shared database) whose rules it runs, None when it follows no database."""
 
     def __init__(self, scrubber, *, owned: bool):
         self._scrubber = scrubber
         self._owned = owned  # a router the service built (and may close); else the caller's
         self._lock = threading.Lock()
+        self.generation: int | None = None
+        self._updating = threading.Lock()  # one reload or catch-up at a time
 
     @property
     def scrubber(self):
@@ -547,6 +554,31 @@ class Current:
             yield scrubber
         finally:
             scrubber.release()
+
+    def replace(self, new, publish: Callable[[], int]) -> int:
+        """A reload in this process: swap in `new` as the generation `publish()` records for the other
+        worker processes (nothing changes if publishing fails); that generation."""
+        with self._updating:
+            generation = publish()
+            self.swap(new)
+            self.generation = generation
+        return generation
+
+    def catch_up(self, generation: int, load: Callable[[], Any]) -> bool:
+        """Another process reloaded: when this one runs an older generation, swap in what `load()`
+        gives (None: keep the rules in hand) and take that generation. Requests that arrive
+        meanwhile wait here, so that none that saw the new generation runs on the old rules.
+        False when already up to date."""
+        if self.generation is None or generation <= self.generation:
+            return False
+        with self._updating:
+            if generation <= self.generation:  # another thread caught up while this one waited
+                return False
+            new = load()
+            if new is not None:
+                self.swap(new)
+            self.generation = generation
+        return True
 
     def swap(self, new) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from typing import Literal, Sequence
 from scrubber.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.engine import Engine
 from scrubber.enrich import Enricher, FactBuilder
-from scrubber.findings import build_findings, status
+from scrubber.findings import build_findings, cap, pair_rules_skipped, status
 from scrubber.normalise import normalise
 from scrubber import reference_evaluator
 from scrubber.ruleset import RuleSet
@@ -89,7 +89,8 @@ class Scrubber:
             activations = self.engine.run(engine_facts)
         else:
             activations = reference_evaluator.evaluate(self.program, engine_facts)
-        findings = [*found, *build_findings(self.program, activations, facts)]
+        skipped = [pair_rules_skipped(self.program)] if facts.pairs_skipped else []
+        findings = cap([*found, *skipped, *build_findings(self.program, activations, facts)])
         dates = [line.service_date for line in claim.lines if line.service_date]
         effective = as_of or (min(dates) if dates else None)
         return ScrubResult(
@@ -100,7 +101,8 @@ class Scrubber:
     def unreadable(self, claim_id: str | None, found: Sequence[Finding]) -> ScrubResult:
         """The result for what its intake found but could not make a claim of (an X12 CLM with no
         service line): failed, with those findings, and no rule run."""
-        return ScrubResult(claim_id=claim_id, status=status(list(found)) if found else "fail",
-                           findings=list(found), ruleset=RulesetInfo(revision=self.ruleset.revision,
-                                                                     effective_date=None),
+        findings = cap(list(found))
+        return ScrubResult(claim_id=claim_id, status=status(findings) if findings else "fail",
+                           findings=findings, ruleset=RulesetInfo(revision=self.ruleset.revision,
+                                                                  effective_date=None),
                            scrub_id=new_scrub_id())

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from scrubber.owner_only import private_directory, private_file
+
 SCHEMA_VERSION = 1
 FILE_NAME = "reference.sqlite"
 
@@ -117,7 +119,8 @@ def database_path(data_dir: str | Path) -> Path:
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     """One writer at a time across processes (workers starting together, an import)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
+    private_file(path.with_suffix(".lock"))
     with open(path.with_suffix(".lock"), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -135,6 +138,7 @@ class Writer:
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         with _file_lock(self.path):
+            private_file(self.path)  # its -journal file gets the same mode from SQLite
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             try:
                 # A rollback journal (not WAL): the service opens the file read-only, which WAL
@@ -403,6 +407,14 @@ class ReferenceData:
                     "SELECT effective, deletion, modifier_indicator, rationale FROM ptp "
                     "WHERE setting=? AND column2=? AND column1=? ORDER BY effective", (setting, column2, column1)))
         return self._cached(("ptp", setting, column1, column2), compute)
+
+    def ptp_column1_codes(self, setting: str, column2: str) -> frozenset[str]:
+        """The column-one codes of every edit (in force or not) where column2 is column two: one
+        query per code, so that a claim's lines are paired only with codes that have an edit."""
+        def compute():
+            return frozenset(c for (c,) in self._conn().execute(
+                "SELECT DISTINCT column1 FROM ptp WHERE setting=? AND column2=?", (setting, column2)))
+        return self._cached(("ptp_column1", setting, column2), compute)
 
     def _rationale(self, id_: int) -> str:
         text = self.rationales.get(id_)

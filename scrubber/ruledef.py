@@ -40,6 +40,16 @@ from scrubber.fields import SCOPES, Scope
 RULE_ID = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
 NAME = r"^[a-z][a-z0-9_]{0,62}$"
 
+# ids of the findings the scrubber makes itself; no rule may take them
+FINDINGS_TRUNCATED = "findings-truncated"  # the findings past limits.MAX_FINDINGS_PER_CLAIM were left out
+PAIR_RULES_SKIPPED = "pair-rules-skipped"  # more than limits.MAX_LINE_PAIRS pairs of lines: pair rules not run
+RESERVED_RULE_IDS = frozenset({FINDINGS_TRUNCATED, PAIR_RULES_SKIPPED})
+
+
+def reserved_id_message(rule_id: str) -> str:
+    return f"rule id '{rule_id}' is reserved for a finding the scrubber makes itself; choose another id"
+
+
 OPERATORS: dict[str, str] = {
     "eq": "equals",
     "ne": "does not equal",

@@ -17,8 +17,9 @@ from scrubber import codesets
 from scrubber.claim import Claim
 from scrubber.compiler import Compiler, Program
 from scrubber.examples import complete_claim
-from scrubber.ruledef import (CoveragePolicy, Effective, Example, FrequencyLimit, NamedCondition, NotCovered,
-                              PayerInfo, Per, PriorAuthList, Rule, RuleFile, TimelyFiling)
+from scrubber.ruledef import (RESERVED_RULE_IDS, CoveragePolicy, Effective, Example, FrequencyLimit, NamedCondition,
+                              NotCovered, PayerInfo, Per, PriorAuthList, Rule, RuleFile, TimelyFiling,
+                              reserved_id_message)
 from scrubber.yamlsource import Document, Problem, YamlError, load_document
 
 SHIPPED_RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -79,7 +80,9 @@ def parse_rule_texts(texts: list[tuple[str, str]]) -> tuple[list[tuple[Document,
         checked.append((doc, model))
         for index, rule in enumerate(model.rules):
             where = doc.problem(("rules", index, "id"), "", rule.id)
-            if rule.id in seen_ids:
+            if rule.id in RESERVED_RULE_IDS:
+                problems.append(doc.problem(("rules", index, "id"), reserved_id_message(rule.id), rule.id))
+            elif rule.id in seen_ids:
                 first = seen_ids[rule.id]
                 problems.append(doc.problem(("rules", index, "id"),
                                             f"rule id '{rule.id}' is already used in {first.file} line "

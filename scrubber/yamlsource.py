@@ -2,6 +2,12 @@
 
 Only the safe loader is used (no tags, no Python objects). Each value's line and column are
 kept by path so that every mistake can be reported as file:line:column.
+
+The cost of reading a file is bounded by its size: anchors, aliases and merge keys are refused
+where they are written (an alias makes a few bytes stand for any number of values: the "billion
+laughs"), and nesting depth, the number of values and the length of a number are checked while the
+file is composed, before anything is built from it (limits.MAX_YAML_DEPTH, MAX_YAML_NODES,
+MAX_YAML_NUMBER_CHARS). Every refusal is a Problem at the line and column where it is written.
 """
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from scrubber import limits
 
 Path_ = tuple[str | int, ...]
 
@@ -55,13 +63,84 @@ class YamlError(Exception):
         self.problem = problem
 
 
-class _DuplicateKeyLoader(yaml.SafeLoader):
-    """The safe loader, refusing a key written twice in one mapping (YAML would keep the last)."""
+_MERGE = "tag:yaml.org,2002:merge"
+_KINDS = {"tag:yaml.org,2002:int": "whole number", "tag:yaml.org,2002:float": "number",
+          "tag:yaml.org,2002:timestamp": "date"}
+_NUMBERS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+class _RuleFileLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader, composing a rule or payer file at a cost bounded by its size.
+
+    Each node is checked as the composer is about to build it: an alias, a node past
+    limits.MAX_YAML_NODES, a list or block nested deeper than limits.MAX_YAML_DEPTH and a number
+    longer than limits.MAX_YAML_NUMBER_CHARS are refused at once; a merge key when its block is
+    complete; an anchor (harmless alone, but only useful for aliases) when the document is."""
+
+    def __init__(self, text: str, file: str):
+        super().__init__(text)  # the reader refuses control characters already here
+        self.file = file
+        self.depth = 0
+        self.nodes = 0
+        self.first_anchor: tuple[str, yaml.Mark] | None = None
+
+    def refuse(self, mark: yaml.Mark, message: str) -> YamlError:
+        return YamlError(Problem(self.file, mark.line + 1, mark.column + 1, message))
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        if self.first_anchor:
+            name, mark = self.first_anchor
+            raise self.refuse(mark, f"anchors (&{name}) are not allowed in rule files; write the values "
+                                    f"out or use a value set")
+        return node
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise self.refuse(event.start_mark, f"aliases (*{event.anchor}) are not allowed in rule files; "
+                                                f"write the values out or use a value set")
+        self.nodes += 1
+        if self.nodes > limits.MAX_YAML_NODES:
+            raise self.refuse(event.start_mark, f"the file holds more than {limits.MAX_YAML_NODES} values "
+                                                f"(texts, numbers, lists and blocks); split it into smaller files")
+        if event.anchor is not None and self.first_anchor is None:
+            self.first_anchor = (event.anchor, event.start_mark)
+        if isinstance(event, yaml.ScalarEvent):
+            node = super().compose_node(parent, index)
+            if node.tag in _NUMBERS and len(node.value) > limits.MAX_YAML_NUMBER_CHARS:
+                raise self.refuse(node.start_mark, f"a number of more than {limits.MAX_YAML_NUMBER_CHARS} "
+                                                   f"characters; write it in quotes if it is text")
+            return node
+        self.depth += 1
+        if self.depth > limits.MAX_YAML_DEPTH:
+            raise self.refuse(event.start_mark, f"lists and blocks are nested more than {limits.MAX_YAML_DEPTH} "
+                                                f"levels deep here; a rule file needs about 10")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE:
+                    raise self.refuse(key_node.start_mark, "merge keys (<<) are not allowed in rule files; "
+                                                           "write the values out")
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value YAML recognises but cannot convert (2026-02-30, !!int x) is a problem at that value."""
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, AttributeError, TypeError) as exc:
+            value = node.value[:60] if isinstance(node, yaml.ScalarNode) else "this"
+            raise self.refuse(node.start_mark, f"{value} is not a valid {_KINDS.get(node.tag, 'value')}: "
+                                               f"{str(exc)[:200]}") from None
 
 
 def load_document(text: str, file: str) -> Document:
+    """The document of one rule or payer file; YamlError with its first problem if it cannot be read."""
     try:
-        loader = _DuplicateKeyLoader(text)  # the reader refuses control characters already here
+        loader = _RuleFileLoader(text, file)
     except yaml.YAMLError as exc:
         raise YamlError(Problem(file, 1, 1, f"this is not valid YAML: {exc}")) from None
     try:

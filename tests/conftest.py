@@ -49,10 +49,11 @@ def reference(data_dir):
 
 @pytest.fixture()
 def store(database_url):
-    """The audit store on the test database, emptied for this test."""
+    """The audit store on the test database, emptied for this test and after it."""
     from scrubber.audit import AuditStore
 
     store = AuditStore(database_url)
     store.delete_everything()
     yield store
+    store.delete_everything()  # and empty after it: keys it created must not lock other tests' clients out
     store.close()

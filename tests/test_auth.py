@@ -9,7 +9,11 @@ what is a visible, reviewed change to this table:
     RULE_READERS = compliance, coder                      (GET /v1/rules, /v1/rules/{rule_id})
     COMPLIANCE   = compliance                             (POST /v1/rules/validate)
 
-admin may always call; /healthz and /readyz need no key at all (and ignore one that is sent).
+    admin                                                 (GET /v1/audit/access)
+
+admin may always call; /healthz and /readyz need no key at all (and ignore one that is sent). Which
+stored scrubs a role reads, and with which fields masked, is tests/test_access.py's subject: here the
+stored scrub is sent by the submitter key, so that every role may read it.
 """
 from __future__ import annotations
 
@@ -150,6 +154,11 @@ def _validation_ok(response, world: World) -> None:
     assert response.json() == {"valid": True, "rules": 1, "problems": []}
 
 
+def _access_ok(response, world: World) -> None:
+    _json_body(response, world)
+    assert [(i["action"], i["scrub_id"]) for i in response.json()["items"]] == [("get", world.scrub_id)]
+
+
 def _code_ok(response, world: World) -> None:
     _json_body(response, world)
     assert (response.json()["code"], response.json()["status"]) == ("E11.9", "valid")
@@ -191,6 +200,8 @@ ENDPOINTS = [
     Endpoint("GET /v1/scrubs/{scrub_id}", ALL,
              lambda c, h, w: c.get(f"/v1/scrubs/{w.scrub_id}", headers=h), _stored_scrub_ok),
     Endpoint("GET /v1/stats", ALL, lambda c, h, w: c.get("/v1/stats", headers=h), _stats_ok),
+    Endpoint("GET /v1/audit/access", frozenset({"admin"}),
+             lambda c, h, w: c.get("/v1/audit/access", headers=h), _access_ok),
     Endpoint("GET /v1/rules", RULE_READERS, lambda c, h, w: c.get("/v1/rules", headers=h), _rules_ok),
     Endpoint("GET /v1/rules/{rule_id}", RULE_READERS,
              lambda c, h, w: c.get(f"/v1/rules/{w.rule_id}", headers=h), _rule_ok),
@@ -214,13 +225,15 @@ def _path(endpoint: Endpoint, world: World) -> str:
 
 @pytest.fixture()
 def keyed(store):
-    """An app with one key of every role, created before any request (the KeyCache remembers "no key
-    exists" for 30 s), an admin-made scrub in the audit trail, and the id of a rule in force."""
+    """An app with one key of every role, a scrub sent by the submitter key and read once (by the
+    admin key) in the audit trail, and the id of a rule in force."""
     keys = {role: store.create_key(role, label=f"test {role}")[1] for role in ROLES}
     try:
         with TestClient(create_app(store=store)) as client:
-            made = client.post("/v1/claims/scrub", json=CONTRACT_CLAIM, headers={"X-API-Key": keys["admin"]})
+            made = client.post("/v1/claims/scrub", json=CONTRACT_CLAIM, headers={"X-API-Key": keys["submitter"]})
             assert made.status_code == 200, made.text
+            read = client.get(f"/v1/scrubs/{made.json()['scrub_id']}", headers={"X-API-Key": keys["admin"]})
+            assert read.status_code == 200, read.text
             rule_id = client.app.state.current.scrubber.ruleset.program.rules[0].rule.id
             yield client, keys, World(scrub_id=made.json()["scrub_id"], rule_id=rule_id)
     finally:
@@ -261,6 +274,8 @@ def test_endpoint_x_caller(keyed, endpoint: Endpoint, caller: str):
         body = _problem(response, 401, "unauthorized", path)
         assert response.headers["www-authenticate"] == "X-API-Key"
         assert body["title"] == ("API key required" if caller == NO_KEY else "Unknown API key")
+        assert body["detail"] == ("send your API key in the X-API-Key header" if caller == NO_KEY
+                                  else "this API key is unknown, revoked or expired")
     else:
         body = _problem(response, 403, "forbidden", path)
         assert f"a {caller} key may not call this" in body["detail"]

@@ -264,22 +264,58 @@ def _lines(*specs: dict) -> list[dict]:
     return [{"procedure_code": "71046", **spec} for spec in specs]
 
 
-def test_shipped_rules_join_pairs_on_procedure_code_and_units(shipped_program):
-    assert shipped_program.pair_keys == [("procedure_code", "units")]
+# duplicate-line was a pair rule like this one until it became a line rule on `duplicate_lines`
+# (one finding per group of identical lines, not per pair); pair rules are still part of the language.
+_SAME_SERVICE_PAIR_RULE = """
+schema_version: 1
+rules:
+  - id: same-service-pair
+    title: Two identical lines on the same date of service
+    category: duplicate
+    severity: error
+    when:
+      pair:
+        all:
+          - a.line_number: {lt: {field: b.line_number}}
+          - a.procedure_code: {eq: {field: b.procedure_code}}
+          - same_modifiers: true
+          - a.units: {eq: {field: b.units}}
+    message: "Lines {a.line_number} and {b.line_number} both bill {a.procedure_code} on {a.service_date}"
+    field: "lines[{b.line_number}]"
+    suggestion: Merge them
+    examples:
+      - name: the same line twice
+        claim: {lines: [{procedure_code: "71046"}, {procedure_code: "71046"}]}
+        expect: [same-service-pair]
+"""
 
 
-def test_shipped_rules_build_pairs_only_for_lines_with_equal_procedure_code_and_units(shipped_program):
+@pytest.fixture(scope="module")
+def pair_program():
+    return load_texts([("rules/pair.yaml", _SAME_SERVICE_PAIR_RULE)]).program
+
+
+def test_no_shipped_rule_joins_pairs(shipped_program):
+    assert shipped_program.pair_keys == []
+    assert FactBuilder(shipped_program).build(claim_of({"lines": _lines({}, {})})).pairs == []
+
+
+def test_pair_rule_joins_pairs_on_procedure_code_and_units(pair_program):
+    assert pair_program.pair_keys == [("procedure_code", "units")]
+
+
+def test_pair_rule_builds_pairs_only_for_lines_with_equal_procedure_code_and_units(pair_program):
     claim = claim_of({"lines": _lines({}, {"procedure_code": "71047"}, {}, {"units": 2, "charge": "200.00"})})
 
-    facts = FactBuilder(shipped_program).build(claim)
+    facts = FactBuilder(pair_program).build(claim)
 
     assert [p["id"] for p in facts.pairs] == ["q0_2", "q2_0"]
 
 
-def test_shipped_rules_pair_both_orders_with_the_fields_the_duplicate_rule_reads_and_shows(shipped_program):
+def test_pair_rule_pairs_both_orders_with_the_fields_the_rule_reads_and_shows(pair_program):
     claim = claim_of({"lines": _lines({}, {"modifiers": ["76"]})})
 
-    facts = FactBuilder(shipped_program).build(claim)
+    facts = FactBuilder(pair_program).build(claim)
 
     dos = day("2026-01-05")
     assert facts.pairs == [
@@ -290,19 +326,19 @@ def test_shipped_rules_pair_both_orders_with_the_fields_the_duplicate_rule_reads
     ]
 
 
-def test_pairs_compare_modifiers_as_sets(shipped_program):
+def test_pairs_compare_modifiers_as_sets(pair_program):
     claim = claim_of({"lines": _lines({"modifiers": ["LT", "59"]}, {"modifiers": ["59", "lt"]})})
 
-    facts = FactBuilder(shipped_program).build(claim)
+    facts = FactBuilder(pair_program).build(claim)
 
     assert [p["same_modifiers"] for p in facts.pairs] == [True, True]
 
 
-def test_shipped_rules_build_no_pairs_for_lines_on_different_dates_or_without_a_date(shipped_program):
+def test_pair_rule_builds_no_pairs_for_lines_on_different_dates_or_without_a_date(pair_program):
     claim = claim_of({"lines": _lines({"service_date": "2026-01-05"}, {"service_date": "2026-01-06"},
                                       {"service_date": None})})
 
-    assert FactBuilder(shipped_program).build(claim).pairs == []
+    assert FactBuilder(pair_program).build(claim).pairs == []
 
 
 _ANY_PAIR_RULE = """
@@ -371,7 +407,13 @@ def test_gate_fact_is_last_for_the_engine(shipped_program):
     gate = facts.for_engine()[-1]
     assert gate == {"id": "g", "t": "gate"}
     assert facts.for_engine()[-1] is not gate  # a new gate per call: sessions never share one
-    assert order == ["claim", "dx", "prov", "prov", "line", "line", "pair", "pair", "gate"]
+    assert order == ["claim", "dx", "prov", "prov", "line", "line", "gate"]
+
+
+def test_pair_facts_come_after_the_lines_and_before_the_gate(pair_program):
+    facts = FactBuilder(pair_program).build(claim_of({"lines": _lines({}, {})}))
+
+    assert [f["t"] for f in facts.for_engine()] == ["claim", "line", "line", "pair", "pair", "gate"]
 
 
 def test_line_facts_carry_the_claim_fields_line_rules_read_or_show(shipped_program):

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from scrubber.api import create_app
 from scrubber.examples import complete_claim
-from scrubber.intake import NdjsonReader, file_items, sniff, x12_items
+from scrubber.intake import count_ndjson_records, file_items, ndjson_file_items, sniff, x12_items
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
 X12 = Path(__file__).parent / "fixtures" / "x12"
@@ -41,33 +41,31 @@ def claim_line(claim_id: str, **changes) -> bytes:
 
 # ------------------------------------------------------------------------------ NDJSON reader
 
-def test_ndjson_lines_cut_anywhere_by_chunks_come_out_whole_and_numbered():
+def test_ndjson_file_lines_come_out_numbered_with_blank_lines_skipped():
     body = claim_line("A") + b"\n" + b'{"claim_id": 5}\r\n' + b"not json\n" + claim_line("B").rstrip(b"\n")
-    for size in (1, 7, 64, len(body)):
-        reader = NdjsonReader()
-        items = []
-        for start in range(0, len(body), size):
-            items += reader.feed(body[start:start + size])
-        items += reader.finish()
 
-        assert [i.index for i in items] == [1, 2, 3, 4]
-        assert [i.claim.claim_id if i.claim else None for i in items] == ["A", None, None, "B"]
-        assert items[2].error.detail.startswith("line 4 is not valid JSON")
-        assert items[1].error.errors[0].field == "claim_id"
+    items = list(ndjson_file_items(io.BytesIO(body)))
+
+    assert [i.index for i in items] == [1, 2, 3, 4]
+    assert [i.claim.claim_id if i.claim else None for i in items] == ["A", None, None, "B"]
+    assert items[2].error.detail.startswith("line 4 is not valid JSON")
+    assert items[1].error.errors[0].field == "claim_id"
+    assert count_ndjson_records(io.BytesIO(body)) == 4
 
 
 def test_a_line_longer_than_the_limit_is_answered_and_skipped_without_being_held():
-    reader = NdjsonReader(max_line=1024 * 1024)
-    items = reader.feed(claim_line("A"))
-    items += reader.feed(b'{"claim_id": "' + b"x" * (1024 * 1024 + 10))
-    items += reader.feed(b"x" * 4096)
-    items += reader.feed(b'"}\n' + claim_line("C"))
-    items += reader.finish()
+    limit = 1024 * 1024
+    body = io.BytesIO(claim_line("A") + b'{"claim_id": "' + b"x" * (limit + 10) + b'"}\n' + claim_line("C"))
+    reads = []
+    read = body.readline
+    body.readline = lambda size=-1: reads.append(size) or read(size)
+
+    items = list(ndjson_file_items(body, max_line=limit))
 
     assert [i.index for i in items] == [1, 2, 3]
     assert items[1].error.detail == "line 2 is longer than 1 MB"
     assert items[2].claim.claim_id == "C"
-    assert len(reader.buffer) == 0
+    assert reads and all(0 < size <= limit + 1 for size in reads)  # never a whole line of any length
 
 
 # ------------------------------------------------------------------------------ files

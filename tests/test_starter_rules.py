@@ -175,8 +175,8 @@ CASES = [
     # duplicates.yaml
     pytest.param(
         {"lines": [{"procedure_code": "71046"}, {"procedure_code": "71046"}]},
-        "fail", [F("duplicate-line", [1, 2], "lines[2]",
-                   "Lines 1 and 2 both bill 71046 with the same modifiers and 1 unit(s) on 2026-01-05")],
+        "fail", [F("duplicate-line", [1, 2], "lines[1]",
+                   "Line(s) 2 repeat line 1: 71046 with the same modifiers and 1 unit(s) on 2026-01-05")],
         id="duplicate-line"),
     # modifiers.yaml
     pytest.param(
@@ -540,22 +540,20 @@ def test_missing_billing_npi_is_reported_once_and_not_as_a_format_error(scrubber
 # ----------------------------------------------------------------------------- duplicate lines
 
 
-def test_duplicate_line_flags_the_later_line_number_whatever_the_order_sent(scrubber):
+def test_duplicate_line_is_led_by_the_lower_line_number_whatever_the_order_sent(scrubber):
     result = scrub(scrubber, {"lines": [{"line_number": 5, "procedure_code": "71046"},
                                         {"line_number": 2, "procedure_code": "71046"}]})
 
-    assert observed(result) == [F("duplicate-line", [2, 5], "lines[5]",
-                                  "Lines 2 and 5 both bill 71046 with the same modifiers and 1 unit(s) on 2026-01-05")]
+    assert observed(result) == [F("duplicate-line", [2, 5], "lines[2]",
+                                  "Line(s) 5 repeat line 2: 71046 with the same modifiers and 1 unit(s) on 2026-01-05")]
 
 
-def test_three_identical_lines_give_one_finding_per_pair(scrubber):
+def test_three_identical_lines_give_one_finding_for_the_group(scrubber):
     result = scrub(scrubber, {"lines": [{"procedure_code": "71046"}] * 3})
 
-    message = "Lines {} and {} both bill 71046 with the same modifiers and 1 unit(s) on 2026-01-05"
     assert observed(result) == [
-        F("duplicate-line", [1, 2], "lines[2]", message.format(1, 2)),
-        F("duplicate-line", [1, 3], "lines[3]", message.format(1, 3)),
-        F("duplicate-line", [2, 3], "lines[3]", message.format(2, 3)),
+        F("duplicate-line", [1, 2, 3], "lines[1]",
+          "Line(s) 2, 3 repeat line 1: 71046 with the same modifiers and 1 unit(s) on 2026-01-05"),
     ]
 
 
@@ -563,15 +561,15 @@ def test_duplicate_line_ignores_modifier_order_and_case(scrubber):
     result = scrub(scrubber, {"lines": [{"procedure_code": "71046", "modifiers": ["LT", "59"]},
                                         {"procedure_code": "71046", "modifiers": ["59", "lt"]}]})
 
-    assert [(f.rule_id, f.lines, f.field) for f in result.findings] == [("duplicate-line", [1, 2], "lines[2]")]
+    assert [(f.rule_id, f.lines, f.field) for f in result.findings] == [("duplicate-line", [1, 2], "lines[1]")]
 
 
 def test_duplicate_line_names_fractional_units(scrubber):
     result = scrub(scrubber, {"lines": [{"procedure_code": "J1100", "units": 1.5},
                                         {"procedure_code": "J1100", "units": 1.5}]})
 
-    assert observed(result) == [F("duplicate-line", [1, 2], "lines[2]",
-                                  "Lines 1 and 2 both bill J1100 with the same modifiers and 1.5 unit(s) on 2026-01-05")]
+    assert observed(result) == [F("duplicate-line", [1, 2], "lines[1]",
+                                  "Line(s) 2 repeat line 1: J1100 with the same modifiers and 1.5 unit(s) on 2026-01-05")]
 
 
 @pytest.mark.parametrize("lines", [
@@ -594,7 +592,7 @@ def test_duplicate_line_fires_when_both_lines_carry_76(scrubber):
     result = scrub(scrubber, {"lines": [{"procedure_code": "71046", "modifiers": ["76"]},
                                         {"procedure_code": "71046", "modifiers": ["76"]}]})
 
-    assert [(f.rule_id, f.lines, f.field) for f in result.findings] == [("duplicate-line", [1, 2], "lines[2]")]
+    assert [(f.rule_id, f.lines, f.field) for f in result.findings] == [("duplicate-line", [1, 2], "lines[1]")]
 
 
 def test_duplicate_line_fires_when_an_unnumbered_line_repeats_a_numbered_one(scrubber):

@@ -15,6 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('scrub', schema=None) as batch_op:  # a submitter lists only its own scrubs
+        batch_op.create_index(batch_op.f('ix_scrub_api_key_id'), ['api_key_id'], unique=False)
+
     with op.batch_alter_table('api_key', schema=None) as batch_op:
         batch_op.add_column(sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True))
@@ -76,3 +79,5 @@ def downgrade() -> None:
     with op.batch_alter_table('api_key', schema=None) as batch_op:
         batch_op.drop_column('revoked_at')
         batch_op.drop_column('expires_at')
+    with op.batch_alter_table('scrub', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_scrub_api_key_id'))
