@@ -123,7 +123,7 @@ def x12_corpus(count: int) -> Path:
 
 def child(mode: str, source: str, out: str, workers: int, chunk_size: int) -> None:
     """One run, in this (fresh) process; prints its figures as JSON on the last line."""
-    from scrubber import batch
+    from scrubber.workflows import batch
 
     started = time.perf_counter()
     if mode == "single":

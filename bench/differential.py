@@ -18,11 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scrubber import config  # noqa: E402
-from scrubber.audit import MemoryHistory  # noqa: E402
-from scrubber.payers import FrequencyLimits, load_deployment  # noqa: E402
-from scrubber.pipeline import Scrubber, standard_enrichers  # noqa: E402
-from scrubber.refdata import open_reference  # noqa: E402
-from scrubber.ruleset import RuleSetError, load_ruleset, load_texts  # noqa: E402
+from scrubber.audit.store import MemoryHistory  # noqa: E402
+from scrubber.ruleset.payers import FrequencyLimits, load_deployment  # noqa: E402
+from scrubber.pipeline.scrubber import Scrubber, standard_enrichers  # noqa: E402
+from scrubber.refdata.store import open_reference  # noqa: E402
+from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts  # noqa: E402
 from tests.generators import RuleFileGenerator, claims  # noqa: E402
 
 TODAY = dt.date(2026, 1, 20)

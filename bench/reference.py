@@ -42,7 +42,7 @@ def cpt_codes(n: int) -> list[str]:
 
 
 def build(data_dir: Path, ptp_rows: int) -> None:
-    from scrubber.refdata import Writer, database_path, ensure_baseline, datasets
+    from scrubber.refdata.store import Writer, database_path, ensure_baseline, datasets
 
     ensure_baseline(data_dir)
     writer = Writer(database_path(data_dir))
@@ -89,7 +89,7 @@ def build(data_dir: Path, ptp_rows: int) -> None:
 
 def corpus(n: int):
     """Realistic claims whose procedure codes come from the synthetic tables' code range."""
-    from scrubber.claim import Claim
+    from scrubber.contract.claim import Claim
     from tests.generators import realistic_claims
 
     codes = cpt_codes(20000)
@@ -117,11 +117,11 @@ def worker(data_dir: str, corpus_file: str, queue) -> None:
     """One worker as the service runs it: the claims arrive one at a time (read from a file of
     JSON lines), so what it holds is the rules, the reference data and its caches."""
     t0 = time.perf_counter()
-    from scrubber.claim import Claim
-    from scrubber.examples import complete_claim
-    from scrubber.pipeline import Scrubber, standard_enrichers
-    from scrubber.refdata import open_reference
-    from scrubber.ruleset import load_ruleset
+    from scrubber.contract.claim import Claim
+    from scrubber.ruleset.examples import complete_claim
+    from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
+    from scrubber.refdata.store import open_reference
+    from scrubber.ruleset.loader import load_ruleset
 
     reference = open_reference(data_dir)
     scrubber = Scrubber(load_ruleset(), enrichers=standard_enrichers(reference))
@@ -129,8 +129,8 @@ def worker(data_dir: str, corpus_file: str, queue) -> None:
     cold = time.perf_counter() - t0
     started_mb = memory()["rss_mb"]
 
-    from scrubber.code_edits import CodingEdits
-    from scrubber.normalise import normalise
+    from scrubber.pipeline.enrich.coding_edits import CodingEdits
+    from scrubber.pipeline.normalise import normalise
 
     def claims():
         with open(corpus_file, encoding="utf-8") as f:

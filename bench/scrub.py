@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scrubber import reference_evaluator  # noqa: E402
-from scrubber.normalise import normalise  # noqa: E402
-from scrubber.pipeline import Scrubber  # noqa: E402
-from scrubber.ruleset import load_ruleset  # noqa: E402
+from scrubber.pipeline.engine import reference as reference_evaluator  # noqa: E402
+from scrubber.pipeline.normalise import normalise  # noqa: E402
+from scrubber.pipeline.scrubber import Scrubber  # noqa: E402
+from scrubber.ruleset.loader import load_ruleset  # noqa: E402
 from tests.generators import claims, realistic_claims  # noqa: E402
 
 TODAY = dt.date(2026, 1, 20)

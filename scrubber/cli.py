@@ -8,18 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scrubber import config, limits
-from scrubber.claim import ScrubResult
-from scrubber.parse import ClaimError
-from scrubber.refdata import KINDS
-from scrubber.ruleset import RuleSetError
+from scrubber.contract.claim import ScrubResult
+from scrubber.intake.parse import ClaimError
+from scrubber.refdata.store import KINDS
+from scrubber.ruleset.loader import RuleSetError
 
 if TYPE_CHECKING:
-    from scrubber.intake import Item
+    from scrubber.intake.items import Item
 
 
 def _deployment_or_exit(path: str):
-    from scrubber.batch import payers_beside
-    from scrubber.payers import load_deployment
+    from scrubber.workflows.batch import payers_beside
+    from scrubber.ruleset.payers import load_deployment
 
     try:
         return load_deployment(path, payers_beside(path))
@@ -46,8 +46,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     import datetime as dt
     import time
 
-    from scrubber.batch import Progress, Tally, file_records, make_scrubber, summary
-    from scrubber.intake import output_line, scrub_item
+    from scrubber.workflows.batch import Progress, Tally, file_records, make_scrubber, summary
+    from scrubber.intake.items import output_line, scrub_item
 
     scrubber = make_scrubber(_deployment_or_exit(args.rules), config.data_dir())
     today = dt.date.today()  # one day for the whole run
@@ -96,10 +96,10 @@ def _print_error(name: str, item: Item, as_json: bool) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    """Scrub one large file with several processes or on Dask (scrubber.batch)."""
+    """Scrub one large file with several processes or on Dask (scrubber.workflows.batch)."""
     import datetime as dt
 
-    from scrubber import batch
+    from scrubber.workflows import batch
 
     if args.chunk_size < 1 or (args.workers is not None and args.workers < 1):
         print("--workers and --chunk-size must be at least 1", file=sys.stderr)
@@ -140,8 +140,8 @@ def _print_result(name: str, index: int, result: ScrubResult) -> None:
 
 
 def _deployment(args: argparse.Namespace):
-    from scrubber.batch import payers_beside
-    from scrubber.payers import load_deployment
+    from scrubber.workflows.batch import payers_beside
+    from scrubber.ruleset.payers import load_deployment
 
     return load_deployment(args.path, payers_beside(args.path, args.payers))
 
@@ -163,7 +163,7 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    from scrubber.examples import run_examples
+    from scrubber.ruleset.examples import run_examples
 
     try:
         deployment = _deployment(args)
@@ -183,11 +183,11 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 def cmd_rules_impact(args: argparse.Namespace) -> int:
     """Candidate files (DIR/rules and DIR/payers; either may be missing: the running ones are
     used) against the running ones, on the stored claims or an NDJSON corpus."""
-    from scrubber.audit import AuditStore
-    from scrubber.impact import format_report, measure
-    from scrubber.intake import file_items
-    from scrubber.payers import load_deployment
-    from scrubber.refdata import open_reference
+    from scrubber.audit.store import AuditStore
+    from scrubber.workflows.impact import format_report, measure
+    from scrubber.intake.items import file_items
+    from scrubber.ruleset.payers import load_deployment
+    from scrubber.refdata.store import open_reference
 
     candidate_dir = Path(args.candidate)
     rules_dir = candidate_dir / "rules" if (candidate_dir / "rules").is_dir() else Path(config.rules_dir())
@@ -234,9 +234,9 @@ def _date_or_exit(text: str):
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
-    from scrubber.audit import AuditStore
-    from scrubber.observability import configure_logging
-    from scrubber.server import serve, server_config
+    from scrubber.audit.store import AuditStore
+    from scrubber.service.observability import configure_logging
+    from scrubber.service.server import serve, server_config
 
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         print("give both --ssl-certfile and --ssl-keyfile (or neither)", file=sys.stderr)
@@ -246,7 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"{option}: no such file: {path}", file=sys.stderr)
             return 2
     if config.bootstrap_key():  # the workers would each refuse it: say so once, before they start
-        from scrubber.audit import check_secret
+        from scrubber.audit.store import check_secret
 
         try:
             check_secret(config.bootstrap_key())
@@ -302,7 +302,7 @@ def _key_expiry(args: argparse.Namespace):
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     expires = _key_expiry(args)
     store = AuditStore()
@@ -329,7 +329,7 @@ def _moment(value, *, short: bool = False) -> str | None:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     store = AuditStore()
     try:
@@ -350,7 +350,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     store = AuditStore()
     try:
@@ -368,7 +368,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     store = AuditStore()
     try:
@@ -388,7 +388,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_access(args: argparse.Namespace) -> int:
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     since = _date_or_exit(args.since) if args.since else None
     store = AuditStore()
@@ -418,7 +418,7 @@ def cmd_audit_purge(args: argparse.Namespace) -> int:
     in /v1/stats. The claim-line history and the access log are kept."""
     import datetime as dt
 
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     before = _date_or_exit(args.before)
     today = dt.datetime.now(dt.timezone.utc).date()
@@ -437,7 +437,7 @@ def cmd_audit_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
-    from scrubber.importers import DataImportError, import_files
+    from scrubber.refdata.importers import DataImportError, import_files
 
     try:
         report = import_files(args.kind, args.files, args.data_dir, setting=args.setting,
@@ -454,7 +454,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 def cmd_data_status(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from scrubber.refdata import database_path, datasets
+    from scrubber.refdata.store import database_path, datasets
 
     path = database_path(args.data_dir)
     loaded = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 MB = 1024 * 1024
 
-# request bodies, enforced while they are read (scrubber.body_limits), after authentication
+# request bodies, enforced while they are read (scrubber.service.body_limits), after authentication
 MAX_CLAIM_BYTES = 4 * MB  # POST /v1/claims/scrub: one claim (999 lines fit in well under 1 MB)
 MAX_NDJSON_BATCH_BYTES = 512 * MB  # POST /v1/claims/scrub/batch as NDJSON: spooled to disk as it arrives
 MAX_WHOLE_BODY_BYTES = 64 * MB  # a JSON array batch, an X12 interchange, a FHIR Bundle: read whole
@@ -17,7 +17,7 @@ SPOOL_MEMORY_BYTES = 4 * MB  # a batch body is kept in memory up to this, then i
 # JSON: nesting deeper than this is refused (a claim is at most 5 levels deep; FHIR about 10)
 MAX_JSON_DEPTH = 64
 
-# YAML rule and payer files (scrubber.yamlsource)
+# YAML rule and payer files (scrubber.ruleset.yaml_source)
 MAX_YAML_DEPTH = 64  # nested mappings and sequences
 MAX_YAML_NODES = 50_000  # scalars, mappings and sequences in one file (the largest shipped file: 1,343)
 MAX_YAML_NUMBER_CHARS = 100  # one unquoted number (YAML 1.1 reads 1:00:00 as 3600: cost grows with length)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scrubber.fields import CATALOGUES, SCOPES
-from scrubber.ruledef import OPERATORS, payer_file_schema, rule_file_schema
+from scrubber.ruleset.fields import CATALOGUES, SCOPES
+from scrubber.ruleset.model import OPERATORS, payer_file_schema, rule_file_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def fields_reference() -> str:
     out = ["# Fields a rule can test", "",
-           "Generated from `scrubber/fields.py` by `python -m scrubber.schemas`; do not edit by hand.", "",
+           "Generated from `scrubber/ruleset/fields.py` by `python -m scrubber.schemas`; do not edit by hand.", "",
            "Dates are compared as dates (`before`, `after`, `plus` days), amounts as amounts, codes as text",
            "(write codes in quotes). A test on a field that is empty on the claim is false, whichever test it",
            "is; use `present: false` to catch a missing value.", ""]
@@ -34,7 +34,7 @@ def fields_reference() -> str:
 
 
 def documents() -> dict[str, str]:
-    from scrubber.api import create_app
+    from scrubber.service.app import create_app
 
     return {"openapi/openapi.json": render(create_app().openapi()),
             "openapi/rule-file.schema.json": render(rule_file_schema()),

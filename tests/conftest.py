@@ -10,7 +10,7 @@ def _reset(url: str) -> None:
     """An empty database, so that the migrations run from the start."""
     from sqlmodel import SQLModel
 
-    import scrubber.audit  # noqa: F401  (registers the tables)
+    import scrubber.audit.store  # noqa: F401  (registers the tables)
 
     engine = sa.create_engine(url)
     with engine.begin() as connection:
@@ -32,7 +32,7 @@ def database_url(tmp_path_factory) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory) -> str:
     """One reference database for the session, with the shipped baseline (built once)."""
-    from scrubber.refdata import ensure_baseline
+    from scrubber.refdata.store import ensure_baseline
 
     path = tmp_path_factory.mktemp("data")
     ensure_baseline(path)
@@ -42,7 +42,7 @@ def data_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def reference(data_dir):
-    from scrubber.refdata import ReferenceData, database_path
+    from scrubber.refdata.store import ReferenceData, database_path
 
     return ReferenceData(database_path(data_dir))
 
@@ -50,7 +50,7 @@ def reference(data_dir):
 @pytest.fixture()
 def store(database_url):
     """The audit store on the test database, emptied for this test and after it."""
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     store = AuditStore(database_url)
     store.delete_everything()

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from scrubber.claim import Claim
-from scrubber.enrich import npi_check_digit_ok
-from scrubber.fields import CATALOGUES, ORDERED_TYPES, SCOPES
+from scrubber.contract.claim import Claim
+from scrubber.pipeline.enrich.facts import npi_check_digit_ok
+from scrubber.ruleset.fields import CATALOGUES, ORDERED_TYPES, SCOPES
 
 PROCEDURES = ["99213", "99214", "71046", "36415", "G0439", "3074F", "0001U", "9921", "W1234", "73560", "J1100",
               # codes the coding edits know about: NCCI pairs, MUEs, an add-on, HCPCS

@@ -29,9 +29,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select as sql_select
 
-from scrubber.api import create_app
-from scrubber.audit import ApiKey, AuditStore, ClaimAccess
-from scrubber.fields import CLAIM_FIELDS
+from scrubber.service.app import create_app
+from scrubber.audit.store import ApiKey, AuditStore, ClaimAccess
+from scrubber.ruleset.fields import CLAIM_FIELDS
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
@@ -557,7 +557,7 @@ def _call(app, store, path, headers=(), client=("127.0.0.1", 1234)):
 
 
 def test_authentication_answers_without_reading_the_body_and_hands_on_the_caller(store):
-    from scrubber.auth import Authenticate, Caller
+    from scrubber.service.auth import Authenticate, Caller
 
     inner = _Recorder()
     app = Authenticate(inner)
@@ -581,7 +581,7 @@ def test_authentication_answers_without_reading_the_body_and_hands_on_the_caller
 
 
 def test_without_any_key_authentication_lets_loopback_in_as_admin_and_refuses_others(store):
-    from scrubber.auth import Authenticate, Caller
+    from scrubber.service.auth import Authenticate, Caller
 
     app = Authenticate(_Recorder())
     scope, _, sent = _call(app, store, "/v1/stats")

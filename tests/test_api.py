@@ -1,4 +1,4 @@
-"""The HTTP API (scrubber/api.py) against the public contract (shared/contract.md)."""
+"""The HTTP API (scrubber/service/app.py) against the public contract (shared/contract.md)."""
 from __future__ import annotations
 
 import copy
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scrubber.api import create_app
-from scrubber.examples import complete_claim
-from scrubber.payers import load_deployment
-from scrubber.ruleset import load_ruleset
+from scrubber.service.app import create_app
+from scrubber.ruleset.examples import complete_claim
+from scrubber.ruleset.payers import load_deployment
+from scrubber.ruleset.loader import load_ruleset
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"

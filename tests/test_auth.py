@@ -1,4 +1,4 @@
-"""API keys and roles (scrubber/auth.py `require(...)`): every endpoint x every role, plus no key and an
+"""API keys and roles (scrubber/service/auth.py `require(...)`): every endpoint x every role, plus no key and an
 unknown key, each with its exact status.
 
 The expected roles are those of the code's tuples, written out here so that a change to who may call
@@ -25,7 +25,7 @@ from typing import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from scrubber.api import create_app
+from scrubber.service.app import create_app
 from tests.contract import CONTRACT_CLAIM
 
 PROBLEM = "application/problem+json"

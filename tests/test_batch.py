@@ -1,4 +1,4 @@
-"""Intake at scale: `scrubber check --out` and `scrubber batch` (scrubber/batch.py, scrubber/cli.py).
+"""Intake at scale: `scrubber check --out` and `scrubber batch` (scrubber/workflows/batch.py, scrubber/cli.py).
 
 A batch run must write exactly what a single-process `check --out` writes, record for record and
 byte for byte but for each result's scrub_id, however the input is cut into chunks and in
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from scrubber.batch import Chunk, ChunkResult, Tally, read_chunks, write_in_order, x12_pieces
+from scrubber.workflows.batch import Chunk, ChunkResult, Tally, read_chunks, write_in_order, x12_pieces
 from scrubber.cli import main
-from scrubber.ruleset import SHIPPED_RULES
-from scrubber.x12 import X12Error, iter_claims
+from scrubber.ruleset.loader import SHIPPED_RULES
+from scrubber.intake.x12.reader import X12Error, iter_claims
 from tests.generators import realistic_claims
 from tests.test_x12 import claim, interchange, transaction, write
 

@@ -28,11 +28,11 @@ import uvicorn
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-import scrubber.api
+import scrubber.service.app
 from scrubber import limits
-from scrubber.audit import FindingRecord, Scrub
-from scrubber.intake import Item
-from scrubber.parse import TooDeep, loads
+from scrubber.audit.store import FindingRecord, Scrub
+from scrubber.intake.items import Item
+from scrubber.intake.parse import TooDeep, loads
 from tests.contract import CONTRACT_CLAIM, assert_problem
 from tests.generators import realistic_claim_dict
 
@@ -74,7 +74,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(database_url, data_dir) -> Iterator[Server]:
     """The service on a free loopback port, run by uvicorn in a thread of this process."""
-    from scrubber.audit import AuditStore
+    from scrubber.audit.store import AuditStore
 
     keys = AuditStore(database_url)
     keys.delete_everything()  # no key left by an earlier test: loopback clients are served without one

@@ -21,15 +21,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scrubber import limits
-from scrubber.api import create_app
-from scrubber.claim import Claim, ScrubResult
+from scrubber.service.app import create_app
+from scrubber.contract.claim import Claim, ScrubResult
 from scrubber.cli import main
-from scrubber.enrich import FactBuilder
-from scrubber.examples import complete_claim
-from scrubber.normalise import normalise
-from scrubber.payers import load_deployment_texts
-from scrubber.pipeline import Scrubber, standard_enrichers
-from scrubber.ruleset import SHIPPED_RULES, RuleSetError, load_ruleset, load_texts
+from scrubber.pipeline.enrich.facts import FactBuilder
+from scrubber.ruleset.examples import complete_claim
+from scrubber.pipeline.normalise import normalise
+from scrubber.ruleset.payers import load_deployment_texts
+from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
+from scrubber.ruleset.loader import SHIPPED_RULES, RuleSetError, load_ruleset, load_texts
 from tests.test_x12 import interchange, transaction, write
 
 TODAY = dt.date(2026, 1, 15)

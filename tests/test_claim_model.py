@@ -1,4 +1,4 @@
-"""The claim contract's structural validation (shared/contract.md, scrubber/parse.py, scrubber/claim.py).
+"""The claim contract's structural validation (shared/contract.md, scrubber/intake/parse.py, scrubber/contract/claim.py).
 
 Structure only: wrong types, unknown claim_type, missing lines are refused with every bad field
 named at once; content problems are left for the rules.
@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import pytest
 
-from scrubber.claim import Claim
-from scrubber.parse import ClaimError, claim_from_json, claim_from_object
+from scrubber.contract.claim import Claim
+from scrubber.intake.parse import ClaimError, claim_from_json, claim_from_object
 from tests.contract import CONTRACT_CLAIM as CONTRACT_EXAMPLE
 
 

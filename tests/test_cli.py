@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from scrubber.cli import main
-from scrubber.payers import load_deployment
-from scrubber.examples import complete_claim
-from scrubber.ruleset import SHIPPED_RULES, load_ruleset
+from scrubber.ruleset.payers import load_deployment
+from scrubber.ruleset.examples import complete_claim
+from scrubber.ruleset.loader import SHIPPED_RULES, load_ruleset
 
 RULES = str(SHIPPED_RULES)
 CONTRACT_RESULT_FIELDS = {"claim_id", "status", "findings", "ruleset", "scrub_id"}

@@ -1,4 +1,4 @@
-"""Coding edits on reference data (scrubber.code_edits + rules/coding_*.yaml, rules/ncci.yaml):
+"""Coding edits on reference data (scrubber.pipeline.enrich.coding_edits + rules/coding_*.yaml, rules/ncci.yaml):
 the cases the shipped baseline cannot show, on a copy of the baseline database with a few rows
 added in the tables' own columns (MAI 1 MUEs, dated HCPCS codes, hospital PTP edits, DME MUEs),
 and the code lookup endpoint."""
@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scrubber.claim import Claim
-from scrubber.examples import complete_claim
-from scrubber.pipeline import Scrubber, standard_enrichers
-from scrubber.refdata import ReferenceData, Writer, database_path
-from scrubber.ruleset import load_ruleset
+from scrubber.contract.claim import Claim
+from scrubber.ruleset.examples import complete_claim
+from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
+from scrubber.refdata.store import ReferenceData, Writer, database_path
+from scrubber.ruleset.loader import load_ruleset
 
 TODAY = dt.date(2026, 1, 15)
 
@@ -168,8 +168,8 @@ def test_a_ptp_finding_names_both_codes_the_indicator_and_the_column_two_line(sc
 
 @pytest.fixture(scope="module")
 def client(ruleset, extended, tmp_path_factory):
-    from scrubber.api import create_app
-    from scrubber.audit import AuditStore
+    from scrubber.service.app import create_app
+    from scrubber.audit.store import AuditStore
 
     store = AuditStore(f"sqlite:///{tmp_path_factory.mktemp('codes') / 'a.db'}")
     app = create_app(Scrubber(ruleset, enrichers=standard_enrichers(extended, store)), store, extended)
@@ -247,7 +247,7 @@ def test_a_claim_after_the_newest_loaded_year_is_judged_by_it_and_says_so(scrubb
 
 
 def test_an_imported_dataset_is_kept_when_the_baseline_is_loaded_again(tmp_path, data_dir):
-    from scrubber.refdata import datasets, ensure_baseline
+    from scrubber.refdata.store import datasets, ensure_baseline
 
     shutil.copy(database_path(data_dir), database_path(tmp_path))
     writer = Writer(database_path(tmp_path))

@@ -4,11 +4,11 @@ import threading
 
 import pytest
 
-from scrubber.claim import Claim
-from scrubber.compiler import CHUNK_SIZE, to_durable
-from scrubber.examples import complete_claim
-from scrubber.pipeline import Scrubber
-from scrubber.ruleset import RuleSetError, load_ruleset, load_texts
+from scrubber.contract.claim import Claim
+from scrubber.ruleset.compiler import CHUNK_SIZE, to_durable
+from scrubber.ruleset.examples import complete_claim
+from scrubber.pipeline.scrubber import Scrubber
+from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts
 
 TODAY = dt.date(2026, 1, 15)
 

@@ -1,4 +1,4 @@
-"""Facts and derived fields (scrubber/enrich.py): NPI check digits, ages, base_facts, FactBuilder."""
+"""Facts and derived fields (scrubber/pipeline/enrich/facts.py): NPI check digits, ages, base_facts, FactBuilder."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from scrubber.claim import Claim
-from scrubber.enrich import FactBuilder, age_on, base_facts, npi_check_digit_ok
-from scrubber.examples import complete_claim
-from scrubber.normalise import normalise
-from scrubber.ruleset import load_ruleset, load_texts
+from scrubber.contract.claim import Claim
+from scrubber.pipeline.enrich.facts import FactBuilder, age_on, base_facts, npi_check_digit_ok
+from scrubber.ruleset.examples import complete_claim
+from scrubber.pipeline.normalise import normalise
+from scrubber.ruleset.loader import load_ruleset, load_texts
 
 TODAY = dt.date(2026, 1, 15)
 TWO_DX = [{"code": "I10"}, {"code": "E11.9"}]

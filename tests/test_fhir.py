@@ -1,4 +1,4 @@
-"""FHIR R4 Claims and Bundles into contract claims (scrubber/fhir.py), on the fixtures in
+"""FHIR R4 Claims and Bundles into contract claims (scrubber/intake/fhir.py), on the fixtures in
 tests/fixtures/fhir (see SOURCES.md there) and on constructed variations of them."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from scrubber import fhir
-from scrubber.claim import Claim
-from scrubber.fhir import FhirError, read_fhir
-from scrubber.parse import ClaimError
+from scrubber.intake import fhir
+from scrubber.contract.claim import Claim
+from scrubber.intake.fhir import FhirError, read_fhir
+from scrubber.intake.parse import ClaimError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
 NAMES = ("claim-professional.json", "claim-institutional.json", "bundle-transaction.json")

@@ -1,5 +1,5 @@
 """ICD-10-CM: the CDC/CMS file readers, Excludes1 note parsing, fiscal years and the shipped
-baseline (scrubber/icd10cm.py, scrubber/data/icd10cm/)."""
+baseline (scrubber/refdata/icd10cm.py, scrubber/data/icd10cm/)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scrubber.icd10cm import (
+from scrubber.refdata.icd10cm import (
     baseline_paths,
     baseline_years,
     fiscal_year,
@@ -17,7 +17,7 @@ from scrubber.icd10cm import (
     parse_excludes1,
     read_for_import,
 )
-from scrubber.importers import ImportFileError
+from scrubber.refdata.importers import ImportFileError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "icd10cm"
 ORDER = FIXTURES / "icd10cm_order_2026.excerpt.txt"

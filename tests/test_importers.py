@@ -1,4 +1,4 @@
-"""Importers of the CMS reference files (scrubber/importers.py) and `scrubber data import/status`,
+"""Importers of the CMS reference files (scrubber/refdata/importers.py) and `scrubber data import/status`,
 on the real CMS excerpts in tests/fixtures/cms (see SOURCES.md there)."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from scrubber.cli import main
-from scrubber.importers import (BASELINE_DIR, DataImportError, ImportFileError, baseline_files, import_files,
+from scrubber.refdata.importers import (BASELINE_DIR, DataImportError, ImportFileError, baseline_files, import_files,
                                 read_aoc, read_hcpcs, read_mce, read_mue, read_ptp)
-from scrubber.refdata import database_path
+from scrubber.refdata.store import database_path
 
 CMS = Path(__file__).parent / "fixtures" / "cms"
 PTP = CMS / "ncci_ptp_practitioner_2026q3.excerpt.txt"
@@ -450,7 +450,7 @@ def test_icd10cm_calls_the_icd10cm_module(tmp_path, monkeypatch):
         return 2026, [(2026, "M545", 0, "Low back pain"), (2026, "M5450", 1, "Low back pain, unspecified")], \
             [(2026, "M54", "M48", "M48", "Excludes1 note")]
 
-    monkeypatch.setitem(sys.modules, "scrubber.icd10cm", types.SimpleNamespace(read_for_import=read_for_import))
+    monkeypatch.setitem(sys.modules, "scrubber.refdata.icd10cm", types.SimpleNamespace(read_for_import=read_for_import))
     report = import_files("icd10cm", [CMS / "icd10cm_order_2026.excerpt.txt"], tmp_path, version=2026)
     assert calls == [(["icd10cm_order_2026.excerpt.txt"], 2026)]
     assert (report.dataset, report.rows) == ("icd10cm:2026", 2)
@@ -458,8 +458,8 @@ def test_icd10cm_calls_the_icd10cm_module(tmp_path, monkeypatch):
 
 
 def test_icd10cm_without_the_module_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "scrubber.icd10cm", None)
-    with pytest.raises(DataImportError, match="needs scrubber/icd10cm.py"):
+    monkeypatch.setitem(sys.modules, "scrubber.refdata.icd10cm", None)
+    with pytest.raises(DataImportError, match="needs scrubber/refdata/icd10cm.py"):
         import_files("icd10cm", [CMS / "icd10cm_order_2026.excerpt.txt"], tmp_path)
 
 

@@ -1,4 +1,4 @@
-"""Intake (scrubber.intake) and the endpoints built on it: NDJSON read as it arrives, X12 837
+"""Intake (scrubber.intake.items) and the endpoints built on it: NDJSON read as it arrives, X12 837
 interchanges, one output record per input record, in order, whatever is wrong with some of them."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from scrubber.api import create_app
-from scrubber.examples import complete_claim
-from scrubber.intake import count_ndjson_records, file_items, ndjson_file_items, sniff, x12_items
+from scrubber.service.app import create_app
+from scrubber.ruleset.examples import complete_claim
+from scrubber.intake.items import count_ndjson_records, file_items, ndjson_file_items, sniff, x12_items
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
 X12 = Path(__file__).parent / "fixtures" / "x12"

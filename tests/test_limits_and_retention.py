@@ -1,4 +1,4 @@
-"""Issue 9, item 8 and "At rest": request bodies are limited while they are read (scrubber.body_limits),
+"""Issue 9, item 8 and "At rest": request bodies are limited while they are read (scrubber.service.body_limits),
 the database files are owner-only, an impact run stops when its client goes away or it runs too
 long, and `scrubber audit purge` / SCRUBBER_RETENTION_DAYS remove old scrubs while /v1/stats keeps
 their counts.
@@ -22,14 +22,16 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from scrubber import body_limits, config, limits
-from scrubber.api import create_app
-from scrubber.audit import AuditStore, ClaimAccess, ScrubRollup
-from scrubber.claim import Claim, Finding, RulesetInfo, ScrubResult
+from scrubber import config, limits
+
+from scrubber.service import body_limits
+from scrubber.service.app import create_app
+from scrubber.audit.store import AuditStore, ClaimAccess, ScrubRollup
+from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.cli import main
-from scrubber.examples import complete_claim
-from scrubber.payers import PayerRouter
-from scrubber.pipeline import new_scrub_id
+from scrubber.ruleset.examples import complete_claim
+from scrubber.ruleset.payers import PayerRouter
+from scrubber.pipeline.scrubber import new_scrub_id
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
@@ -274,7 +276,7 @@ def test_an_existing_world_readable_audit_database_is_made_owner_only(tmp_path, 
 
 
 def test_the_reference_database_is_owner_only(tmp_path, open_umask):
-    from scrubber.refdata import Writer, database_path
+    from scrubber.refdata.store import Writer, database_path
 
     data = tmp_path / "data"
     with Writer(database_path(data)).connect() as conn:
@@ -304,7 +306,7 @@ class SlowRouter(PayerRouter):
 
 @pytest.fixture()
 def slow_impact(monkeypatch):
-    import scrubber.impact
+    import scrubber.workflows.impact
 
     SlowRouter.scrubs = 0
     monkeypatch.setattr(scrubber.impact, "PayerRouter", SlowRouter)
@@ -318,7 +320,7 @@ def impact_request(claims: int) -> dict:
 
 
 def test_an_impact_run_stops_when_its_client_goes_away(server, slow_impact, caplog):
-    caplog.set_level(logging.INFO, logger="scrubber.api")
+    caplog.set_level(logging.INFO, logger="scrubber.service.app")
     body = json.dumps(impact_request(200)).encode()  # 400 scrubs of 50 ms: 20 s if nothing stops it
     sock = raw_post(server.port, IMPACT, {"Content-Type": "application/json", "Content-Length": str(len(body)),
                                           **admin_headers(server.store)}, body)
@@ -356,8 +358,8 @@ def test_an_impact_run_past_its_time_limit_stops_with_a_503_saying_how_far_it_go
 
 
 def test_measure_stops_at_the_next_claim_once_cancelled():
-    from scrubber.impact import ImpactStopped, measure
-    from scrubber.payers import load_deployment
+    from scrubber.workflows.impact import ImpactStopped, measure
+    from scrubber.ruleset.payers import load_deployment
 
     deployment = load_deployment(config.rules_dir(), config.payers_dir())
     cancel = threading.Event()

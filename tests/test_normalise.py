@@ -1,4 +1,4 @@
-"""Canonical form of a parsed claim (scrubber/normalise.py)."""
+"""Canonical form of a parsed claim (scrubber/pipeline/normalise.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from scrubber.claim import Claim
-from scrubber.normalise import normalise
-from scrubber.parse import claim_from_object
+from scrubber.contract.claim import Claim
+from scrubber.pipeline.normalise import normalise
+from scrubber.intake.parse import claim_from_object
 
 TODAY = dt.date(2026, 2, 3)
 

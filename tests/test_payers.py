@@ -1,4 +1,4 @@
-"""Payer profiles (scrubber.payers, payers/*.yaml): what each payer fact does to a claim on both
+"""Payer profiles (scrubber.ruleset.payers, payers/*.yaml): what each payer fact does to a claim on both
 sides of its dates, how a profile changes the base rules, what lint says about a bad profile,
 reload without a failed request, and what-if impact."""
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scrubber.audit import MemoryHistory
-from scrubber.claim import Claim
-from scrubber.examples import complete_claim
-from scrubber.payers import UNKNOWN_PAYER_RULE, PayerRouter, load_deployment, load_deployment_texts
-from scrubber.ruleset import RuleSetError
+from scrubber.audit.store import MemoryHistory
+from scrubber.contract.claim import Claim
+from scrubber.ruleset.examples import complete_claim
+from scrubber.ruleset.payers import UNKNOWN_PAYER_RULE, PayerRouter, load_deployment, load_deployment_texts
+from scrubber.ruleset.loader import RuleSetError
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 1, 15)
@@ -307,7 +307,7 @@ def _claim(claim_id: str, code: str = "95810") -> dict:
 
 
 def test_reload_swaps_in_a_changed_profile_and_refuses_a_broken_one(editable, store):
-    from scrubber.api import create_app
+    from scrubber.service.app import create_app
 
     with TestClient(create_app(store=store)) as client:
         before = client.post("/v1/claims/scrub", json=_claim("R-1", "97530")).json()
@@ -337,7 +337,7 @@ def test_reload_swaps_in_a_changed_profile_and_refuses_a_broken_one(editable, st
 
 
 def test_reload_refuses_a_set_whose_examples_fail(editable, store):
-    from scrubber.api import create_app
+    from scrubber.service.app import create_app
 
     rule_file = editable / "rules" / "modifiers.yaml"
     with TestClient(create_app(store=store)) as client:
@@ -355,7 +355,7 @@ def test_reload_refuses_a_set_whose_examples_fail(editable, store):
 
 
 def test_reload_under_concurrent_load_fails_no_request(editable, store):
-    from scrubber.api import create_app
+    from scrubber.service.app import create_app
 
     profile = editable / "payers" / "acme-commercial.yaml"
     original = profile.read_text()
@@ -395,7 +395,7 @@ def test_reload_under_concurrent_load_fails_no_request(editable, store):
 
 
 def test_impact_counts_the_stored_claims_a_candidate_would_change(editable, store):
-    from scrubber.api import create_app
+    from scrubber.service.app import create_app
 
     with TestClient(create_app(store=store)) as client:
         for claim_id, code in [("I-1", "97530"), ("I-2", "97530"), ("I-3", "99213")]:
@@ -416,7 +416,7 @@ def test_impact_counts_the_stored_claims_a_candidate_would_change(editable, stor
 
 
 def test_impact_of_a_broken_candidate_is_a_422_with_the_problems(editable, store):
-    from scrubber.api import create_app
+    from scrubber.service.app import create_app
 
     with TestClient(create_app(store=store)) as client:
         response = client.post("/v1/rules/impact", json={

@@ -1,5 +1,5 @@
 """Mistakes in rule files are reported to the analyst as file:line:column with plain words
-(scrubber/ruleset.py, scrubber/compiler.py, scrubber/yamlsource.py), and nothing is loaded.
+(scrubber/ruleset/loader.py, scrubber/ruleset/compiler.py, scrubber/ruleset/yaml_source.py), and nothing is loaded.
 A problem with a mapping entry points at the entry's key (where `severity:` or a misspelt field
 name starts); a problem with a list item points at the item.
 
@@ -30,8 +30,8 @@ import textwrap
 
 import pytest
 
-from scrubber.ruleset import RuleSet, RuleSetError, load_texts
-from scrubber.yamlsource import Problem
+from scrubber.ruleset.loader import RuleSet, RuleSetError, load_texts
+from scrubber.ruleset.yaml_source import Problem
 
 VALID = textwrap.dedent("""\
     schema_version: 1

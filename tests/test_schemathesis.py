@@ -33,8 +33,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.failures import FailureGroup
 
-from scrubber.api import create_app
-from scrubber.audit import AuditStore
+from scrubber.service.app import create_app
+from scrubber.audit.store import AuditStore
 
 MAX_EXAMPLES = int(os.environ.get("SCRUBBER_SCHEMATHESIS_EXAMPLES", "150"))
 STATEFUL_SCENARIOS = max(MAX_EXAMPLES // 2, 20)

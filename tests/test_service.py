@@ -1,4 +1,4 @@
-"""The service around the pipeline (scrubber/api.py, scrubber/audit.py, scrubber/observability.py):
+"""The service around the pipeline (scrubber/service/app.py, scrubber/audit/store.py, scrubber/service/observability.py):
 the audit trail, statistics, the claim-line history, batches, the rules endpoints, operations,
 request ids, logs without PHI, API keys, and the schema that the migrations build.
 
@@ -21,10 +21,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, SQLModel, select
 
 from scrubber import config
-from scrubber.api import create_app
-from scrubber.audit import ApiKey, AuditStore
-from scrubber.examples import complete_claim
-from scrubber.observability import JsonFormatter
+from scrubber.service.app import create_app
+from scrubber.audit.store import ApiKey, AuditStore
+from scrubber.ruleset.examples import complete_claim
+from scrubber.service.observability import JsonFormatter
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
@@ -631,7 +631,7 @@ def test_logs_never_contain_phi_but_carry_the_request_line(store, caplog):
     assert len(request_lines) == 1
     line = request_lines[0]
     assert (line["logger"], line["level"], line["method"], line["path"], line["status"]) == (
-        "scrubber.api", "info", "POST", "/v1/claims/scrub", 200)
+        "scrubber.service.app", "info", "POST", "/v1/claims/scrub", 200)
     assert isinstance(line["duration_ms"], (int, float)) and line["duration_ms"] >= 0
     statuses = sorted((r["path"], r["status"]) for r in records if r.get("msg") == "request")
     assert statuses == [("/v1/claims/scrub", 200), ("/v1/claims/scrub", 422), ("/v1/claims/scrub/batch", 200),
@@ -717,7 +717,7 @@ def _schema_differences(store: AuditStore) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import scrubber.audit  # noqa: F401  (registers the tables)
+    import scrubber.audit.store  # noqa: F401  (registers the tables)
 
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -744,7 +744,7 @@ def test_migrations_are_at_head_and_build_the_sqlmodel_tables(store):
 
 
 def scrubber_migrations_dir() -> str:
-    import scrubber.migrations
+    import scrubber.audit.migrations
 
     return str(Path(scrubber.migrations.__file__).resolve().parent)
 

@@ -1,7 +1,7 @@
 """Every shipped rule (rules/*.yaml), scrubbed end to end through the real engine.
 
 Each case builds a claim from a small partial dict over the clean example claim
-(scrubber.examples.complete_claim), scrubs it with the shipped rule set, and compares the whole
+(scrubber.ruleset.examples.complete_claim), scrubs it with the shipped rule set, and compares the whole
 list of findings: rule id, category, severity, CARC/RARC, the lines (by line_number), the field to
 fix, the exact message (which names the claim's own values) and the source file. Rule metadata
 below is transcribed from the YAML, not read back from the loaded rule set, so a changed id,
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from scrubber.claim import Claim, ScrubResult
-from scrubber.examples import complete_claim
-from scrubber.pipeline import Scrubber, standard_enrichers
-from scrubber.ruleset import load_ruleset, load_texts
+from scrubber.contract.claim import Claim, ScrubResult
+from scrubber.ruleset.examples import complete_claim
+from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
+from scrubber.ruleset.loader import load_ruleset, load_texts
 
 TODAY = dt.date(2026, 1, 15)
 
@@ -786,7 +786,7 @@ def test_empty_billing_npi_is_reported_as_missing(scrubber):
 
 @pytest.fixture()
 def with_history(ruleset):
-    from scrubber.audit import ClaimHistory, MemoryHistory
+    from scrubber.audit.store import ClaimHistory, MemoryHistory
 
     history = MemoryHistory()
     scrubber = Scrubber(ruleset, enrichers=(ClaimHistory(history),))

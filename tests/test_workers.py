@@ -37,10 +37,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from scrubber.api import create_app
-from scrubber.audit import ApiKey, AuditStore
-from scrubber.examples import complete_claim
-from scrubber.refdata import database_path
+from scrubber.service.app import create_app
+from scrubber.audit.store import ApiKey, AuditStore
+from scrubber.ruleset.examples import complete_claim
+from scrubber.refdata.store import database_path
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -355,10 +355,10 @@ def test_a_worker_behind_the_published_generation_loads_the_files_and_warns_when
         assert reloaded != start
         assert store.rules_generation() == (1, reloaded)
         balancing.write_text(balancing.read_text().replace(NEW_TITLE, "title: Edited once more"))
-        with caplog.at_level(logging.WARNING, logger="scrubber.api"):
+        with caplog.at_level(logging.WARNING, logger="scrubber.service.app"):
             seen = second.get("/v1/rules").json()["revision"]
         assert seen not in (start, reloaded)
-        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "scrubber.api"]
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "scrubber.service.app"]
         assert len(warnings) == 1 and reloaded in warnings[0] and seen in warnings[0]
         assert second.get("/readyz").json()["revision"] == seen
         assert first.get("/v1/rules").json()["revision"] == reloaded  # generation 1 is what it runs

@@ -1,4 +1,4 @@
-"""Bounded cost for YAML rule and payer files (scrubber/yamlsource.py, POST /v1/rules/validate,
+"""Bounded cost for YAML rule and payer files (scrubber/ruleset/yaml_source.py, POST /v1/rules/validate,
 `scrubber rules lint`): anchors, aliases and merge keys are refused where they are written (so an
 alias or merge-key bomb costs nothing), nesting depth and node count are capped while the file is
 composed, numbers have a bounded length, and validation runs off the event loop.
@@ -14,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from scrubber import api, limits
-from scrubber.api import create_app
+from scrubber import limits
+
+from scrubber.service import app as api
+from scrubber.service.app import create_app
 from scrubber.cli import main
-from scrubber.yamlsource import YamlError, load_document
+from scrubber.ruleset.yaml_source import YamlError, load_document
 from tests.contract import assert_problem
 
 VALIDATE = "/v1/rules/validate"

@@ -1,0 +1,1 @@
+"""The public contract: the claim and scrub-result models (shared/contract.md). Imports nothing of the scrubber."""

@@ -1,0 +1,1 @@
+"""Intake: bytes in every accepted format (JSON, NDJSON, X12 837, FHIR) to contract claims, one at a time."""

@@ -1,0 +1,1 @@
+"""X12 837P/837I: a streaming reader of interchanges into contract claim JSON."""

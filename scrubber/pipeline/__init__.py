@@ -1,0 +1,1 @@
+"""The scrubbing pipeline: normalise -> enrich -> engine -> findings, for one claim at a time."""

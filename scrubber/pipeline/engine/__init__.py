@@ -1,0 +1,1 @@
+"""Evaluators of a compiled Program: the durable-rules engine and the plain-Python reference evaluator."""

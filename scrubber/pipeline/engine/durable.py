@@ -1,0 +1,91 @@
+"""Step 4 of the pipeline: the durable-rules C engine, driven directly.
+
+The stock `durable.lang` Host is not used: its timer threads crash under a threaded server and
+it delivers findings late (shared/durable-rules.md). Here each claim gets its own session: its
+facts (unique ids, the gate fact last) are asserted in one batch, every fired activation is read
+back synchronously, and the session is deleted in `finally`. A rule on the gate alone fires in
+every session, so the engine never deletes a session in which nothing fired. The C code holds the
+GIL and has no locks of its own, so one lock serialises the calls: threads add no throughput
+(scale with processes), and at most one session is ever alive per ruleset.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+
+import orjson
+import threading
+
+import durable_rules_engine as _engine
+
+from scrubber.ruleset.compiler import ALWAYS, Program, to_durable
+
+Activation = tuple[str, dict[str, dict]]  # (engine rule name, {alias: matched fact})
+
+_ruleset_names = itertools.count(1)
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+class Engine:
+    """A compiled Program loaded into the C engine (one or more rulesets)."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self._lock = threading.Lock()
+        self._sessions = itertools.count(1)
+        self._handles: list[int] = []
+        try:
+            for chunk in to_durable(program):
+                try:
+                    self._handles.append(_engine.create_ruleset(f"scrub{next(_ruleset_names)}", json.dumps(chunk)))
+                except _engine.error as exc:
+                    raise EngineError(self._culprit(chunk, exc)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _culprit(chunk: dict, exc: Exception) -> str:
+        """Which rule the engine refused: each rule of the refused chunk is tried alone."""
+        for name, rule in chunk.items():
+            if name == ALWAYS:
+                continue
+            try:
+                handle = _engine.create_ruleset(f"probe{next(_ruleset_names)}", json.dumps({name: rule}))
+                _engine.delete_ruleset(handle)
+            except _engine.error as alone:
+                return f"the rules engine refused rule {name}: {alone}"
+        return f"the rules engine refused the rule set: {exc}"
+
+    def run(self, facts: list[dict]) -> list[Activation]:
+        """Evaluate one claim's facts (unique ids, the gate fact last); each gets this session's id."""
+        activations: list[Activation] = []
+        with self._lock:
+            sid = str(next(self._sessions))
+            for fact in facts:
+                fact["sid"] = sid
+            payload = orjson.dumps(facts).decode()
+            for handle in self._handles:
+                try:
+                    code, state = _engine.assert_facts(handle, payload)
+                    if code == 2:
+                        raise EngineError("two facts of one claim had the same id")
+                    result = _engine.start_action_for_state(handle, state)
+                    message = result[1] if result else None
+                    while message:
+                        for rule_name, matched in orjson.loads(message).items():
+                            if rule_name != ALWAYS:
+                                activations.append((rule_name, matched))
+                        message = _engine.complete_and_start_action(handle, state)
+                finally:
+                    _engine.delete_state(handle, sid)
+        return activations
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._handles:
+                _engine.delete_ruleset(handle)
+            self._handles = []

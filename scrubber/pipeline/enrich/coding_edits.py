@@ -1,0 +1,426 @@
+"""Enrichment from reference data: the facts that CMS coding-edit rules test.
+
+An Enricher (see scrubber.pipeline.enrich.facts) that looks each code of a claim up in the reference data
+(scrubber.refdata.store) as of its date of service and writes what it finds onto the facts, so that the
+rules in `rules/coding_*.yaml` stay plain comparisons an analyst can read:
+
+- diagnoses: `code_status` (valid, header, unknown, not_yet_valid, deleted) in the ICD-10-CM
+  code set of the claim's fiscal year (inpatient: the discharge date's), `code_detail`, the
+  billable `code_children` of a header, Medicare Code Editor conflicts (`age_edit`, `sex_edit`,
+  `manifestation`, `unacceptable_principal`) and an `excludes1_code` on the claim;
+- lines: `procedure_code_kind` (CPT category by shape, HCPCS Level II), `procedure_code_status`
+  of a HCPCS code on its date, the first `invalid_modifier`, the NCCI PTP edit that denies this
+  line as column two (`ptp_*`), the MUE limit and the units it counts (`mue_*`), and for an
+  add-on code whether one of its primaries is billed the same day (`addon_*`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from scrubber.contract.claim import Claim
+from scrubber.refdata.store import ReferenceData
+
+# CPT modifiers are AMA codes: only the two-character codes are listed here (no descriptors),
+# so a modifier that is neither one of these nor a HCPCS Level II modifier is reported.
+CPT_MODIFIERS = frozenset(
+    "22 23 24 25 26 27 32 33 47 50 51 52 53 54 55 56 57 58 59 62 63 66 73 74 76 77 78 79 80 81 82 "
+    "90 91 92 93 95 96 97 99".split())
+
+# Modifiers that may bypass an NCCI PTP edit with modifier indicator 1 (domain.md; NCCI Policy
+# Manual, chapter I): 59 and its X{EPSU} subsets, anatomic modifiers, global surgery modifiers,
+# 25/57 for E/M services, 91 repeat laboratory test, 27 multiple outpatient hospital E/M.
+NCCI_ASSOCIATED_MODIFIERS = frozenset(
+    "59 XE XS XP XU LT RT E1 E2 E3 E4 FA F1 F2 F3 F4 F5 F6 F7 F8 F9 TA T1 T2 T3 T4 T5 T6 T7 T8 T9 "
+    "LC LD LM RC RI 24 25 57 58 78 79 91 27".split())
+
+PROCEDURE_SHAPES: tuple[tuple[str, re.Pattern], ...] = (
+    ("cpt", re.compile(r"[0-9]{5}")),
+    ("cpt_category_ii", re.compile(r"[0-9]{4}F")),
+    ("cpt_category_iii", re.compile(r"[0-9]{4}T")),
+    ("cpt_pla", re.compile(r"[0-9]{4}U")),
+    ("cpt_vaccine_admin", re.compile(r"[0-9]{4}A")),
+    ("cpt_maaa", re.compile(r"[0-9]{4}M")),
+    ("hcpcs", re.compile(r"[A-V][0-9]{4}")),
+)
+
+# Medicare Code Editor age ranges (domain.md) by MCE list.
+MCE_AGES = {"Newborn_Only": (0, 0, "newborn (age 0)"), "Pediatric_Only": (0, 17, "pediatric (age 0-17)"),
+            "Maternity_Only": (12, 55, "maternity (age 12-55)"), "Adult_Only": (15, 124, "adult (age 15-124)")}
+
+# Type of bill (first two digits, facility type + bill classification) that is hospital
+# outpatient for NCCI (the OCE): 12x inpatient Part B, 13x outpatient, 14x non-patient,
+# 74x ORF, 75x CORF, 76x CMHC, 85x critical access hospital.
+OUTPATIENT_BILL_TYPES = frozenset({"12", "13", "14", "74", "75", "76", "85"})
+INPATIENT_BILL_TYPES = frozenset({"11", "18", "21", "41", "86"})
+DME_TAXONOMY_PREFIX = "332B"  # durable medical equipment & medical supplies suppliers
+
+
+def procedure_kind(code: str) -> str:
+    for kind, shape in PROCEDURE_SHAPES:
+        if shape.fullmatch(code):
+            return kind
+    return "invalid"
+
+
+def fiscal_year(day: dt.date) -> int:
+    """The federal fiscal year: FY2026 runs from 2025-10-01 to 2026-09-30."""
+    return day.year + 1 if day.month >= 10 else day.year
+
+
+def dotted(code: str) -> str:
+    return code if len(code) <= 3 else f"{code[:3]}.{code[3:]}"
+
+
+def _bill_class(type_of_bill: str | None) -> str | None:
+    if not type_of_bill:
+        return None
+    digits = type_of_bill.lstrip("0")
+    return digits[:2] if len(digits) >= 2 else None
+
+
+def ncci_setting(claim: Claim) -> str | None:
+    """'practitioner' for professional claims, 'hospital' for institutional outpatient claims,
+    None where NCCI PTP/MUE do not apply (inpatient) or cannot be told (no type of bill)."""
+    if claim.claim_type == "professional":
+        return "practitioner"
+    return "hospital" if _bill_class(claim.type_of_bill) in OUTPATIENT_BILL_TYPES else None
+
+
+def mue_setting(claim: Claim) -> str | None:
+    setting = ncci_setting(claim)
+    provider = claim.billing_provider
+    if setting == "practitioner" and provider and (provider.taxonomy or "").startswith(DME_TAXONOMY_PREFIX):
+        return "dme"
+    return setting
+
+
+@dataclass(frozen=True)
+class IcdStatus:
+    status: str  # valid, header, unknown, not_yet_valid, deleted
+    fiscal_year: int  # the loaded code set it was judged by
+    detail: str
+    description: str | None = None
+    children: tuple[str, ...] = ()  # billable codes under a header (without dots)
+
+
+def icd10cm_status(ref: ReferenceData, code: str, wanted: int) -> IcdStatus:
+    """A diagnosis code (without dot) in the ICD-10-CM code set of fiscal year `wanted` (or the
+    nearest loaded year), with the reason in words when it cannot be billed."""
+    fy = ref.icd10cm_year_for(wanted)
+    note = f" (FY{wanted} is not loaded; judged by the FY{fy} code set)" if fy != wanted else ""
+    entry = ref.icd10cm(code, fy)
+    if entry is not None:
+        if entry.billable:
+            return IcdStatus("valid", fy, f"billable in FY{fy}" + note, entry.description)
+        children = ref.icd10cm_children(code, fy)
+        detail = f"a header code in FY{fy}: it needs more characters"
+        if children:
+            detail += f" ({len(children)}{'+' if len(children) >= 200 else ''} billable codes under it)"
+        return IcdStatus("header", fy, detail + note, entry.description, children)
+    years = ref.icd10cm_years_of(code)
+    if years and all(y > fy for y, _ in years):
+        first = years[0][0]
+        return IcdStatus("not_yet_valid", fy, f"added to ICD-10-CM for FY{first} (dates of service from "
+                                              f"{first - 1}-10-01)" + note)
+    if years and all(y < fy for y, _ in years):
+        last = years[-1][0]
+        return IcdStatus("deleted", fy, f"deleted from ICD-10-CM after FY{last} (last date of service "
+                                        f"{last}-09-30)" + note)
+    return IcdStatus("unknown", fy, f"not an ICD-10-CM code in FY{fy}" + note)
+
+
+def _join(codes, limit: int = 8) -> str:
+    codes = list(codes)
+    text = ", ".join(codes[:limit])
+    return text + (f" and {len(codes) - limit} more" if len(codes) > limit else "")
+
+
+class CodingEdits:
+    """The reference-data enricher."""
+
+    def __init__(self, reference: ReferenceData):
+        self.ref = reference
+        self._pairs: dict[tuple[int, str, str], str | None] = {}  # (fy, code, other) -> Excludes1 note
+
+    def enrich(self, claim: Claim, facts) -> None:
+        if facts.diagnoses:
+            self._diagnoses(claim, facts)
+        if facts.lines:
+            self._lines(claim, facts)
+
+    # Diagnoses -----------------------------------------------------------------------------
+    def _diagnosis_date(self, claim: Claim, facts) -> dt.date | None:
+        if claim.claim_type == "institutional" and claim.discharge_date is not None \
+                and _bill_class(claim.type_of_bill) in INPATIENT_BILL_TYPES:
+            return claim.discharge_date
+        dos = facts.claim.get("dos")
+        return dt.date.fromordinal(dos) if dos is not None else None
+
+    def _diagnoses(self, claim: Claim, facts) -> None:
+        ref = self.ref
+        day = self._diagnosis_date(claim, facts)
+        if day is None or not ref.icd10cm_years:
+            return
+        wanted = fiscal_year(day)
+        fy = ref.icd10cm_year_for(wanted)
+        version = ref.mce_version_for(wanted)
+        age = facts.claim.get("patient_age")
+        sex = facts.claim.get("patient_sex")
+        codes = [fact.get("code", "").replace(".", "") for fact in facts.diagnoses]
+        for fact, code in zip(facts.diagnoses, codes):
+            if not code:
+                continue
+            found = icd10cm_status(ref, code, wanted)
+            fact["code_fiscal_year"] = found.fiscal_year
+            fact["code_status"] = found.status
+            fact["code_detail"] = found.detail
+            if found.description:
+                fact["code_description"] = found.description
+            if found.children:
+                fact["code_children"] = _join(dotted(c) for c in found.children)
+            if version is not None:
+                self._mce(fact, code, version, age, sex)
+        self._excludes1(facts.diagnoses, codes, fy)
+
+    def _mce(self, fact: dict, code: str, version: int, age: int | None, sex: str | None) -> None:
+        edits = self.ref.mce_edits(code, version)
+        if not edits:
+            return
+        if age is not None:
+            for edit, (low, high, label) in MCE_AGES.items():
+                if edit in edits and not low <= age <= high:
+                    fact["age_edit"] = label
+                    break
+        if sex == "M" and "Female_Only" in edits:
+            fact["sex_edit"] = "female"
+        elif sex == "F" and "Male_Only" in edits:
+            fact["sex_edit"] = "male"
+        if "Principal_Manifestation" in edits:
+            fact["manifestation"] = True
+        if "Principal_Unacceptable" in edits:
+            fact["unacceptable_principal"] = True
+        fact["mce_version"] = version
+
+    def _excludes1(self, diagnoses: list[dict], codes: list[str], fy: int) -> None:
+        """Each pair of diagnoses that an Excludes1 note of either one excludes is reported once,
+        on the later-listed diagnosis."""
+        pairs = self._pairs
+        if len(pairs) > 100_000:
+            pairs.clear()
+        for j in range(1, len(codes)):
+            for i in range(j):
+                key = (fy, codes[i], codes[j])
+                hit = pairs.get(key, _MISSING)
+                if hit is _MISSING:  # common pairs of diagnoses come back claim after claim
+                    hit = pairs[key] = (_excluded(self.ref.excludes1(codes[i], fy), codes[j]) or
+                                        _excluded(self.ref.excludes1(codes[j], fy), codes[i])) if codes[i] and codes[j] else None
+                if hit:
+                    diagnoses[j]["excludes1_code"] = dotted(codes[i])
+                    diagnoses[j]["excludes1_note"] = hit
+                    break
+
+    # Lines ---------------------------------------------------------------------------------
+    def _lines(self, claim: Claim, facts) -> None:
+        ref = self.ref
+        lines = facts.lines
+        for fact in lines:
+            code = fact.get("procedure_code")
+            dos = fact.get("service_date")
+            day = dt.date.fromordinal(dos) if dos is not None else None
+            if code:
+                kind = procedure_kind(code)
+                fact["procedure_code_kind"] = kind
+                if kind == "hcpcs":
+                    entry = ref.hcpcs(code)
+                    if entry is None or entry.is_modifier:
+                        fact["procedure_code_status"] = "unknown"
+                    else:
+                        status = entry.status_on(day)
+                        fact["procedure_code_status"] = status
+                        if status == "terminated":
+                            fact["procedure_code_date"] = entry.termination_date.toordinal()
+                        elif status == "not_yet_effective":
+                            fact["procedure_code_date"] = entry.start_date.toordinal()
+            for slot in ("mod1", "mod2", "mod3", "mod4"):
+                modifier = fact.get(slot)
+                if modifier and modifier not in CPT_MODIFIERS:
+                    reason = self._modifier_problem(modifier, day)
+                    if reason:
+                        fact["invalid_modifier"] = modifier
+                        fact["invalid_modifier_reason"] = reason
+                        break
+        setting = ncci_setting(claim)
+        if setting is not None:
+            self._ptp(lines, setting)
+        setting = mue_setting(claim)
+        if setting is not None:
+            self._mue(lines, setting)
+        self._add_on(lines)
+
+    def _modifier_problem(self, modifier: str, day: dt.date | None) -> str | None:
+        entry = self.ref.hcpcs(modifier)
+        if entry is None or not entry.is_modifier:
+            return "is not a CPT or HCPCS Level II modifier"
+        status = entry.status_on(day)
+        if status == "terminated":
+            return f"was discontinued after {entry.termination_date.isoformat()}"
+        if status == "not_yet_effective":
+            return f"is effective only from {entry.start_date.isoformat()}"
+        return None
+
+    def _ptp(self, lines: list[dict], setting: str) -> None:
+        """Flag the column-two line of each NCCI PTP edit in force on the shared date of service
+        that no NCCI-associated modifier on either line bypasses (indicator 1) — or that nothing
+        bypasses (indicator 0). Indicator 9: the edit never applies. Only lines whose code has an
+        edit with this line's code are looked at, so 999 lines cost 999 look-ups, not a million."""
+        by_day: dict[int, dict[str, list[int]]] = {}  # date of service -> code -> indices of its lines
+        for i, a in enumerate(lines):
+            if a.get("procedure_code") and a.get("service_date") is not None:
+                by_day.setdefault(a["service_date"], {}).setdefault(a["procedure_code"], []).append(i)
+        for j, b in enumerate(lines):
+            code_b, dos = b.get("procedure_code"), b.get("service_date")
+            if not code_b or dos is None:
+                continue
+            day = dt.date.fromordinal(dos)
+            mods_b = {b["mod1"], b["mod2"], b["mod3"], b["mod4"]}
+            codes = by_day[dos]
+            column1 = self.ref.ptp_column1_codes(setting, code_b)
+            candidates = sorted(i for code in codes.keys() & column1 if code != code_b for i in codes[code])
+            for i in candidates:
+                a = lines[i]
+                code_a = a["procedure_code"]
+                for edit in self.ref.ptp(setting, code_a, code_b):
+                    if edit.modifier_indicator == 9 or not edit.in_force(day):
+                        continue
+                    if edit.modifier_indicator == 1 and (
+                            (mods_b | {a["mod1"], a["mod2"], a["mod3"], a["mod4"]}) & NCCI_ASSOCIATED_MODIFIERS):
+                        continue
+                    b["ptp_column1_code"] = code_a
+                    b["ptp_column1_line"] = a["line_number"]
+                    b["ptp_modifier_indicator"] = edit.modifier_indicator
+                    b["ptp_effective_date"] = edit.effective.toordinal()
+                    if edit.deletion is not None:
+                        b["ptp_deletion_date"] = edit.deletion.toordinal()
+                    b["ptp_rationale"] = edit.rationale
+                    b["ptp_setting"] = setting
+                    break
+                if "ptp_column1_code" in b:
+                    break
+
+    def _mue(self, lines: list[dict], setting: str) -> None:
+        """MAI 1: the line's own units; MAI 2 and 3: the units of every line with the code on the
+        date of service, summed and shown on the first of them."""
+        groups: dict[tuple[str, int], list[dict]] = {}
+        for fact in lines:
+            code, units = fact.get("procedure_code"), fact.get("units")
+            if not code or units is None:
+                continue
+            limit = self.ref.mue(setting, code)
+            if limit is None:
+                continue
+            fact["mue_limit"] = limit.value
+            fact["mue_mai"] = limit.mai
+            fact["mue_setting"] = setting
+            if limit.mai == 1 or fact.get("service_date") is None:
+                fact["mue_units"] = units
+                fact["mue_lines"] = str(fact["line_number"])
+            else:
+                groups.setdefault((code, fact["service_date"]), []).append(fact)
+        for group in groups.values():
+            total = sum(fact["units"] for fact in group)
+            group[0]["mue_units"] = int(total) if total == int(total) else total
+            group[0]["mue_lines"] = ", ".join(str(fact["line_number"]) for fact in group)
+
+    def _add_on(self, lines: list[dict]) -> None:
+        by_day: dict[int, set[str]] = {}
+        for fact in lines:
+            if fact.get("procedure_code") and fact.get("service_date") is not None:
+                by_day.setdefault(fact["service_date"], set()).add(fact["procedure_code"])
+        for fact in lines:
+            code, dos = fact.get("procedure_code"), fact.get("service_date")
+            if not code or dos is None:
+                continue
+            edits = self.ref.add_on(code)
+            if not edits:
+                continue
+            day = dt.date.fromordinal(dos)
+            in_force = [e for e in edits if e.in_force(day)]
+            if not in_force:
+                continue
+            fact["addon_edit_type"] = min(e.edit_type for e in in_force)
+            primaries = sorted({e.primary for e in in_force if e.primary})
+            fact["addon_primaries"] = _join(primaries)
+            fact["addon_primary_present"] = bool(set(primaries) & by_day[dos])
+
+
+_MISSING = object()
+
+
+def _excluded(notes, code: str) -> str | None:
+    for _owner, lo, hi, note in notes:
+        head = code[:len(lo)]
+        if len(head) == len(lo) and lo <= head <= hi:
+            return note
+    return None
+
+
+CODE_SYSTEMS = ("icd10cm", "hcpcs", "cpt", "modifier", "pos")
+
+
+@dataclass(frozen=True)
+class CodeLookup:
+    """What a coder asks of a code on a date: GET /v1/codes/{system}/{code}?date=."""
+    system: str
+    code: str
+    date: dt.date
+    valid: bool  # may be billed on that date
+    status: str
+    detail: str
+    billable: bool | None = None
+    description: str | None = None
+    children: tuple[str, ...] = ()
+    fiscal_year: int | None = None
+    effective_date: dt.date | None = None
+    termination_date: dt.date | None = None
+
+
+def look_up(ref: ReferenceData, system: str, code: str, day: dt.date) -> CodeLookup:
+    code = code.strip().upper()
+    if system == "icd10cm":
+        bare = code.replace(".", "")
+        found = icd10cm_status(ref, bare, fiscal_year(day))
+        return CodeLookup(system, dotted(bare), day, found.status == "valid", found.status, found.detail,
+                          found.status == "valid" if found.status in ("valid", "header") else None,
+                          found.description, tuple(dotted(c) for c in found.children), found.fiscal_year)
+    if system == "cpt":
+        kind = procedure_kind(code)
+        ok = kind.startswith("cpt")
+        return CodeLookup(system, code, day, ok, "valid_shape" if ok else "invalid_shape",
+                          f"shaped like a {kind.replace('_', ' ')} code (CPT codes are AMA-licensed: only "
+                          "their shape is checked)" if ok else "not shaped like a CPT code")
+    if system == "pos":
+        entry = ref.pos(code)
+        if entry is None:
+            return CodeLookup(system, code, day, False, "unknown", "not a CMS place of service code")
+        status = ("not_yet_effective" if entry.effective_date and day < entry.effective_date else
+                  "terminated" if entry.termination_date and day > entry.termination_date else "valid")
+        return CodeLookup(system, code, day, status == "valid", status, f"{status.replace('_', ' ')} on {day}",
+                          None, entry.description, effective_date=entry.effective_date,
+                          termination_date=entry.termination_date)
+    # hcpcs or modifier
+    if system == "modifier" and code in CPT_MODIFIERS:
+        return CodeLookup(system, code, day, True, "valid", "a CPT modifier (AMA: no description shipped)")
+    entry = ref.hcpcs(code)
+    wanted_modifier = system == "modifier"
+    if entry is None or entry.is_modifier != wanted_modifier:
+        what = "a CPT or HCPCS Level II modifier" if wanted_modifier else "a HCPCS Level II code"
+        return CodeLookup(system, code, day, False, "unknown", f"not {what}")
+    status = entry.status_on(day)
+    detail = {"valid": f"in effect on {day}",
+              "terminated": f"terminated: the last day it may be billed is {entry.termination_date}",
+              "not_yet_effective": f"effective only from {entry.start_date}"}[status]
+    return CodeLookup(system, code, day, status == "valid", status, detail, None, entry.description,
+                      effective_date=entry.start_date,
+                      termination_date=entry.termination_date)

@@ -1,0 +1,108 @@
+"""The scrubbing pipeline: claim -> normalise -> enrich -> engine -> findings -> result.
+
+A Scrubber holds one loaded rule set (compiled into the engine once) and scrubs claims against
+it. The reference evaluator can stand in for the engine; the tests compare the two.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+from typing import Literal, Sequence
+
+from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
+from scrubber.pipeline.engine.durable import Engine
+from scrubber.pipeline.enrich.facts import Enricher, FactBuilder
+from scrubber.pipeline.findings import build_findings, cap, pair_rules_skipped, status
+from scrubber.pipeline.normalise import normalise
+from scrubber.pipeline.engine import reference as reference_evaluator
+from scrubber.ruleset.loader import RuleSet
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+_last_id = [0]
+_id_lock = threading.Lock()
+
+
+def new_scrub_id() -> str:
+    """A ULID: 48 bits of milliseconds then 80 random bits; within one millisecond of one process
+    the next id is the previous one plus 1, so ids sort in the order they were made."""
+    with _id_lock:
+        value = (int(time.time() * 1000) << 80) | int.from_bytes(secrets.token_bytes(10), "big")
+        if value >> 80 <= _last_id[0] >> 80:
+            value = _last_id[0] + 1
+        _last_id[0] = value
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def standard_enrichers(reference=None, history=None) -> tuple[Enricher, ...]:
+    """The enrichers the service runs: coding edits from reference data (scrubber.refdata.store) and the
+    claim history (scrubber.audit.store), each when given."""
+    from scrubber.audit.store import ClaimHistory
+    from scrubber.pipeline.enrich.coding_edits import CodingEdits
+
+    found: list[Enricher] = []
+    if reference is not None:
+        found.append(CodingEdits(reference))
+    if history is not None:
+        found.append(ClaimHistory(history))
+    return tuple(found)
+
+
+class Scrubber:
+    def __init__(self, ruleset: RuleSet, *, evaluator: Literal["engine", "reference"] = "engine",
+                 enrichers: tuple[Enricher, ...] = ()):
+        self.ruleset = ruleset
+        self.program = ruleset.program
+        self.enrichers = enrichers
+        self.builder = FactBuilder(self.program, enrichers)
+        self.evaluator = evaluator
+        self.engine = Engine(self.program) if evaluator == "engine" else None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+    # A bare Scrubber is its creator's to close; the service's PayerRouter counts its users.
+    def acquire(self) -> "Scrubber":
+        return self
+
+    def release(self) -> None:
+        pass
+
+    def scrub(self, claim: Claim, *, today: dt.date | None = None,
+              found: Sequence[Finding] = (), as_of: dt.date | None = None) -> ScrubResult:
+        """Scrub one claim. `found`: findings its intake already made (an X12 segment problem),
+        listed first. `as_of`: judge by the rules (and payer facts) in force on that day instead
+        of on the claim's dates of service."""
+        claim = normalise(claim, today=today)
+        facts = self.builder.build(claim)
+        engine_facts = facts.for_engine()
+        if as_of is not None:
+            day = as_of.toordinal()
+            for fact in engine_facts:
+                if "dos" in fact:
+                    fact["dos"] = day
+        if self.engine is not None:
+            activations = self.engine.run(engine_facts)
+        else:
+            activations = reference_evaluator.evaluate(self.program, engine_facts)
+        skipped = [pair_rules_skipped(self.program)] if facts.pairs_skipped else []
+        findings = cap([*found, *skipped, *build_findings(self.program, activations, facts)])
+        dates = [line.service_date for line in claim.lines if line.service_date]
+        effective = as_of or (min(dates) if dates else None)
+        return ScrubResult(
+            claim_id=claim.claim_id, status=status(findings), findings=findings,
+            ruleset=RulesetInfo(revision=self.ruleset.revision, effective_date=effective),
+            scrub_id=new_scrub_id())
+
+    def unreadable(self, claim_id: str | None, found: Sequence[Finding]) -> ScrubResult:
+        """The result for what its intake found but could not make a claim of (an X12 CLM with no
+        service line): failed, with those findings, and no rule run."""
+        findings = cap(list(found))
+        return ScrubResult(claim_id=claim_id, status=status(findings) if findings else "fail",
+                           findings=findings, ruleset=RulesetInfo(revision=self.ruleset.revision,
+                                                                  effective_date=None),
+                           scrub_id=new_scrub_id())

@@ -1,0 +1,762 @@
+"""Importers for the CMS reference files, read in the layouts CMS publishes them.
+
+`scrubber data import KIND FILE...` calls `import_files`, which reads and validates every row of
+every file first and only then replaces the dataset in the reference database (scrubber.refdata.store)
+in one transaction: a malformed file is refused with `ImportFileError` ("file.txt line 12: ...")
+and the database keeps what it had. Importing the same files twice gives the same rows.
+
+One reader per kind, each a generator over the rows of a file, or of the matching members of a
+.zip as downloaded from CMS:
+
+| kind       | reader        | table(s)                | dataset              |
+|------------|---------------|-------------------------|----------------------|
+| `ncci-ptp` | `read_ptp`    | ptp, ptp_rationale      | ncci-ptp:<setting>   |
+| `mue`      | `read_mue`    | mue                     | mue:<setting>        |
+| `aoc`      | `read_aoc`    | aoc                     | aoc                  |
+| `mce`      | `read_mce`    | mce                     | mce:<version>        |
+| `hcpcs`    | `read_hcpcs`  | hcpcs                   | hcpcs                |
+| `pos`      | `read_pos`    | pos                     | pos                  |
+| `icd10cm`  | scrubber.refdata.icd10cm.read_for_import | icd10cm, icd10cm_excludes1 | icd10cm:<fiscal year> |
+
+Text is decoded as UTF-8 (a byte-order mark is dropped), else as Windows-1252/Latin-1 (the MUE
+tables are Latin-1); CRLF, LF and CR line ends are all accepted.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib
+import io
+import re
+import sqlite3
+import zipfile
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Sequence
+
+from scrubber.refdata.store import KINDS, MUE_SETTINGS, PTP_SETTINGS, Writer, database_path, dataset_name
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+BASELINE_DIR = DATA_DIR / "baseline"
+
+
+class DataImportError(Exception):
+    """An import that was refused; nothing was loaded."""
+
+
+class ImportFileError(DataImportError):
+    """A file that cannot be imported, with the line (None: the whole file) and the reason."""
+
+    def __init__(self, path: str | Path, line: int | None, reason: str):
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{self.path}{'' if line is None else f' line {line}'}: {reason}")
+
+
+class Where(NamedTuple):
+    """Where a row was read: the file (`name.zip:member` inside a zip) and its first line."""
+
+    file: str
+    line: int
+
+    def error(self, reason: str) -> ImportFileError:
+        return ImportFileError(self.file, self.line, reason)
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows, as the readers yield them (the table's columns, less the dataset's scope, plus `where`)
+
+class PtpRow(NamedTuple):
+    column1: str
+    column2: str
+    effective: int
+    deletion: int | None
+    modifier_indicator: int
+    rationale: str
+    where: Where
+
+
+class MueRow(NamedTuple):
+    code: str
+    value: int
+    mai: int
+    rationale: str
+    where: Where
+
+
+class AocRow(NamedTuple):
+    addon: str
+    primary_code: str
+    edit_type: int
+    effective: int
+    deletion: int | None
+    where: Where
+
+
+class MceRow(NamedTuple):
+    version: int
+    edit: str
+    code_type: str
+    code: str
+    description: str
+    where: Where
+
+
+class HcpcsRow(NamedTuple):
+    code: str
+    is_modifier: int
+    description: str
+    add_date: int | None
+    effective_date: int | None
+    termination_date: int | None
+    where: Where
+
+
+class PosRow(NamedTuple):
+    code: str
+    description: str
+    effective_date: int | None
+    termination_date: int | None
+    where: Where
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    dataset: str
+    rows: int
+    files: list[str]
+    detail: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Files, zips, text
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    data: bytes
+
+
+_SKIPPED_MEMBERS = re.compile(r"readme|layout|^__macosx/", re.IGNORECASE)
+
+
+def _sources(path: str | Path, suffixes: tuple[str, ...]) -> Iterator[_Source]:
+    """The file itself, or the members of a .zip whose names end with one of `suffixes`."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() != ".zip":
+            yield _Source(path.name, path.read_bytes())
+            return
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()
+                       and m.filename.lower().endswith(suffixes) and not _SKIPPED_MEMBERS.search(m.filename)]
+            if not members:
+                raise ImportFileError(path.name, None, f"the zip holds no {' or '.join(suffixes)} file")
+            for member in sorted(members, key=lambda m: m.filename):
+                yield _Source(f"{path.name}:{member.filename}", archive.read(member))
+    except zipfile.BadZipFile:
+        raise ImportFileError(path.name, None, "not a readable zip file") from None
+    except OSError as exc:
+        raise ImportFileError(path.name, None, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _text(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    return data.decode("latin-1")
+
+
+def _lines(source: _Source) -> Iterator[tuple[Where, str]]:
+    """Physical lines (CRLF, LF or CR), numbered from 1, without their line ends."""
+    for number, line in enumerate(io.StringIO(_text(source.data), newline=None), 1):
+        yield Where(source.name, number), line.rstrip("\n")
+
+
+def _records(source: _Source, delimiter: str = ",") -> Iterator[tuple[Where, list[str]]]:
+    """CSV records (a quoted field may span lines), each with the line it starts on."""
+    reader = csv.reader(io.StringIO(_text(source.data), newline=""), delimiter=delimiter)
+    start = 1
+    for record in reader:
+        yield Where(source.name, start), record
+        start = reader.line_num + 1
+
+
+def _blank(fields: Sequence[str]) -> bool:
+    return not any(f.strip() for f in fields)
+
+
+def _columns(fields: list[str], count: int, where: Where, what: str = "columns") -> list[str]:
+    """Exactly `count` fields (empty fields after them are tolerated)."""
+    if len(fields) < count or not _blank(fields[count:]):
+        raise where.error(f"expected {count} {what}, found {len(fields)}")
+    return [f.strip() for f in fields[:count]]
+
+
+def _norm(name: str) -> str:
+    """A header name reduced to lower-case letters and digits: 'Add-On_Code' -> 'addoncode'."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+_CODE = re.compile(r"[0-9A-Z]{5}")  # a CPT or HCPCS code
+
+
+def _code(value: str, what: str, where: Where) -> str:
+    if not _CODE.fullmatch(value):
+        raise where.error(f"{what} '{value}' is not a 5-character CPT/HCPCS code")
+    return value
+
+
+def _ymd(value: str, what: str, where: Where) -> int:
+    """A date written YYYYMMDD, as an int."""
+    if re.fullmatch(r"\d{8}", value):
+        try:
+            dt.date(int(value[:4]), int(value[4:6]), int(value[6:]))
+            return int(value)
+        except ValueError:
+            pass
+    raise where.error(f"{what} '{value}' is not a date (YYYYMMDD)")
+
+
+def _any_date(value: str, what: str, where: Where) -> int | None:
+    """A date written YYYYMMDD, YYYY-MM-DD or MM/DD/YYYY (blank: None), as an int YYYYMMDD."""
+    if not value:
+        return None
+    try:
+        return _ymd(value, what, where)
+    except ImportFileError:
+        for pattern in ("%Y-%m-%d", "%m/%d/%Y"):
+            try:
+                date = dt.datetime.strptime(value, pattern).date()
+                return date.year * 10000 + date.month * 100 + date.day
+            except ValueError:
+                pass
+        raise where.error(f"{what} '{value}' is not a date (YYYYMMDD, YYYY-MM-DD or MM/DD/YYYY)") from None
+
+
+def _getter(fields: list[str], index: dict[str, int]) -> Callable[[str], str]:
+    """The value of a named column ('' if the file has no such column)."""
+    return lambda key: fields[index[key]] if key in index else ""
+
+
+def _header_index(header: list[str], wanted: dict[str, tuple[str, ...]], required: Iterable[str],
+                  where: Where, strip_suffix: str = "") -> dict[str, int]:
+    """Column positions by name: `wanted` maps a field to the normalized header names it may have."""
+    names = [_norm(h) for h in header]
+    if strip_suffix:
+        names = [n.removesuffix(strip_suffix) for n in names]
+    index = {key: names.index(alias) for key, aliases in wanted.items() for alias in aliases if alias in names}
+    missing = [wanted[key][0] for key in required if key not in index]
+    if missing:
+        raise where.error(f"header has no column {', '.join(missing)} (found: {', '.join(h.strip() for h in header)})")
+    return index
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+
+def read_ptp(path: str | Path) -> Iterator[PtpRow]:
+    """NCCI procedure-to-procedure edits, the tab-delimited TXT CMS publishes per setting and
+    quarter (`ccipra-v322r0-f1.TXT` practitioner, `ccioph-v...` outpatient hospital; one setting's
+    table is split over files f1..f4). Before the data: an AMA notice line, a title line
+    ("Column1/Column2 Edits") and a header wrapped over 4 lines. Then one edit per line, 7 columns:
+    Column 1, Column 2, `*` if the edit existed before 1996 (else empty), Effective Date YYYYMMDD,
+    Deletion Date YYYYMMDD or `*` (no deletion), Modifier indicator 0 (not allowed), 1 (allowed)
+    or 9 (not applicable), PTP Edit Rationale (text). The data starts at the first line holding a
+    code or a date; every line from there on must be an edit."""
+    for source in _sources(path, (".txt",)):
+        started = False
+        for where, line in _lines(source):
+            fields = line.split("\t")
+            if not started and not any(_CODE.fullmatch(f.strip()) or re.fullmatch(r"\d{8}", f.strip())
+                                       for f in fields):
+                continue  # the notice, title and header lines: no code, no date
+            started = True
+            if _blank(fields):
+                continue
+            col1, col2, before_1996, effective, deletion, indicator, rationale = \
+                _columns(fields, 7, where, "tab-separated columns")
+            if before_1996 not in ("", "*"):
+                raise where.error(f"column 3 '{before_1996}' is neither '*' nor empty")
+            if indicator not in ("0", "1", "9"):
+                raise where.error(f"modifier indicator '{indicator}' is not 0, 1 or 9")
+            yield PtpRow(_code(col1, "column 1 code", where), _code(col2, "column 2 code", where),
+                         _ymd(effective, "effective date", where),
+                         None if deletion == "*" else _ymd(deletion, "deletion date", where),
+                         int(indicator), rationale, where)
+        if not started:
+            raise ImportFileError(source.name, None, "no PTP edits found (expected the tab-separated CMS PTP table)")
+
+
+def read_mue(path: str | Path) -> Iterator[MueRow]:
+    """A Medically Unlikely Edits table as CMS publishes it in CSV
+    (`MCR_MUE_PractitionerServices_Eff_07-01-2026.csv`, `..._OutpatientHospitalServices_...`,
+    `..._DMESupplierServices_...`), Latin-1: a quoted multi-line AMA notice record, then the header
+    record whose first field is "HCPCS/\\nCPT Code" (then "<Setting> MUE Values", "MUE Adjudication
+    Indicator", "MUE Rationale"), then one code per record: code, units (integer), the MAI as its
+    leading digit 1/2/3 followed by its meaning ("2 Date of Service Edit: Policy"), rationale."""
+    for source in _sources(path, (".csv",)):
+        header = False
+        for where, record in _records(source):
+            if _blank(record):
+                continue
+            if not header:
+                if _norm(record[0]).startswith("hcpcs"):
+                    header = True
+                elif _CODE.fullmatch(record[0].strip()):
+                    raise where.error("MUE row before the 'HCPCS/CPT Code' header record")
+                continue
+            code, value, mai, rationale = _columns(record, 4, where)
+            if not re.fullmatch(r"\d+", value):
+                raise where.error(f"MUE value '{value}' is not a whole number of units")
+            match = re.match(r"([123])(?!\d)", mai)
+            if not match:
+                raise where.error(f"MUE adjudication indicator '{mai}' does not start with 1, 2 or 3")
+            yield MueRow(_code(code, "HCPCS/CPT code", where), int(value), int(match[1]), rationale, where)
+        if not header:
+            raise ImportFileError(source.name, None, "no 'HCPCS/CPT Code' header record (expected a CMS MUE table)")
+
+
+_AOC_COLUMNS = {
+    "edit_type": ("aocedittype",),
+    "addon": ("addoncode",),
+    "primary": ("primarycode",),
+    "effective": ("aocediteffdt", "aocediteffectivedate"),
+    "deletion": ("aoceditdeldt", "aoceditdeletiondate"),
+    "addon_deletion": ("aocdeldt", "addoncodedeletiondate", "addoncodedeldt"),
+    "primary_deletion": ("primarycodedeldt", "primarycodedeletiondate"),
+}
+
+
+def _aoc_date(value: str, what: str, where: Where) -> int | None:
+    """AOC dates are Julian YYYYDDD (2026091 = 2026-04-01); YYYYMMDD and MM/DD/YYYY are accepted
+    too. Blank or `*`: None."""
+    if value in ("", "*"):
+        return None
+    if re.fullmatch(r"\d{7}", value):
+        year, day = int(value[:4]), int(value[4:])
+        if 1 <= day <= (dt.date(year, 12, 31) - dt.date(year, 1, 1)).days + 1:
+            date = dt.date(year, 1, 1) + dt.timedelta(days=day - 1)
+            return date.year * 10000 + date.month * 100 + date.day
+        raise where.error(f"{what} '{value}' is not a date (YYYYDDD: day {day} of {year})")
+    return _any_date(value, what, where)
+
+
+def read_aoc(path: str | Path) -> Iterator[AocRow]:
+    """NCCI add-on code edits, "Medicare NCCI Add-on Code Edits" (AOC_V2026Q2-MCR.xlsx) saved as
+    CSV or tab-delimited text, read by header names. The published sheet has the AMA notice in its
+    first row and the header in the second: AOC_Edit_Type (1, 2, 3), Add-On_Code, AOC_DelDT,
+    Primary_Code (`CCCCC`: contractor-defined primaries, type 2), Primary_Code_DelDT,
+    AOC_Edit_EffDT, AOC_Edit_DelDT, Special_Instruction_Notes; dates are Julian YYYYDDD. Header
+    names spelled out ("Add-on Code", "AOC Edit Effective Date", "Primary Code Deletion Date", ...)
+    are accepted too. The fixed-width TXT in the CMS zip is not read (its record layout is in a PDF
+    that was not checked): save the Excel sheet as CSV.
+
+    A row's deletion is the earliest of the edit's, the add-on code's and the primary code's
+    deletion dates (the pairing ends when either code does)."""
+    for source in _sources(path, (".txt", ".csv")):
+        delimiter = ","
+        for _, line in _lines(source):
+            if "addoncode" in _norm(line) and "primarycode" in _norm(line):
+                delimiter = "\t" if "\t" in line else ","
+                break
+        index: dict[str, int] | None = None
+        width = 0
+        for where, record in _records(source, delimiter):
+            if _blank(record):
+                continue
+            if index is None:
+                names = {_norm(f).removesuffix("julian") for f in record}
+                if "addoncode" in names and "primarycode" in names:
+                    index = _header_index(record, _AOC_COLUMNS, ("edit_type", "addon", "primary", "effective"),
+                                          where, strip_suffix="julian")
+                    width = len(record)
+                    while width and not record[width - 1].strip():
+                        width -= 1
+                elif _CODE.fullmatch(record[0].strip()) or record[0].strip() in ("1", "2", "3"):
+                    raise where.error("AOC row before the header (AOC_Edit_Type, Add-On_Code, Primary_Code, ...)")
+                continue
+            fields = _columns(record, width, where)
+            get = _getter(fields, index)
+            edit_type = get("edit_type")
+            if edit_type not in ("1", "2", "3"):
+                raise where.error(f"AOC edit type '{edit_type}' is not 1, 2 or 3")
+            effective = _aoc_date(get("effective"), "AOC edit effective date", where)
+            if effective is None:
+                raise where.error("AOC edit effective date is missing")
+            deletions = [_aoc_date(get("deletion"), "AOC edit deletion date", where),
+                         _aoc_date(get("addon_deletion"), "add-on code deletion date", where),
+                         _aoc_date(get("primary_deletion"), "primary code deletion date", where)]
+            deletion = min((d for d in deletions if d is not None), default=None)
+            yield AocRow(_code(get("addon"), "add-on code", where), _code(get("primary"), "primary code", where),
+                         int(edit_type), effective, deletion, where)
+        if index is None:
+            raise ImportFileError(source.name, None, "no header with Add-On_Code and Primary_Code columns "
+                                  "(expected the CMS AOC sheet saved as CSV or tab-separated text)")
+
+
+_MCE_HEADER = ["MCE_Version", "ICD_Version", "MCE_Section", "MCE_Subsection", "MCE_Edit_Type",
+               "ICD_Code_Type", "ICD_Code", "ICD_Desc"]
+
+
+def read_mce(path: str | Path) -> Iterator[MceRow]:
+    """Medicare Code Editor edit lists, tab-separated, in the layout of
+    MCE_Simple_Code_Edits_v37.txt (CMS MCE tables as tabulated by nlindner/CMS_Issued_Codes_For_SQL):
+    header MCE_Version, ICD_Version, MCE_Section, MCE_Subsection, MCE_Edit_Type, ICD_Code_Type
+    (D diagnosis, P procedure), ICD_Code (no dot), ICD_Desc. ICD-10 only.
+
+    MCE_Edit_Type values in version 37 (rows): Female_Only (5429), Male_Only (2445),
+    Principal_Unacceptable (2406), Maternity_Only (2372), Adult_Only (771),
+    Principal_Manifestation (395), Pediatric_Only (114), Noncovered_Always (97),
+    Limited_Coverage (50), Newborn_Only (41), Principal_Questionable_Admit (27),
+    Wrong_Performed (3), Noncovered_Over60 (2), Noncovered_LOS_96hr (1). Other names are accepted
+    as they come (a later version may add edits)."""
+    for source in _sources(path, (".txt",)):
+        header = False
+        for where, line in _lines(source):
+            fields = line.split("\t")
+            if _blank(fields):
+                continue
+            if not header:
+                if [f.strip() for f in fields] != _MCE_HEADER:
+                    raise where.error(f"expected the header {' '.join(_MCE_HEADER)}")
+                header = True
+                continue
+            version, icd_version, _, _, edit, code_type, code, description = \
+                _columns(fields, 8, where, "tab-separated columns")
+            if not re.fullmatch(r"\d+", version):
+                raise where.error(f"MCE version '{version}' is not a number")
+            if icd_version != "10":
+                raise where.error(f"ICD version '{icd_version}' is not 10 (only ICD-10 edits are read)")
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", edit):
+                raise where.error(f"MCE edit type '{edit}' is not a name like Newborn_Only")
+            if code_type not in ("D", "P"):
+                raise where.error(f"ICD code type '{code_type}' is not D or P")
+            if not re.fullmatch(r"[0-9A-Z]{3,7}", code):
+                raise where.error(f"ICD code '{code}' is not 3 to 7 letters and digits without a dot")
+            yield MceRow(int(version), edit, code_type, code, description, where)
+        if not header:
+            raise ImportFileError(source.name, None, "empty file (expected the MCE edit list)")
+
+
+_HCPCS_COLUMNS = {
+    "code": ("hcpc", "hcpcs", "code"),
+    "recid": ("recid",),
+    "long": ("longdescription",),
+    "short": ("shortdescription",),
+    "add": ("adddt",),
+    "effective": ("acteffdt",),
+    "termination": ("termdt",),
+}
+
+
+def read_hcpcs(path: str | Path) -> Iterator[HcpcsRow]:
+    """HCPCS Level II codes and modifiers, in either of two CSV layouts, read by header names:
+
+    - the CMS alpha-numeric HCPCS file (`HCPC2026_OCT_ANWEB.xlsx` saved as CSV): HCPC, SEQNUM,
+      RECID, LONG DESCRIPTION, SHORT DESCRIPTION, ... ADD DT, ACT EFF DT, TERM DT, ACTION CD, with
+      dates YYYYMMDD and modifiers left-padded with spaces ("   A1");
+    - the older list `hcpcs_level2_2022.csv`: code, seqnum, recid, long_description,
+      short_description (no dates: None).
+
+    RECID follows the CMS record layout (HCPC<year>_recordlayout.txt): 3 = first record of a
+    procedure code, 4 = its continuation records, 7 = first record of a modifier, 8 = its
+    continuation records; a continuation's description is appended to the long description."""
+    for source in _sources(path, (".csv",)):
+        index: dict[str, int] | None = None
+        width = 0
+        pending: HcpcsRow | None = None
+        seen: set[str] = set()
+        for where, record in _records(source):
+            if _blank(record):
+                continue
+            if index is None:
+                index = _header_index(record, _HCPCS_COLUMNS, ("code", "recid", "long"), where)
+                width = len(record)
+                continue
+            fields = _columns(record, width, where)
+            get = _getter(fields, index)
+            code, recid = get("code").upper(), get("recid")
+            if recid not in ("3", "4", "7", "8"):
+                raise where.error(f"RECID '{recid}' is not 3, 4, 7 or 8")
+            modifier = recid in ("7", "8")
+            if not re.fullmatch(r"[0-9A-Z]{2}" if modifier else r"[0-9A-Z]{5}", code):
+                raise where.error(f"{'modifier' if modifier else 'HCPCS code'} '{code}' is not "
+                                  f"{'2' if modifier else '5'} letters and digits")
+            if recid in ("4", "8"):
+                if pending is None or pending.code != code or bool(pending.is_modifier) != modifier:
+                    raise where.error(f"continuation record (RECID {recid}) of {code} does not follow its first record")
+                pending = pending._replace(description=f"{pending.description} {get('long')}".strip())
+                continue
+            if code in seen:
+                raise where.error(f"{code} appears twice")
+            seen.add(code)
+            if pending is not None:
+                yield pending
+            pending = HcpcsRow(code, int(modifier), get("long") or get("short"),
+                               _any_date(get("add"), "add date", where),
+                               _any_date(get("effective"), "action effective date", where),
+                               _any_date(get("termination"), "termination date", where), where)
+        if pending is not None:
+            yield pending
+        if index is None:
+            raise ImportFileError(source.name, None, "empty file (expected the HCPCS list with a header row)")
+
+
+_POS_COLUMNS = {
+    "code": ("code", "poscode", "placeofservicecode"),
+    "description": ("description", "name", "placeofservicename", "placeofservicedescription"),
+    "effective": ("effectivedate", "effective"),
+    "termination": ("terminationdate", "termination"),
+}
+
+
+def read_pos(path: str | Path) -> Iterator[PosRow]:
+    """CMS place-of-service codes, CSV with a header: code, description, and optionally
+    effective_date and termination_date (YYYYMMDD, YYYY-MM-DD or MM/DD/YYYY; blank: open)."""
+    for source in _sources(path, (".csv",)):
+        index: dict[str, int] | None = None
+        width = 0
+        for where, record in _records(source):
+            if _blank(record):
+                continue
+            if index is None:
+                index = _header_index(record, _POS_COLUMNS, ("code", "description"), where)
+                width = len(record)
+                continue
+            fields = _columns(record, width, where)
+            get = _getter(fields, index)
+            code, description = get("code"), get("description")
+            if not re.fullmatch(r"\d{2}", code):
+                raise where.error(f"place of service '{code}' is not two digits")
+            if not description:
+                raise where.error(f"place of service {code} has no description")
+            yield PosRow(code, description, _any_date(get("effective"), "effective date", where),
+                         _any_date(get("termination"), "termination date", where), where)
+        if index is None:
+            raise ImportFileError(source.name, None, "empty file (expected code,description)")
+
+
+READERS: dict[str, Callable[[str | Path], Iterator[NamedTuple]]] = {
+    "ncci-ptp": read_ptp, "mue": read_mue, "aoc": read_aoc, "mce": read_mce, "hcpcs": read_hcpcs,
+    "pos": read_pos,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings and dates from file names
+
+_PTP_NAMES = {"practitioner": r"ccipra|practitioner", "hospital": r"ccioph|hospital"}
+_MUE_NAMES = {"practitioner": r"practitioner", "hospital": r"hospital", "dme": r"(?<![a-z])dme"}
+
+
+def _member_names(path: Path) -> list[str]:
+    names = [path.name]
+    if path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names += archive.namelist()
+    return names
+
+
+def _setting(kind: str, paths: Sequence[Path], given: str | None) -> str:
+    settings = PTP_SETTINGS if kind == "ncci-ptp" else MUE_SETTINGS
+    if given is not None:
+        if given not in settings:
+            raise DataImportError(f"--setting for {kind} is one of {', '.join(settings)}, not '{given}'")
+        return given
+    patterns = _PTP_NAMES if kind == "ncci-ptp" else _MUE_NAMES
+    found: set[str] = set()
+    for path in paths:
+        text = " ".join(_member_names(path)).lower()
+        matched = {s for s, pattern in patterns.items() if re.search(pattern, text)}
+        if len(matched) != 1:
+            raise ImportFileError(path.name, None, f"cannot tell the {kind} setting from the file name: "
+                                  f"pass --setting ({' or '.join(settings)})")
+        found |= matched
+    if len(found) > 1:
+        raise DataImportError(f"the files are for different settings ({', '.join(sorted(found))}): "
+                              "import one setting at a time")
+    return found.pop()
+
+
+def _iso(value: str | dt.date, what: str) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    for pattern in ("%Y-%m-%d", "%Y%m%d", "%m-%d-%Y", "%m/%d/%Y"):
+        try:
+            return dt.datetime.strptime(value.strip(), pattern).date().isoformat()
+        except ValueError:
+            pass
+    raise DataImportError(f"{what} '{value}' is not a date (YYYY-MM-DD)")
+
+
+def _effective_from_names(paths: Sequence[Path]) -> str:
+    """The MUE table's effective date from names like MCR_MUE_..._Eff_07-01-2026.csv ('' if none)."""
+    found = set()
+    for path in paths:
+        for name in _member_names(path):
+            if match := re.search(r"eff_?(\d{2})-(\d{2})-(\d{4})", name, re.IGNORECASE):
+                found.add(_iso(f"{match[3]}-{match[1]}-{match[2]}", "effective date in the file name"))
+            elif match := re.search(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)", name):
+                found.add(_iso(match[0], "effective date in the file name"))
+    if len(found) > 1:
+        raise DataImportError(f"the file names give different effective dates ({', '.join(sorted(found))}): "
+                              "pass --effective")
+    return found.pop() if found else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# import_files
+
+_KEYS: dict[str, Callable[[Any], Hashable]] = {  # each table's primary key, less the scope
+    "ncci-ptp": lambda r: (r.column1, r.column2, r.effective),
+    "mue": lambda r: r.code,
+    "aoc": lambda r: (r.addon, r.primary_code, r.effective),
+    "mce": lambda r: (r.edit, r.code_type, r.code),
+    "hcpcs": lambda r: r.code,
+    "pos": lambda r: r.code,
+}
+
+
+def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *, setting: str | None = None,
+                 effective: str | dt.date | None = None, version: int | None = None,
+                 source: str = "import", base: Sequence[str | Path] = ()) -> ImportReport:
+    """Read and validate every row of `paths` (files or CMS zips), then replace the dataset in the
+    reference database under `data_dir` in one transaction. Raises DataImportError (ImportFileError
+    for a bad file: file, line, reason) before anything is written.
+
+    Several files of one kind are one dataset: the union of their rows (CMS splits a PTP table over
+    f1..f4). For hcpcs, a code in several files takes its record from the last file that has it
+    (list the older code list first, the alpha-numeric file with dates last).
+
+    Options: `setting` (ncci-ptp, mue; else from the file names), `effective` (mue: the table's
+    effective date, else from the file name; stored as the dataset's detail), `version` (mce: must
+    match the file; icd10cm: the fiscal year), `base` (files read before `paths`, as part of the
+    same dataset: the shipped hcpcs baseline is the 2022 list updated by the October 2026 excerpt).
+    Rows are read twice (validated, then written) rather than held in memory: a full PTP table has
+    millions."""
+    paths = [Path(p) for p in (*base, *paths)]
+    if kind not in KINDS:
+        raise DataImportError(f"unknown kind '{kind}': one of {', '.join(KINDS)}")
+    if not paths:
+        raise DataImportError("no files to import")
+    if setting is not None and kind not in ("ncci-ptp", "mue"):
+        raise DataImportError("--setting applies to ncci-ptp and mue only")
+    if effective is not None and kind != "mue":
+        raise DataImportError("--effective applies to mue only")
+    if version is not None and kind not in ("mce", "icd10cm"):
+        raise DataImportError("--version applies to mce and icd10cm only")
+    if kind == "icd10cm":
+        return _import_icd10cm(paths, data_dir, version, source)
+
+    read = READERS[kind]
+    rows: Callable[[], Iterator[Any]] = lambda: chain.from_iterable(read(p) for p in paths)  # noqa: E731
+    scope: str | int | None = _setting(kind, paths, setting) if kind in ("ncci-ptp", "mue") else None
+    detail = ""
+    if kind == "mue":
+        detail = _iso(effective, "--effective") if effective is not None else _effective_from_names(paths)
+    elif kind == "ncci-ptp":  # the release, e.g. v322r0
+        detail = ", ".join(sorted({m[0] for p in paths for n in _member_names(p)
+                                   for m in re.finditer(r"v\d{3}r\d+", n.lower())}))
+
+    # Pass 1: validate every row; keep only what the write needs.
+    files: dict[str, None] = {}
+    texts: set[str] = set()
+    merged: dict[str, HcpcsRow] = {}
+    first: MceRow | None = None
+    for row in rows():
+        files[row.where.file] = None
+        if kind == "ncci-ptp":
+            texts.add(row.rationale)
+        elif kind == "hcpcs":
+            merged[row.code] = row
+        elif kind == "mce":
+            first = first or row
+            if row.version != first.version:
+                raise row.where.error(f"MCE version {row.version} differs from version {first.version} "
+                                      f"({first.where}): import one version at a time")
+    if not files:
+        raise DataImportError(f"no rows in {', '.join(p.name for p in paths)}")
+    if first is not None:
+        if version is not None and version != first.version:
+            raise DataImportError(f"--version {version} does not match the file's MCE version {first.version}")
+        scope = first.version
+
+    def tables(conn: sqlite3.Connection) -> dict[str, Iterable[tuple]]:
+        if kind == "ncci-ptp":
+            ids = Writer.ensure_rationales(conn, sorted(texts))
+            return {"ptp": ((scope, r.column1, r.column2, r.effective, r.deletion, r.modifier_indicator,
+                             ids[r.rationale]) for r in rows())}
+        if kind == "mue":
+            return {"mue": ((scope, *r[:-1]) for r in rows())}
+        if kind == "hcpcs":
+            return {"hcpcs": [r[:-1] for r in merged.values()]}
+        return {kind: (r[:-1] for r in rows())}  # aoc, mce, pos: the table is named like the kind
+
+    # Pass 2: write, all or nothing.
+    with Writer(database_path(data_dir)).connect() as conn:
+        try:
+            count = Writer.replace(conn, kind, scope, source, ", ".join(files), tables(conn), detail)
+        except sqlite3.IntegrityError:
+            raise _duplicate(rows(), _KEYS[kind]) from None
+    return ImportReport(kind, dataset_name(kind, scope), count, list(files), detail)
+
+
+def _duplicate(rows: Iterator[Any], key: Callable[[Any], Hashable]) -> DataImportError:
+    """After the database refused a duplicate key: find the two rows (only on that error path)."""
+    seen: dict[Hashable, Where] = {}
+    for row in rows:
+        k = key(row)
+        if k in seen:
+            return row.where.error(f"same key as {seen[k]}: {k}")
+        seen[k] = row.where
+    return DataImportError("two rows have the same key")
+
+
+def _import_icd10cm(paths: list[Path], data_dir: str | Path, fiscal_year: int | None, source: str) -> ImportReport:
+    """The hook for scrubber/refdata/icd10cm.py: `read_for_import(paths, fiscal_year)` returns
+    `(fy, code_rows, excludes_rows)` with rows in the columns of icd10cm and icd10cm_excludes1."""
+    try:
+        module = importlib.import_module("scrubber.refdata.icd10cm")
+        read_for_import = module.read_for_import
+    except ModuleNotFoundError as exc:
+        if exc.name != "scrubber.refdata.icd10cm":
+            raise
+        raise DataImportError("importing icd10cm needs scrubber/refdata/icd10cm.py (read_for_import), "
+                              "which this installation does not have") from None
+    except AttributeError:
+        raise DataImportError("scrubber.refdata.icd10cm has no read_for_import(paths, fiscal_year)") from None
+    fy, code_rows, excludes_rows = read_for_import(paths, fiscal_year)
+    code_rows, excludes_rows = list(code_rows), list(excludes_rows)
+    files = [p.name for p in paths]
+    with Writer(database_path(data_dir)).connect() as conn:
+        count = Writer.replace(conn, "icd10cm", fy, source, ", ".join(files),
+                               {"icd10cm": code_rows, "icd10cm_excludes1": excludes_rows},
+                               f"{len(excludes_rows)} Excludes1 notes")
+    return ImportReport("icd10cm", dataset_name("icd10cm", fy), count, files, f"{len(excludes_rows)} Excludes1 notes")
+
+
+def baseline_files() -> list[tuple[str, Path, dict[str, Any]]]:
+    """The reference files shipped in scrubber/data (see SOURCES.md there), one dataset each, as
+    (kind, path, options): load each with `import_files(kind, [path], data_dir, **options,
+    source="baseline:<hash>")`. The hcpcs dataset is the 2022 list (option `base`) updated by the
+    October 2026 excerpt, whose modifier rows carry dates."""
+    b = BASELINE_DIR
+    return [
+        ("ncci-ptp", b / "ncci_ptp_practitioner_2026q3.excerpt.txt", {"setting": "practitioner"}),
+        ("mue", b / "mue_practitioner_2026-07-01.excerpt.csv", {"setting": "practitioner", "effective": "2026-07-01"}),
+        ("aoc", b / "aoc_constructed.excerpt.csv", {}),
+        ("mce", b / "MCE_Simple_Code_Edits_v37.txt", {"version": 37}),
+        ("hcpcs", b / "hcpcs_2026_oct.excerpt.csv", {"base": [b / "hcpcs_level2_2022.csv"]}),
+        ("pos", DATA_DIR / "place_of_service.csv", {}),
+    ]

@@ -1,0 +1,488 @@
+"""Reference data behind one interface: code sets and CMS edit tables, effective-dated.
+
+Everything lives in one SQLite file, `$SCRUBBER_DATA_DIR/reference.sqlite`:
+
+- read-only and memory-mapped by the service, so several worker processes on one machine share
+  the operating system's page cache instead of each holding a private copy of 4M NCCI rows;
+- opened in well under a second however large it is (nothing is loaded up front); lookups are
+  indexed and cached per process in small LRU caches;
+- filled by `scrubber data import KIND FILE` (scrubber.refdata.importers) one *dataset* at a time (ICD-10-CM
+  by fiscal year, NCCI PTP and MUE by setting, ...), each replaced whole in one transaction, so a
+  reader never sees half an import;
+- seeded with the baseline shipped in `scrubber/data/` (see its SOURCES.md) for every dataset that
+  was never imported; a new release's baseline replaces the old baseline, never an import.
+
+Dates are stored as integers YYYYMMDD (None: open-ended).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from scrubber.owner_only import private_directory, private_file
+
+SCHEMA_VERSION = 1
+FILE_NAME = "reference.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dataset (
+    name TEXT PRIMARY KEY,          -- e.g. 'icd10cm:2026', 'ncci-ptp:practitioner', 'hcpcs'
+    kind TEXT NOT NULL,             -- importer kind: icd10cm, hcpcs, pos, mce, ncci-ptp, mue, aoc
+    source TEXT NOT NULL,           -- 'baseline:<hash>' or 'import'
+    files TEXT NOT NULL,            -- the file names it was read from
+    rows INTEGER NOT NULL,
+    loaded_at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '' -- e.g. the MUE table's effective date
+);
+CREATE TABLE IF NOT EXISTS icd10cm (
+    fy INTEGER NOT NULL, code TEXT NOT NULL, billable INTEGER NOT NULL, description TEXT NOT NULL,
+    PRIMARY KEY (fy, code)) WITHOUT ROWID;
+-- An Excludes1 note of `code` (a category or code, without dot; it covers its children too):
+-- diagnoses whose first len(lo) characters lie in lo..hi are never coded with it.
+CREATE TABLE IF NOT EXISTS icd10cm_excludes1 (
+    fy INTEGER NOT NULL, code TEXT NOT NULL, lo TEXT NOT NULL, hi TEXT NOT NULL, note TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS icd10cm_excludes1_code ON icd10cm_excludes1 (fy, code);
+CREATE TABLE IF NOT EXISTS hcpcs (
+    code TEXT PRIMARY KEY, is_modifier INTEGER NOT NULL, description TEXT NOT NULL,
+    add_date INTEGER, effective_date INTEGER, termination_date INTEGER) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pos (
+    code TEXT PRIMARY KEY, description TEXT NOT NULL, effective_date INTEGER, termination_date INTEGER
+) WITHOUT ROWID;
+-- Medicare Code Editor lists: edit is e.g. Newborn_Only, Pediatric_Only, Maternity, Adult,
+-- Female, Male, Manifestation, Unacceptable_Principal (as named in the MCE tables).
+CREATE TABLE IF NOT EXISTS mce (
+    version INTEGER NOT NULL, edit TEXT NOT NULL, code_type TEXT NOT NULL, code TEXT NOT NULL,
+    description TEXT NOT NULL, PRIMARY KEY (version, code_type, code, edit)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ptp (
+    setting TEXT NOT NULL, column1 TEXT NOT NULL, column2 TEXT NOT NULL, effective INTEGER NOT NULL,
+    deletion INTEGER, modifier_indicator INTEGER NOT NULL, rationale INTEGER NOT NULL,
+    PRIMARY KEY (setting, column2, column1, effective)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ptp_rationale (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS mue (
+    setting TEXT NOT NULL, code TEXT NOT NULL, value INTEGER NOT NULL, mai INTEGER NOT NULL,
+    rationale TEXT NOT NULL, PRIMARY KEY (setting, code)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aoc (
+    addon TEXT NOT NULL, primary_code TEXT NOT NULL, edit_type INTEGER NOT NULL,
+    effective INTEGER NOT NULL, deletion INTEGER, PRIMARY KEY (addon, primary_code, effective)
+) WITHOUT ROWID;
+"""
+
+# Which table rows belong to which dataset (a dataset is replaced whole).
+_DATASET_TABLES: dict[str, tuple[tuple[str, str | None], ...]] = {
+    # kind: ((table, where-clause on the dataset's scope `?`), ...)
+    "icd10cm": (("icd10cm", "fy = ?"), ("icd10cm_excludes1", "fy = ?")),
+    "hcpcs": (("hcpcs", None),),
+    "pos": (("pos", None),),
+    "mce": (("mce", "version = ?"),),
+    "ncci-ptp": (("ptp", "setting = ?"),),
+    "mue": (("mue", "setting = ?"),),
+    "aoc": (("aoc", None),),
+}
+KINDS = tuple(_DATASET_TABLES)
+PTP_SETTINGS = ("practitioner", "hospital")
+MUE_SETTINGS = ("practitioner", "hospital", "dme")
+
+
+def ymd(value: dt.date | None) -> int | None:
+    return value.year * 10000 + value.month * 100 + value.day if value is not None else None
+
+
+def from_ymd(value: int | None) -> dt.date | None:
+    return dt.date(value // 10000, value // 100 % 100, value % 100) if value else None
+
+
+def dataset_name(kind: str, scope: str | int | None) -> str:
+    return kind if scope is None else f"{kind}:{scope}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    kind: str
+    source: str
+    files: str
+    rows: int
+    loaded_at: str
+    detail: str
+
+
+def database_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / FILE_NAME
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """One writer at a time across processes (workers starting together, an import)."""
+    private_directory(path.parent)
+    private_file(path.with_suffix(".lock"))
+    with open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Writer:
+    """Replaces datasets in the reference database, each in one transaction."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        with _file_lock(self.path):
+            private_file(self.path)  # its -journal file gets the same mode from SQLite
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            try:
+                # A rollback journal (not WAL): the service opens the file read-only, which WAL
+                # would not allow without write access to its -shm file.
+                conn.execute("PRAGMA journal_mode=DELETE")
+                conn.executescript(SCHEMA)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                yield conn
+            finally:
+                conn.close()
+
+    @staticmethod
+    def replace(conn: sqlite3.Connection, kind: str, scope: str | int | None, source: str, files: str,
+                rows_by_table: dict[str, Iterable[tuple]], detail: str = "") -> int:
+        """Delete the dataset's rows and insert the new ones, all or nothing. Returns the row
+        count of the dataset's main table."""
+        name = dataset_name(kind, scope)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, where in _DATASET_TABLES[kind]:
+                if where is None:
+                    conn.execute(f"DELETE FROM {table}")
+                else:
+                    conn.execute(f"DELETE FROM {table} WHERE {where}", (scope,))
+            counts = {}
+            for table, rows in rows_by_table.items():
+                before = conn.total_changes
+                width = len(_columns(conn, table))
+                conn.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * width)})", rows)
+                counts[table] = conn.total_changes - before
+            main = _DATASET_TABLES[kind][0][0]
+            conn.execute("INSERT OR REPLACE INTO dataset VALUES (?,?,?,?,?,?,?)",
+                         (name, kind, source, files, counts.get(main, 0),
+                          dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), detail))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return counts.get(main, 0)
+
+    @staticmethod
+    def rationale_ids(conn: sqlite3.Connection) -> dict[str, int]:
+        return {text: id_ for id_, text in conn.execute("SELECT id, text FROM ptp_rationale")}
+
+    @staticmethod
+    def ensure_rationales(conn: sqlite3.Connection, texts: Iterable[str]) -> dict[str, int]:
+        """Add the PTP rationale texts not stored yet (the table is shared by every PTP dataset and
+        never emptied, so ids stay stable across imports); returns text -> id for all of them."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR IGNORE INTO ptp_rationale (text) VALUES (?)", ((t,) for t in texts))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return Writer.rationale_ids(conn)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def datasets(conn: sqlite3.Connection) -> list[Dataset]:
+    return [Dataset(*row) for row in conn.execute("SELECT * FROM dataset ORDER BY name")]
+
+
+@dataclass(frozen=True)
+class IcdCode:
+    fy: int
+    code: str  # without dot
+    billable: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class HcpcsCode:
+    code: str
+    is_modifier: bool
+    description: str
+    add_date: dt.date | None
+    effective_date: dt.date | None
+    termination_date: dt.date | None
+
+    @property
+    def start_date(self) -> dt.date | None:
+        return self.add_date or self.effective_date
+
+    def status_on(self, day: dt.date | None) -> str:
+        """'valid', 'not_yet_effective' or 'terminated' on a date of service. A code may be billed
+        from its ADD DT through its TERM DT (CMS HCPCS file); ACT EFF DT is the date of the
+        record's latest action (added, changed or discontinued), not the code's start."""
+        start = self.start_date
+        if day is not None and start is not None and day < start:
+            return "not_yet_effective"
+        if day is not None and self.termination_date is not None and day > self.termination_date:
+            return "terminated"
+        return "valid"
+
+
+@dataclass(frozen=True)
+class PosCode:
+    code: str
+    description: str
+    effective_date: dt.date | None
+    termination_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class PtpEdit:
+    setting: str
+    column1: str
+    column2: str
+    effective: dt.date
+    deletion: dt.date | None
+    modifier_indicator: int
+    rationale: str
+
+    def in_force(self, day: dt.date) -> bool:
+        """CMS PTP files give the deletion date as the last day an edit applied: deletions made in
+        a quarterly release carry the last day of the previous quarter (20231231), and an edit
+        deleted retroactively has deletion = effective with indicator 9 (never applies)."""
+        return self.effective <= day and (self.deletion is None or day <= self.deletion)
+
+
+@dataclass(frozen=True)
+class MueLimit:
+    setting: str
+    code: str
+    value: int
+    mai: int
+    rationale: str
+
+
+@dataclass(frozen=True)
+class AddOnEdit:
+    addon: str
+    primary: str
+    edit_type: int
+    effective: dt.date
+    deletion: dt.date | None
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.effective <= day and (self.deletion is None or day <= self.deletion)
+
+
+class ReferenceData:
+    """Read access to the reference database. Thread-safe: one read-only connection per thread;
+    lookups are cached per process (the data only changes by an import, after which the service
+    is restarted or reloaded)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no reference database at {self.path}")
+        self._local = threading.local()
+        conn = self._conn()
+        self.icd10cm_years: tuple[int, ...] = tuple(
+            fy for (fy,) in conn.execute("SELECT DISTINCT fy FROM icd10cm ORDER BY fy"))
+        self.mce_versions: tuple[int, ...] = tuple(
+            v for (v,) in conn.execute("SELECT DISTINCT version FROM mce ORDER BY version"))
+        self.rationales = dict(conn.execute("SELECT id, text FROM ptp_rationale"))
+        self._cache: dict[tuple, object] = {}
+        self._cache_lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            conn.execute("PRAGMA mmap_size=1073741824")  # pages shared with the other workers
+            conn.execute("PRAGMA cache_size=-8000")  # 8 MB of private cache at most
+            self._local.conn = conn
+        return conn
+
+    def _cached(self, key: tuple, compute):
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
+            value = compute()
+            if len(self._cache) > 200_000:  # bounded: a crude reset beats unbounded growth
+                with self._cache_lock:
+                    self._cache.clear()
+            self._cache[key] = value
+        return value
+
+    def datasets(self) -> list[Dataset]:
+        return datasets(self._conn())
+
+    # ICD-10-CM ---------------------------------------------------------------------------
+    def icd10cm_year_for(self, fy: int) -> int | None:
+        """The loaded fiscal year to judge a claim of fiscal year `fy` by: that year, else the
+        nearest loaded one (a claim dated after the newest loaded year is judged by the newest)."""
+        years = self.icd10cm_years
+        if not years:
+            return None
+        if fy in years:
+            return fy
+        return min(years, key=lambda y: (abs(y - fy), -y))
+
+    def icd10cm(self, code: str, fy: int) -> IcdCode | None:
+        def compute():
+            row = self._conn().execute("SELECT billable, description FROM icd10cm WHERE fy=? AND code=?",
+                                       (fy, code)).fetchone()
+            return IcdCode(fy, code, bool(row[0]), row[1]) if row else None
+        return self._cached(("icd", fy, code), compute)
+
+    def icd10cm_years_of(self, code: str) -> tuple[tuple[int, bool], ...]:
+        """Every loaded fiscal year that has the code, with its billable flag that year."""
+        return self._cached(("icdy", code), lambda: tuple(
+            (fy, bool(b)) for fy, b in self._conn().execute(
+                "SELECT fy, billable FROM icd10cm WHERE code=? ORDER BY fy", (code,))))
+
+    def icd10cm_children(self, code: str, fy: int, limit: int = 200) -> tuple[str, ...]:
+        """The billable codes under a header code in a fiscal year (without dots)."""
+        return self._cached(("icdc", fy, code, limit), lambda: tuple(
+            c for (c,) in self._conn().execute(
+                "SELECT code FROM icd10cm WHERE fy=? AND code>? AND code<? AND billable=1 ORDER BY code LIMIT ?",
+                (fy, code, code + "\uffff", limit))))
+
+    def excludes1(self, code: str, fy: int) -> tuple[tuple[str, str, str, str], ...]:
+        """The Excludes1 notes that apply to a code: its own and its ancestors' (a note on a
+        category covers every code under it), as (owner, lo, hi, note)."""
+        def compute():
+            prefixes = [code[:n] for n in range(3, len(code) + 1)]
+            marks = ",".join("?" * len(prefixes))
+            return tuple(self._conn().execute(
+                f"SELECT code, lo, hi, note FROM icd10cm_excludes1 WHERE fy=? AND code IN ({marks})",
+                (fy, *prefixes)))
+        return self._cached(("ex1", fy, code), compute)
+
+    # Medicare Code Editor ----------------------------------------------------------------
+    def mce_version_for(self, fy: int) -> int | None:
+        """MCE version N is fiscal year N - 17 (v37 = FY2020). The version for the claim's year,
+        else the newest loaded version before it, else the oldest loaded."""
+        if not self.mce_versions:
+            return None
+        wanted = fy + 17
+        older = [v for v in self.mce_versions if v <= wanted]
+        return max(older) if older else min(self.mce_versions)
+
+    def mce_edits(self, code: str, version: int, code_type: str = "D") -> frozenset[str]:
+        return self._cached(("mce", version, code_type, code), lambda: frozenset(
+            e for (e,) in self._conn().execute(
+                "SELECT edit FROM mce WHERE version=? AND code_type=? AND code=?", (version, code_type, code))))
+
+    # HCPCS, modifiers, place of service ---------------------------------------------------
+    def hcpcs(self, code: str) -> HcpcsCode | None:
+        def compute():
+            row = self._conn().execute("SELECT * FROM hcpcs WHERE code=?", (code,)).fetchone()
+            if row is None:
+                return None
+            return HcpcsCode(row[0], bool(row[1]), row[2], from_ymd(row[3]), from_ymd(row[4]), from_ymd(row[5]))
+        return self._cached(("hcpcs", code), compute)
+
+    def pos(self, code: str) -> PosCode | None:
+        def compute():
+            row = self._conn().execute("SELECT * FROM pos WHERE code=?", (code,)).fetchone()
+            return PosCode(row[0], row[1], from_ymd(row[2]), from_ymd(row[3])) if row else None
+        return self._cached(("pos", code), compute)
+
+    # NCCI ---------------------------------------------------------------------------------
+    def ptp(self, setting: str, column1: str, column2: str) -> tuple[PtpEdit, ...]:
+        """Every edit (with its history) where column1 is column one and column2 is column two."""
+        def compute():
+            return tuple(
+                PtpEdit(setting, column1, column2, from_ymd(eff), from_ymd(dele), ind, self._rationale(rat))
+                for eff, dele, ind, rat in self._conn().execute(
+                    "SELECT effective, deletion, modifier_indicator, rationale FROM ptp "
+                    "WHERE setting=? AND column2=? AND column1=? ORDER BY effective", (setting, column2, column1)))
+        return self._cached(("ptp", setting, column1, column2), compute)
+
+    def ptp_column1_codes(self, setting: str, column2: str) -> frozenset[str]:
+        """The column-one codes of every edit (in force or not) where column2 is column two: one
+        query per code, so that a claim's lines are paired only with codes that have an edit."""
+        def compute():
+            return frozenset(c for (c,) in self._conn().execute(
+                "SELECT DISTINCT column1 FROM ptp WHERE setting=? AND column2=?", (setting, column2)))
+        return self._cached(("ptp_column1", setting, column2), compute)
+
+    def _rationale(self, id_: int) -> str:
+        text = self.rationales.get(id_)
+        if text is None:
+            row = self._conn().execute("SELECT text FROM ptp_rationale WHERE id=?", (id_,)).fetchone()
+            text = self.rationales[id_] = row[0] if row else ""
+        return text
+
+    def mue(self, setting: str, code: str) -> MueLimit | None:
+        def compute():
+            row = self._conn().execute("SELECT value, mai, rationale FROM mue WHERE setting=? AND code=?",
+                                       (setting, code)).fetchone()
+            return MueLimit(setting, code, *row) if row else None
+        return self._cached(("mue", setting, code), compute)
+
+    def add_on(self, code: str) -> tuple[AddOnEdit, ...]:
+        """The add-on edits of an add-on code: one per primary code (and period)."""
+        return self._cached(("aoc", code), lambda: tuple(
+            AddOnEdit(code, p, t, from_ymd(e), from_ymd(d)) for p, t, e, d in self._conn().execute(
+                "SELECT primary_code, edit_type, effective, deletion FROM aoc WHERE addon=? ORDER BY primary_code",
+                (code,))))
+
+
+_MISSING = object()
+
+
+def _baseline_hash(files: list[Path]) -> str:
+    import hashlib
+    digest = hashlib.sha256(f"schema {SCHEMA_VERSION}".encode())
+    for path in sorted(files):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def ensure_baseline(data_dir: str | Path) -> Path:
+    """Create the reference database if needed and (re)load the shipped baseline into every
+    dataset that was never imported. Safe when several workers start at once."""
+    from scrubber.refdata import icd10cm
+    from scrubber.refdata import importers
+
+    path = database_path(data_dir)
+    shipped = importers.baseline_files()
+    icd_years = icd10cm.baseline_years()
+    files = [p for _, p, _ in shipped] + [Path(b) for _, _, o in shipped for b in o.get("base", ())]
+    source = "baseline:" + _baseline_hash(files + icd10cm.baseline_paths())
+    with _file_lock(path.with_name(FILE_NAME + ".baseline")):
+        writer = Writer(path)
+        with writer.connect() as conn:
+            current = {d.name: d.source for d in datasets(conn)}
+
+        def stale(name: str) -> bool:
+            return current.get(name, "") != source and current.get(name) != "import"
+
+        with writer.connect() as conn:
+            for fy in icd_years:
+                if stale(dataset_name("icd10cm", fy)):
+                    codes, notes = icd10cm.load_baseline_rows(fy)
+                    Writer.replace(conn, "icd10cm", fy, source, f"scrubber/data/icd10cm (FY{fy})",
+                                   {"icd10cm": codes, "icd10cm_excludes1": notes})
+        for kind, file, options in shipped:
+            scope = options.get("setting") or options.get("version")
+            if stale(dataset_name(kind, scope)):
+                importers.import_files(kind, [str(file)], data_dir, source=source, **options)
+    return path
+
+
+def open_reference(data_dir: str | Path) -> ReferenceData:
+    """The service's reference data: the database in the data directory, with the shipped
+    baseline loaded for whatever was not imported."""
+    return ReferenceData(ensure_baseline(data_dir))

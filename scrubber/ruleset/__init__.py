@@ -1,0 +1,1 @@
+"""The rule language: YAML rule files and payer profiles, checked and compiled to a Program."""

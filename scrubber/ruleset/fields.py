@@ -1,0 +1,222 @@
+"""The fields a rule can test, per scope: their types, what they mean, and their key on an engine fact.
+
+Rule authors use the names of the claim JSON (`patient.birth_date`, `procedure_code`) plus the
+derived fields that enrichment computes (`patient_age`, `days_to_submission`). Facts sent to the
+engine are flat dictionaries: dates are day numbers, money is cents, absent values are omitted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FieldType = Literal["text", "date", "money", "number", "integer", "boolean"]
+Scope = Literal["claim", "line", "diagnosis", "provider", "pair"]
+SCOPES: tuple[Scope, ...] = ("claim", "line", "diagnosis", "provider", "pair")
+ORDERED_TYPES = frozenset({"date", "money", "number", "integer"})
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # what a rule author writes
+    type: FieldType
+    key: str  # the key on the engine fact
+    doc: str
+    slots: tuple[str, ...] = ()  # list fields (modifiers) are spread over fixed slots
+    phi: bool = False  # protected health information: testable, never written into a message
+    line_list: bool = False  # text naming other lines ("2, 3, 5-9"): a line rule testing it lists them too
+
+
+def _f(name: str, type_: FieldType, doc: str, key: str | None = None, slots: tuple[str, ...] = (),
+       phi: bool = False, line_list: bool = False) -> Field:
+    return Field(name, type_, key or name.replace(".", "_"), doc, slots, phi, line_list)
+
+
+def line_ranges(numbers: list[int]) -> str:
+    """Line numbers as a biller reads them, in the order given: runs of three or more as a range
+    ([2, 3, 5, 6, 7] -> "2, 3, 5-7")."""
+    parts: list[str] = []
+    start = 0
+    while start < len(numbers):
+        end = start
+        while end + 1 < len(numbers) and numbers[end + 1] == numbers[end] + 1:
+            end += 1
+        if end - start >= 2:
+            parts.append(f"{numbers[start]}-{numbers[end]}")
+        else:
+            parts.extend(str(n) for n in numbers[start:end + 1])
+        start = end + 1
+    return ", ".join(parts)
+
+
+def parse_line_ranges(text: str) -> list[int]:
+    """The line numbers of a line_ranges() text."""
+    numbers: list[int] = []
+    for part in text.split(", "):
+        first, _, last = part.partition("-")
+        numbers.extend(range(int(first), int(last or first) + 1))
+    return numbers
+
+
+CLAIM_FIELDS: tuple[Field, ...] = (
+    _f("claim_id", "text", "the billing system's claim id (patient control number)"),
+    _f("claim_type", "text", "professional or institutional"),
+    _f("frequency_code", "text", "claim frequency code: 1 original, 7 replacement, 8 void"),
+    _f("submission_date", "date", "the day the claim is sent (defaults to today)"),
+    _f("payer.id", "text", "the payer profile id"),
+    _f("payer.name", "text", "the payer's name"),
+    _f("patient.member_id", "text", "the patient's member id", phi=True),
+    _f("patient.first_name", "text", "the patient's first name", phi=True),
+    _f("patient.last_name", "text", "the patient's last name", phi=True),
+    _f("patient.birth_date", "date", "the patient's date of birth", phi=True),
+    _f("patient.death_date", "date", "the patient's date of death, when known", phi=True),
+    _f("patient.sex", "text", "F, M or U"),
+    _f("patient_age", "integer", "age in whole years on the first date of service"),
+    _f("billing_provider.npi", "text", "billing provider NPI"),
+    _f("billing_provider.taxonomy", "text", "billing provider taxonomy code"),
+    _f("billing_provider.tax_id", "text", "billing provider tax id (EIN or SSN)"),
+    _f("rendering_provider.npi", "text", "rendering provider NPI"),
+    _f("referring_provider.npi", "text", "referring provider NPI"),
+    _f("place_of_service", "text", "claim-level place of service code"),
+    _f("prior_authorization", "text", "prior authorization number"),
+    _f("type_of_bill", "text", "institutional type of bill"),
+    _f("admission_date", "date", "institutional admission date"),
+    _f("discharge_date", "date", "institutional discharge date"),
+    _f("total_charge", "money", "the claim's total charge"),
+    _f("line_charge_total", "money", "the sum of the line charges"),
+    _f("line_count", "integer", "number of service lines"),
+    _f("diagnosis_count", "integer", "number of diagnoses"),
+    _f("first_service_date", "date", "the earliest line service date"),
+    _f("last_service_date", "date", "the latest line service date (or end date)"),
+    _f("days_to_submission", "integer", "days from the first date of service to the submission date"),
+)
+
+LINE_FIELDS: tuple[Field, ...] = (
+    _f("line_number", "integer", "the line's number"),
+    _f("line_number_repeated", "boolean", "an earlier line of the claim has the same line number"),
+    _f("procedure_code", "text", "CPT or HCPCS code"),
+    _f("modifiers", "text", "the line's modifiers (test with contains / not_contains)",
+       slots=("mod1", "mod2", "mod3", "mod4")),
+    _f("modifier_count", "integer", "number of modifiers on the line"),
+    _f("units", "number", "units of service"),
+    _f("charge", "money", "the line charge"),
+    _f("service_date", "date", "date of service (from)"),
+    _f("service_date_end", "date", "date of service (to), when a range"),
+    _f("place_of_service", "text", "the line's own place of service code"),
+    _f("effective_place_of_service", "text", "the line's place of service, else the claim's"),
+    _f("ndc", "text", "National Drug Code"),
+    _f("revenue_code", "text", "institutional revenue code"),
+    _f("pointer_count", "integer", "number of diagnosis pointers"),
+    _f("bad_pointer", "text", "the first pointer that is not a diagnosis number 1..n on this claim"),
+    _f("repeated_pointer", "integer", "a pointer listed twice on the line"),
+    _f("patient_age", "integer", "patient age in whole years on this line's date of service"),
+    _f("days_to_submission", "integer", "days from this line's date of service to the submission date"),
+    _f("months_to_submission", "integer", "months from this line's date of service to the submission date, a "
+       "part month counting as a whole one (so 'more than 12 months later' is gt: 12)"),
+    _f("service_days", "integer", "days between service_date and service_date_end"),
+    _f("frequency_limit", "text", "the id of a payer frequency limit this service goes beyond"),
+    _f("frequency_detail", "text", "that limit and the earlier services it counted, in words"),
+    _f("previously_billed_in", "text", "the claim id of an earlier claim (same member) that billed the same "
+       "service: date, code, modifiers, units and billing NPI"),
+    _f("duplicate_of", "integer", "the number of the first line of this claim that this line repeats: same date "
+       "of service, procedure code, modifiers (in any order) and units"),
+    _f("duplicate_lines", "text", "on the first of a group of such identical lines, the later lines that repeat "
+       "it, e.g. '2, 3' or '2-999' (a finding of a rule that tests it names the whole group)", line_list=True),
+    # From reference data (scrubber.pipeline.enrich.coding_edits)
+    _f("procedure_code_kind", "text", "the code's shape: cpt, cpt_category_ii (####F), cpt_category_iii "
+       "(####T), cpt_pla (####U), cpt_vaccine_admin (####A), cpt_maaa (####M), hcpcs (A-V + 4 digits) or invalid"),
+    _f("procedure_code_status", "text", "a HCPCS Level II code on its date of service: valid, unknown, "
+       "not_yet_effective or terminated"),
+    _f("procedure_code_date", "date", "the HCPCS code's termination date (terminated) or effective date "
+       "(not_yet_effective)"),
+    _f("invalid_modifier", "text", "the first modifier that is not a CPT or HCPCS modifier in effect on the "
+       "date of service"),
+    _f("invalid_modifier_reason", "text", "why that modifier is invalid, in words"),
+    _f("ptp_column1_code", "text", "the column-one code of an NCCI PTP edit that denies this line as column two"),
+    _f("ptp_column1_line", "integer", "the line number of that column-one code"),
+    _f("ptp_modifier_indicator", "integer", "the edit's modifier indicator: 0 never bypassed, 1 bypassed by an "
+       "NCCI-associated modifier"),
+    _f("ptp_effective_date", "date", "the PTP edit's effective date"),
+    _f("ptp_deletion_date", "date", "the PTP edit's deletion date (the last day it applies), if any"),
+    _f("ptp_rationale", "text", "CMS's rationale for the PTP edit"),
+    _f("ptp_setting", "text", "the NCCI table used: practitioner or hospital (outpatient)"),
+    _f("mue_limit", "integer", "the code's MUE value (maximum units)"),
+    _f("mue_mai", "integer", "MUE adjudication indicator: 1 per line, 2 per day (policy), 3 per day (clinical)"),
+    _f("mue_units", "number", "the units the MUE counts: this line's (MAI 1), or every line with the code on "
+       "the date of service (MAI 2 and 3, on the first of those lines)"),
+    _f("mue_lines", "text", "the line numbers whose units mue_units adds up"),
+    _f("mue_setting", "text", "the MUE table used: practitioner, hospital or dme"),
+    _f("addon_edit_type", "integer", "for an NCCI add-on code: its edit type (1 listed primaries only, "
+       "2 no primaries listed, 3 some primaries listed)"),
+    _f("addon_primaries", "text", "the add-on code's primary codes in effect on the date of service"),
+    _f("addon_primary_present", "boolean", "one of those primary codes is billed on the same date of service"),
+)
+
+DIAGNOSIS_FIELDS: tuple[Field, ...] = (
+    _f("position", "integer", "1 for the principal / first-listed diagnosis, then 2, 3, ..."),
+    _f("code", "text", "ICD-10-CM code, with its dot (E11.9)"),
+    _f("pointed_to", "boolean", "some line points at this diagnosis"),
+    # From reference data (scrubber.pipeline.enrich.coding_edits)
+    _f("code_status", "text", "in the ICD-10-CM code set of the claim's fiscal year (inpatient: of the "
+       "discharge date): valid, header (not billable), unknown, not_yet_valid or deleted"),
+    _f("code_detail", "text", "the code status explained in words"),
+    _f("code_description", "text", "the code's ICD-10-CM description"),
+    _f("code_children", "text", "for a header code, the billable codes under it"),
+    _f("code_fiscal_year", "integer", "the ICD-10-CM fiscal year the code was judged by"),
+    _f("age_edit", "text", "the Medicare Code Editor age list the code is on when the patient's age is "
+       "outside it, e.g. 'pediatric (age 0-17)'"),
+    _f("sex_edit", "text", "female or male, when the code is for that sex only and the patient is the other"),
+    _f("manifestation", "boolean", "the code is a manifestation code (MCE): never the first-listed diagnosis"),
+    _f("unacceptable_principal", "boolean", "the code is on the MCE unacceptable principal diagnosis list"),
+    _f("mce_version", "integer", "the Medicare Code Editor version used"),
+    _f("excludes1_code", "text", "an earlier diagnosis on the claim that an Excludes1 note says is never coded "
+       "with this one"),
+    _f("excludes1_note", "text", "the Excludes1 note, as written in ICD-10-CM"),
+)
+
+PROVIDER_FIELDS: tuple[Field, ...] = (
+    _f("role", "text", "billing, rendering or referring"),
+    _f("npi", "text", "the provider's NPI"),
+    _f("npi_check_digit_ok", "boolean", "the NPI's 10th digit is its Luhn check digit (prefix 80840)"),
+    _f("taxonomy", "text", "taxonomy code"),
+    _f("tax_id", "text", "tax id"),
+)
+
+PAIR_EXTRA_FIELDS: tuple[Field, ...] = (
+    _f("same_modifiers", "boolean", "both lines carry the same set of modifiers"),
+)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The fields visible from one scope, by the name an author writes."""
+
+    scope: Scope
+    fields: dict[str, Field]
+
+    def get(self, name: str) -> Field | None:
+        return self.fields.get(name)
+
+
+def _prefixed(prefix: str, fields: tuple[Field, ...]) -> dict[str, Field]:
+    return {f"{prefix}.{f.name}": Field(f"{prefix}.{f.name}", f.type, f"{prefix}__{f.key}", f.doc,
+                                        tuple(f"{prefix}__{s}" for s in f.slots), f.phi) for f in fields}
+
+
+def _own(fields: tuple[Field, ...]) -> dict[str, Field]:
+    return {f.name: f for f in fields}
+
+
+CATALOGUES: dict[Scope, Catalogue] = {
+    "claim": Catalogue("claim", _own(CLAIM_FIELDS)),
+    "line": Catalogue("line", _own(LINE_FIELDS) | _prefixed("claim", CLAIM_FIELDS)),
+    "diagnosis": Catalogue("diagnosis", _own(DIAGNOSIS_FIELDS) | _prefixed("claim", CLAIM_FIELDS)),
+    "provider": Catalogue("provider", _own(PROVIDER_FIELDS) | _prefixed("claim", CLAIM_FIELDS)),
+    "pair": Catalogue("pair", _prefixed("a", LINE_FIELDS) | _prefixed("b", LINE_FIELDS)
+                      | _own(PAIR_EXTRA_FIELDS) | _prefixed("claim", CLAIM_FIELDS)),
+}
+
+# The fact type each scope's rules bind to; claims reach lines and diagnoses through quantifiers.
+FACT_TYPE: dict[Scope, str] = {"claim": "claim", "line": "line", "diagnosis": "dx", "provider": "prov",
+                               "pair": "pair"}
+# The date a rule's `effective` range is compared with, per scope.
+DOS_KEY = "dos"
