@@ -21,7 +21,7 @@ from scrubber import config  # noqa: E402
 from scrubber.audit.store import MemoryHistory  # noqa: E402
 from scrubber.ruleset.payers import FrequencyLimits, load_deployment  # noqa: E402
 from scrubber.pipeline.scrubber import Scrubber, standard_enrichers  # noqa: E402
-from scrubber.refdata.store import open_reference  # noqa: E402
+from scrubber.refdata.baseline import open_reference  # noqa: E402
 from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts  # noqa: E402
 from tests.generators import RuleFileGenerator, claims  # noqa: E402
 

@@ -42,7 +42,8 @@ def cpt_codes(n: int) -> list[str]:
 
 
 def build(data_dir: Path, ptp_rows: int) -> None:
-    from scrubber.refdata.store import Writer, database_path, ensure_baseline, datasets
+    from scrubber.refdata.store import Writer, database_path, datasets
+    from scrubber.refdata.baseline import ensure_baseline
 
     ensure_baseline(data_dir)
     writer = Writer(database_path(data_dir))
@@ -120,7 +121,7 @@ def worker(data_dir: str, corpus_file: str, queue) -> None:
     from scrubber.contract.claim import Claim
     from scrubber.ruleset.examples import complete_claim
     from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
-    from scrubber.refdata.store import open_reference
+    from scrubber.refdata.baseline import open_reference
     from scrubber.ruleset.loader import load_ruleset
 
     reference = open_reference(data_dir)

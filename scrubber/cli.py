@@ -187,7 +187,7 @@ def cmd_rules_impact(args: argparse.Namespace) -> int:
     from scrubber.workflows.impact import format_report, measure
     from scrubber.intake.items import file_items
     from scrubber.ruleset.payers import load_deployment
-    from scrubber.refdata.store import open_reference
+    from scrubber.refdata.baseline import open_reference
 
     candidate_dir = Path(args.candidate)
     rules_dir = candidate_dir / "rules" if (candidate_dir / "rules").is_dir() else Path(config.rules_dir())

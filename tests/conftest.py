@@ -32,7 +32,7 @@ def database_url(tmp_path_factory) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def data_dir(tmp_path_factory) -> str:
     """One reference database for the session, with the shipped baseline (built once)."""
-    from scrubber.refdata.store import ensure_baseline
+    from scrubber.refdata.baseline import ensure_baseline
 
     path = tmp_path_factory.mktemp("data")
     ensure_baseline(path)

@@ -247,7 +247,8 @@ def test_a_claim_after_the_newest_loaded_year_is_judged_by_it_and_says_so(scrubb
 
 
 def test_an_imported_dataset_is_kept_when_the_baseline_is_loaded_again(tmp_path, data_dir):
-    from scrubber.refdata.store import datasets, ensure_baseline
+    from scrubber.refdata.store import datasets
+    from scrubber.refdata.baseline import ensure_baseline
 
     shutil.copy(database_path(data_dir), database_path(tmp_path))
     writer = Writer(database_path(tmp_path))

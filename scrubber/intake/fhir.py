@@ -128,6 +128,8 @@ from pydantic import ValidationError
 from scrubber.contract.claim import Claim
 from scrubber.intake.parse import ClaimError, FieldError, field_errors, field_path, loads
 
+from scrubber.errors import ScrubberError
+
 __all__ = ["FhirError", "read_fhir"]
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
@@ -162,7 +164,7 @@ _LAST_STEP = re.compile(r"(\.[^.\[]+|\[\d+\])$")
 _CENT = Decimal("0.01")
 
 
-class FhirError(ValueError):
+class FhirError(ScrubberError, ValueError):
     """Nothing can be read: not JSON, neither a FHIR Claim nor a Bundle, or a Bundle that is not valid FHIR."""
 
     def __init__(self, message: str, errors: list[FieldError] | None = None):

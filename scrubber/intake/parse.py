@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from scrubber.contract.claim import PRINTABLE, Claim
 from scrubber.limits import MAX_JSON_DEPTH
+from scrubber.errors import ScrubberError
 
 
 @dataclass
@@ -26,7 +27,7 @@ class FieldError:
         return {"field": self.field, "message": self.message}
 
 
-class ClaimError(Exception):
+class ClaimError(ScrubberError):
     """A claim that cannot be checked: not JSON, or not shaped like a claim."""
 
     def __init__(self, detail: str, errors: list[FieldError] | None = None):

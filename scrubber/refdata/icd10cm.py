@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
-from scrubber.refdata.importers import ImportFileError
+from scrubber.refdata.errors import ImportFileError
 
 CodeRow = tuple[int, str, int, str]            # fy, code, billable, description
 ExcludesRow = tuple[int, str, str, str, str]   # fy, code, lo, hi, note

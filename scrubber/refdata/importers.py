@@ -35,24 +35,13 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Sequence
 
+from scrubber.refdata.errors import DataImportError, ImportFileError
 from scrubber.refdata.store import KINDS, MUE_SETTINGS, PTP_SETTINGS, Writer, database_path, dataset_name
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 BASELINE_DIR = DATA_DIR / "baseline"
 
 
-class DataImportError(Exception):
-    """An import that was refused; nothing was loaded."""
-
-
-class ImportFileError(DataImportError):
-    """A file that cannot be imported, with the line (None: the whole file) and the reason."""
-
-    def __init__(self, path: str | Path, line: int | None, reason: str):
-        self.path = str(path)
-        self.line = line
-        self.reason = reason
-        super().__init__(f"{self.path}{'' if line is None else f' line {line}'}: {reason}")
 
 
 class Where(NamedTuple):

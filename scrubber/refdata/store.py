@@ -117,7 +117,7 @@ def database_path(data_dir: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     """One writer at a time across processes (workers starting together, an import)."""
     private_directory(path.parent)
     private_file(path.with_suffix(".lock"))
@@ -137,7 +137,7 @@ class Writer:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        with _file_lock(self.path):
+        with file_lock(self.path):
             private_file(self.path)  # its -journal file gets the same mode from SQLite
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             try:
@@ -439,50 +439,3 @@ class ReferenceData:
 
 
 _MISSING = object()
-
-
-def _baseline_hash(files: list[Path]) -> str:
-    import hashlib
-    digest = hashlib.sha256(f"schema {SCHEMA_VERSION}".encode())
-    for path in sorted(files):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def ensure_baseline(data_dir: str | Path) -> Path:
-    """Create the reference database if needed and (re)load the shipped baseline into every
-    dataset that was never imported. Safe when several workers start at once."""
-    from scrubber.refdata import icd10cm
-    from scrubber.refdata import importers
-
-    path = database_path(data_dir)
-    shipped = importers.baseline_files()
-    icd_years = icd10cm.baseline_years()
-    files = [p for _, p, _ in shipped] + [Path(b) for _, _, o in shipped for b in o.get("base", ())]
-    source = "baseline:" + _baseline_hash(files + icd10cm.baseline_paths())
-    with _file_lock(path.with_name(FILE_NAME + ".baseline")):
-        writer = Writer(path)
-        with writer.connect() as conn:
-            current = {d.name: d.source for d in datasets(conn)}
-
-        def stale(name: str) -> bool:
-            return current.get(name, "") != source and current.get(name) != "import"
-
-        with writer.connect() as conn:
-            for fy in icd_years:
-                if stale(dataset_name("icd10cm", fy)):
-                    codes, notes = icd10cm.load_baseline_rows(fy)
-                    Writer.replace(conn, "icd10cm", fy, source, f"scrubber/data/icd10cm (FY{fy})",
-                                   {"icd10cm": codes, "icd10cm_excludes1": notes})
-        for kind, file, options in shipped:
-            scope = options.get("setting") or options.get("version")
-            if stale(dataset_name(kind, scope)):
-                importers.import_files(kind, [str(file)], data_dir, source=source, **options)
-    return path
-
-
-def open_reference(data_dir: str | Path) -> ReferenceData:
-    """The service's reference data: the database in the data directory, with the shipped
-    baseline loaded for whatever was not imported."""
-    return ReferenceData(ensure_baseline(data_dir))

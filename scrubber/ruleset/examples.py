@@ -79,7 +79,7 @@ def run_examples(rules, reference=None) -> list[ExampleResult]:
     from scrubber.contract.claim import Claim
     from scrubber.ruleset.payers import Deployment, FrequencyLimits
     from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
-    from scrubber.refdata.store import open_reference
+    from scrubber.refdata.baseline import open_reference
 
     if reference is None:
         reference = open_reference(config.data_dir())

@@ -21,6 +21,7 @@ from scrubber.ruleset.model import (RESERVED_RULE_IDS, CoveragePolicy, Effective
                               NotCovered, PayerInfo, Per, PriorAuthList, Rule, RuleFile, TimelyFiling,
                               reserved_id_message)
 from scrubber.ruleset.yaml_source import Document, Problem, YamlError, load_document
+from scrubber.errors import ScrubberError
 
 SHIPPED_RULES = Path(__file__).resolve().parents[2] / "rules"
 
@@ -38,7 +39,7 @@ class RuleSet:
         return [r.rule for r in self.program.rules]
 
 
-class RuleSetError(Exception):
+class RuleSetError(ScrubberError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(map(str, problems)))

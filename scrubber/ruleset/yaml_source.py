@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from scrubber import limits
+from scrubber.errors import ScrubberError
 
 Path_ = tuple[str | int, ...]
 
@@ -57,7 +58,7 @@ class Document:
         return Problem(self.file, line, column, message, rule_id)
 
 
-class YamlError(Exception):
+class YamlError(ScrubberError):
     def __init__(self, problem: Problem):
         super().__init__(str(problem))
         self.problem = problem

@@ -45,8 +45,9 @@ from scrubber.ruleset.examples import run_examples
 from scrubber.workflows.impact import ImpactStopped, measure
 from scrubber.ruleset.payers import Current, PayerRouter, load_deployment, load_deployment_texts
 from scrubber.pipeline.scrubber import Scrubber
-from scrubber.refdata.store import ReferenceData, open_reference
 from scrubber.service.retention import RetentionSchedule
+from scrubber.refdata.store import ReferenceData
+from scrubber.refdata.baseline import open_reference
 from scrubber.ruleset.loader import RuleSetError
 from scrubber.ruleset.yaml_source import YamlError, load_document
 

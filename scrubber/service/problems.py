@@ -6,10 +6,12 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from scrubber.errors import ScrubberError
+
 PROBLEM = "application/problem+json"
 
 
-class ApiError(Exception):
+class ApiError(ScrubberError):
     def __init__(self, status: int, kind: str, title: str, detail: str, errors: list[dict] | None = None,
                  headers: dict[str, str] | None = None):
         super().__init__(detail)

@@ -474,7 +474,7 @@ def make_scrubber(deployment: Deployment, data_dir: str) -> PayerRouter:
     the coding edits of the reference data in `data_dir`. Files are scrubbed without the claim
     history (no cross-claim duplicate or frequency check: a file has no order of submission)."""
     from scrubber.ruleset.payers import PayerRouter
-    from scrubber.refdata.store import open_reference
+    from scrubber.refdata.baseline import open_reference
 
     return PayerRouter(deployment, open_reference(data_dir))
 

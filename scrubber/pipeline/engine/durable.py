@@ -19,13 +19,14 @@ import threading
 import durable_rules_engine as _engine
 
 from scrubber.ruleset.compiler import ALWAYS, Program, to_durable
+from scrubber.errors import ScrubberError
 
 Activation = tuple[str, dict[str, dict]]  # (engine rule name, {alias: matched fact})
 
 _ruleset_names = itertools.count(1)
 
 
-class EngineError(RuntimeError):
+class EngineError(ScrubberError, RuntimeError):
     pass
 
 
