@@ -18,8 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scrubber import config  # noqa: E402
-from scrubber.audit.store import MemoryHistory  # noqa: E402
-from scrubber.ruleset.payers import FrequencyLimits, load_deployment  # noqa: E402
+from scrubber.pipeline.enrich.history import MemoryHistory  # noqa: E402
+from scrubber.pipeline.enrich.frequency import FrequencyLimits
+from scrubber.ruleset.payers import load_deployment  # noqa: E402
 from scrubber.pipeline.scrubber import Scrubber, standard_enrichers  # noqa: E402
 from scrubber.refdata.baseline import open_reference  # noqa: E402
 from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts  # noqa: E402

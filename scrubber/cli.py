@@ -163,7 +163,7 @@ def cmd_rules_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    from scrubber.ruleset.examples import run_examples
+    from scrubber.workflows.examples import run_examples
 
     try:
         deployment = _deployment(args)

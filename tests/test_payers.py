@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scrubber.audit.store import MemoryHistory
+from scrubber.pipeline.enrich.history import MemoryHistory
 from scrubber.contract.claim import Claim
 from scrubber.ruleset.examples import complete_claim
-from scrubber.ruleset.payers import UNKNOWN_PAYER_RULE, PayerRouter, load_deployment, load_deployment_texts
+from scrubber.pipeline.routing import UNKNOWN_PAYER_RULE, PayerRouter
+from scrubber.ruleset.payers import load_deployment, load_deployment_texts
 from scrubber.ruleset.loader import RuleSetError
 
 ROOT = Path(__file__).resolve().parent.parent

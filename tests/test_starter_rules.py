@@ -786,7 +786,7 @@ def test_empty_billing_npi_is_reported_as_missing(scrubber):
 
 @pytest.fixture()
 def with_history(ruleset):
-    from scrubber.audit.store import ClaimHistory, MemoryHistory
+    from scrubber.pipeline.enrich.history import MemoryHistory, PreviouslyBilled as ClaimHistory
 
     history = MemoryHistory()
     scrubber = Scrubber(ruleset, enrichers=(ClaimHistory(history),))

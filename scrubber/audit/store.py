@@ -29,6 +29,7 @@ from scrubber import config
 from scrubber.contract.claim import Claim, ScrubResult
 from scrubber.owner_only import private_directory, private_file
 from scrubber.limits import MIN_SECRET_DISTINCT, MIN_SECRET_LENGTH
+from scrubber.pipeline.enrich.history import PriorLine, history_lines, match_prior, member_hash
 
 ROLES = ("submitter", "coder", "compliance", "admin")
 RULES_STATE = "rules"  # the ServiceState row of the rule set generation: {"generation": n, "revision": r}
@@ -289,12 +290,6 @@ class Page:
     next_cursor: str | None
 
 
-@dataclass
-class PriorLine:
-    claim_id: str
-    line_number: int
-
-
 class AuditStore:
     """The service's database: scrubs, findings, claim-line history and API keys."""
 
@@ -538,7 +533,7 @@ class AuditStore:
         dates = {line.service_date for line in claim.lines if line.service_date}
         if not member or not dates:
             return {}
-        query = select(ClaimLine).where(ClaimLine.member_hash == _hash(member),
+        query = select(ClaimLine).where(ClaimLine.member_hash == member_hash(member),
                                         col(ClaimLine.service_date).in_(dates))
         if claim.claim_id:
             query = query.where(ClaimLine.claim_id != claim.claim_id)
@@ -553,7 +548,7 @@ class AuditStore:
         member = claim.patient.member_id if claim.patient else None
         if not member:
             return []
-        query = select(ClaimLine).where(ClaimLine.member_hash == _hash(member),
+        query = select(ClaimLine).where(ClaimLine.member_hash == member_hash(member),
                                         col(ClaimLine.procedure_code).in_(codes), ClaimLine.service_date <= end)
         if start is not None:
             query = query.where(ClaimLine.service_date >= start)
@@ -727,72 +722,8 @@ class AuditStore:
 
 
 def history_rows(claim: Claim, scrub_id: str, at: dt.datetime) -> list[ClaimLine]:
-    """The lines a claim leaves in the history: none for a void (frequency 8), none without a
-    claim id or member id (nothing could ever match them)."""
-    member = claim.patient.member_id if claim.patient else None
-    if not claim.claim_id or claim.frequency_code == "8" or not member:
-        return []
-    npi = claim.billing_provider.npi if claim.billing_provider else None
-    return [ClaimLine(claim_id=claim.claim_id, scrub_id=scrub_id, member_hash=_hash(member),
-                      payer_id=claim.payer.id if claim.payer else None, line_number=line.line_number or 0,
-                      service_date=line.service_date, procedure_code=line.procedure_code,
-                      modifiers=" ".join(sorted(line.modifiers)), units=str(line.units), billing_npi=npi,
-                      recorded_at=at)
-            for line in claim.lines if line.service_date is not None and line.procedure_code is not None]
-
-
-def match_prior(claim: Claim, rows: Iterable[ClaimLine]) -> dict[int, PriorLine]:
-    """Lines of `claim` that repeat a history row (same date, code, modifiers, units, billing NPI);
-    `rows` are the member's lines of other claims, oldest first."""
-    index: dict[tuple, ClaimLine] = {}
-    for row in rows:
-        index.setdefault((row.service_date, row.procedure_code, row.modifiers, row.units, row.billing_npi), row)
-    npi = claim.billing_provider.npi if claim.billing_provider else None
-    found = {}
-    for line in claim.lines:
-        row = index.get((line.service_date, line.procedure_code, " ".join(sorted(line.modifiers)),
-                         str(line.units), npi))
-        if row is not None:
-            found[line.line_number] = PriorLine(row.claim_id, row.line_number)
-    return found
-
-
-class MemoryHistory:
-    """The claim-line history kept in memory: for rule examples and tests, same matching as the store."""
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self._rows: dict[tuple, list[ClaimLine]] = {}  # (member hash, date, code) -> rows
-        self._keys_of: dict[str, list[tuple]] = {}  # claim id -> its keys
-
-    def remember(self, claim: Claim) -> None:
-        for key in self._keys_of.pop(claim.claim_id, ()):
-            self._rows[key] = [r for r in self._rows[key] if r.claim_id != claim.claim_id]
-        for row in history_rows(claim, "example", _utcnow()):
-            key = (row.member_hash, row.service_date, row.procedure_code)
-            self._rows.setdefault(key, []).append(row)
-            self._keys_of.setdefault(row.claim_id, []).append(key)
-
-    def prior_lines(self, claim: Claim) -> dict[int, PriorLine]:
-        member = claim.patient.member_id if claim.patient else None
-        if not member:
-            return {}
-        member_hash = _hash(member)
-        rows = [r for line in claim.lines for r in self._rows.get((member_hash, line.service_date, line.procedure_code), ())
-                if r.claim_id != claim.claim_id]
-        return match_prior(claim, rows)
-
-    def services(self, claim: Claim, codes: frozenset[str], start: dt.date | None,
-                 end: dt.date) -> list[tuple[dt.date, str, str]]:
-        member = claim.patient.member_id if claim.patient else None
-        if not member:
-            return []
-        member_hash = _hash(member)
-        return sorted({(r.service_date, r.procedure_code, r.claim_id) for (m, day, code), rows in self._rows.items()
-                       if m == member_hash and code in codes and (start is None or day >= start) and day <= end
-                       for r in rows if r.claim_id != claim.claim_id})
+    """The claim's lines as history rows (scrubber.pipeline.enrich.history.history_lines)."""
+    return [ClaimLine(scrub_id=scrub_id, recorded_at=at, **vars(line)) for line in history_lines(claim)]
 
 
 def _scrub_summary(row: Scrub) -> dict:
@@ -805,18 +736,3 @@ def _scrub_summary(row: Scrub) -> dict:
 def _scrub_out(row: Scrub) -> dict:
     return {**_scrub_summary(row), "api_key_id": row.api_key_id, "claim": json.loads(row.claim),
             "result": json.loads(row.result)}
-
-
-class ClaimHistory:
-    """An enricher: marks each line already billed on another claim of the same member
-    (`store` is the AuditStore, or a MemoryHistory)."""
-
-    def __init__(self, store: AuditStore | MemoryHistory):
-        self.store = store
-
-    def enrich(self, claim: Claim, facts) -> None:
-        prior = self.store.prior_lines(claim)
-        for fact in facts.lines:
-            hit = prior.get(fact["line_number"])
-            if hit is not None:
-                fact["previously_billed_in"] = hit.claim_id

@@ -41,38 +41,50 @@ def _upper(value: str | None) -> str | None:
     return value.strip().upper() if value is not None else None
 
 
-def _set(model, name: str, value) -> None:
-    """Change a field of a just-validated model in place, only when the value changes."""
-    if getattr(model, name) != value:
-        setattr(model, name, value)
+def _line(line):
+    """The line in canonical form: the same object when nothing changes, else a changed copy."""
+    changes = {}
+    if line.procedure_code is not None and (code := _upper(line.procedure_code)) != line.procedure_code:
+        changes["procedure_code"] = code
+    if line.modifiers and (modifiers := [m.strip().upper() for m in line.modifiers if m.strip()]) != line.modifiers:
+        changes["modifiers"] = modifiers
+    if not all(type(p) is int for p in line.diagnosis_pointers):
+        changes["diagnosis_pointers"] = [pointer(p) for p in line.diagnosis_pointers]
+    if line.ndc and "-" in line.ndc:
+        changes["ndc"] = line.ndc.replace("-", "")
+    if line.place_of_service == "":
+        changes["place_of_service"] = None
+    return line.model_copy(update=changes) if changes else line
 
 
 def normalise(claim: Claim, *, today: dt.date | None = None) -> Claim:
-    """Canonical form, in place (the claim was just parsed for this scrub)."""
+    """The claim in canonical form, as a new claim: the one given is never changed (what the caller
+    keeps is what it sent; what is judged and stored is what this returns). Parts that need no change
+    are shared, not copied."""
+    updates: dict = {}
     if claim.submission_date is None:
-        claim.submission_date = today or dt.date.today()
-    for diagnosis in claim.diagnoses:
-        if diagnosis.code is not None:
-            _set(diagnosis, "code", diagnosis_code(diagnosis.code))
-    taken = {line.line_number for line in claim.lines}
-    free = (n for n in range(1, 10**6) if n not in taken)
-    for line in claim.lines:
-        if line.line_number is None:  # the lowest number the sender did not use
-            line.line_number = next(free)
-        if line.procedure_code is not None:
-            _set(line, "procedure_code", _upper(line.procedure_code))
-        if line.modifiers:
-            _set(line, "modifiers", [m.strip().upper() for m in line.modifiers if m.strip()])
-        if not all(type(p) is int for p in line.diagnosis_pointers):
-            line.diagnosis_pointers = [pointer(p) for p in line.diagnosis_pointers]
-        if line.ndc:
-            _set(line, "ndc", line.ndc.replace("-", ""))
-        if line.place_of_service == "":
-            line.place_of_service = None
+        updates["submission_date"] = today or dt.date.today()
+    diagnoses = [d.model_copy(update={"code": code}) if d.code is not None and (code := diagnosis_code(d.code)) != d.code
+                 else d for d in claim.diagnoses]
+    if any(new is not old for new, old in zip(diagnoses, claim.diagnoses)):
+        updates["diagnoses"] = diagnoses
+    lines = [_line(line) for line in claim.lines]
+    if any(line.line_number is None for line in lines):  # the lowest numbers the sender did not use
+        taken = {line.line_number for line in lines}
+        free = (n for n in range(1, 10**6) if n not in taken)
+        lines = [line.model_copy(update={"line_number": next(free)}) if line.line_number is None else line
+                 for line in lines]
+    if any(new is not old for new, old in zip(lines, claim.lines)):
+        updates["lines"] = lines
     if claim.place_of_service == "":
-        claim.place_of_service = None
-    if claim.patient is not None and claim.patient.sex is not None:
-        _set(claim.patient, "sex", _upper(claim.patient.sex))
-    if claim.payer is not None and claim.payer.id is not None:
-        _set(claim.payer, "id", claim.payer.id.strip().lower())
-    return claim
+        updates["place_of_service"] = None
+    if claim.patient is not None and claim.patient.sex is not None and (sex := _upper(claim.patient.sex)) != claim.patient.sex:
+        updates["patient"] = claim.patient.model_copy(update={"sex": sex})
+    if claim.payer is not None and claim.payer.id is not None and (payer := payer_id(claim.payer.id)) != claim.payer.id:
+        updates["payer"] = claim.payer.model_copy(update={"id": payer})
+    return claim.model_copy(update=updates) if updates else claim
+
+
+def payer_id(value: str) -> str:
+    """A payer id as it is matched and stored: trimmed, lower case ("Medicare " -> "medicare")."""
+    return value.strip().lower()

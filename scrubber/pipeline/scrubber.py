@@ -9,11 +9,14 @@ import datetime as dt
 import secrets
 import threading
 import time
-from typing import Literal, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, Sequence
 
 from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.pipeline.engine.durable import Engine
+from scrubber.pipeline.enrich.coding_edits import CodingEdits
 from scrubber.pipeline.enrich.facts import Enricher, FactBuilder
+from scrubber.pipeline.enrich.history import ClaimHistory, PreviouslyBilled
 from scrubber.pipeline.findings import build_findings, cap, pair_rules_skipped, status
 from scrubber.pipeline.normalise import normalise
 from scrubber.pipeline.engine import reference as reference_evaluator
@@ -37,18 +40,43 @@ def new_scrub_id() -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def standard_enrichers(reference=None, history=None) -> tuple[Enricher, ...]:
+def standard_enrichers(reference=None, history: ClaimHistory | None = None) -> tuple[Enricher, ...]:
     """The enrichers the service runs: coding edits from reference data (scrubber.refdata.store) and the
-    claim history (scrubber.audit.store), each when given."""
-    from scrubber.audit.store import ClaimHistory
-    from scrubber.pipeline.enrich.coding_edits import CodingEdits
-
+    claim history (a ClaimHistory: the audit store, or a MemoryHistory), each when given."""
     found: list[Enricher] = []
     if reference is not None:
         found.append(CodingEdits(reference))
     if history is not None:
-        found.append(ClaimHistory(history))
+        found.append(PreviouslyBilled(history))
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A scrub: the claim as it was judged (normalised; what the audit trail stores) and its result."""
+    claim: Claim
+    result: ScrubResult
+
+
+class ClaimScrubber(Protocol):
+    """What scrubs claims: one Scrubber (one rule set), or a PayerRouter (a rule set per payer)."""
+
+    @property
+    def revision(self) -> str: ...
+
+    def scrub(self, claim: Claim, *, today: dt.date | None = None, found: Sequence[Finding] = (),
+              as_of: dt.date | None = None) -> ScrubResult: ...
+
+    def judge(self, claim: Claim, *, today: dt.date | None = None, found: Sequence[Finding] = (),
+              as_of: dt.date | None = None) -> Judged: ...
+
+    def unreadable(self, claim_id: str | None, found: Sequence[Finding]) -> ScrubResult: ...
+
+    def acquire(self) -> "ClaimScrubber": ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Scrubber:
@@ -72,12 +100,24 @@ class Scrubber:
     def release(self) -> None:
         pass
 
+    @property
+    def revision(self) -> str:
+        return self.ruleset.revision
+
     def scrub(self, claim: Claim, *, today: dt.date | None = None,
               found: Sequence[Finding] = (), as_of: dt.date | None = None) -> ScrubResult:
         """Scrub one claim. `found`: findings its intake already made (an X12 segment problem),
         listed first. `as_of`: judge by the rules (and payer facts) in force on that day instead
         of on the claim's dates of service."""
-        claim = normalise(claim, today=today)
+        return self.judge(claim, today=today, found=found, as_of=as_of).result
+
+    def judge(self, claim: Claim, *, today: dt.date | None = None,
+              found: Sequence[Finding] = (), as_of: dt.date | None = None) -> Judged:
+        """Scrub one claim, and say what was judged: the normalised claim (a new one; `claim` is not changed)."""
+        return self.evaluate(normalise(claim, today=today), found=found, as_of=as_of)
+
+    def evaluate(self, claim: Claim, *, found: Sequence[Finding] = (), as_of: dt.date | None = None) -> Judged:
+        """Scrub a claim already normalised (scrubber.pipeline.normalise)."""
         facts = self.builder.build(claim)
         engine_facts = facts.for_engine()
         if as_of is not None:
@@ -93,10 +133,10 @@ class Scrubber:
         findings = cap([*found, *skipped, *build_findings(self.program, activations, facts)])
         dates = [line.service_date for line in claim.lines if line.service_date]
         effective = as_of or (min(dates) if dates else None)
-        return ScrubResult(
+        return Judged(claim, ScrubResult(
             claim_id=claim.claim_id, status=status(findings), findings=findings,
             ruleset=RulesetInfo(revision=self.ruleset.revision, effective_date=effective),
-            scrub_id=new_scrub_id())
+            scrub_id=new_scrub_id()))
 
     def unreadable(self, claim_id: str | None, found: Sequence[Finding]) -> ScrubResult:
         """The result for what its intake found but could not make a claim of (an X12 CLM with no

@@ -41,9 +41,10 @@ from scrubber.service.problems import ApiError, problem, problem_responses
 from scrubber.intake.items import (Item, count_ndjson_records, fhir_items, in_words, ndjson_file_items, object_items,
                              output_line, scrub_item, x12_items)
 from scrubber.intake.parse import TooDeep, field_errors, loads
-from scrubber.ruleset.examples import run_examples
+from scrubber.workflows.examples import run_examples
 from scrubber.workflows.impact import ImpactStopped, measure
-from scrubber.ruleset.payers import Current, PayerRouter, load_deployment, load_deployment_texts
+from scrubber.pipeline.routing import PayerRouter
+from scrubber.ruleset.payers import Current, load_deployment, load_deployment_texts
 from scrubber.pipeline.scrubber import Scrubber
 from scrubber.service.retention import RetentionSchedule
 from scrubber.refdata.store import ReferenceData

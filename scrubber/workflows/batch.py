@@ -57,7 +57,8 @@ from scrubber.intake.items import (Item, fhir_items, file_format, json_items, nd
 from scrubber.intake.parse import ClaimError
 
 if TYPE_CHECKING:
-    from scrubber.ruleset.payers import Deployment, PayerRouter
+    from scrubber.pipeline.routing import PayerRouter
+    from scrubber.ruleset.payers import Deployment
 
 DEFAULT_CHUNK_SIZE = 1000
 Kind = Literal["ndjson", "x12", "json", "fhir"]
@@ -473,7 +474,7 @@ def make_scrubber(deployment: Deployment, data_dir: str) -> PayerRouter:
     """What `scrubber check` and the batch workers scrub with: the rules and payer profiles, with
     the coding edits of the reference data in `data_dir`. Files are scrubbed without the claim
     history (no cross-claim duplicate or frequency check: a file has no order of submission)."""
-    from scrubber.ruleset.payers import PayerRouter
+    from scrubber.pipeline.routing import PayerRouter
     from scrubber.refdata.baseline import open_reference
 
     return PayerRouter(deployment, open_reference(data_dir))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from scrubber.contract.claim import Claim
-from scrubber.ruleset.payers import Deployment, PayerRouter
+from scrubber.pipeline.routing import PayerRouter
+from scrubber.ruleset.payers import Deployment
 
 EXAMPLES_PER_RULE = 5
 

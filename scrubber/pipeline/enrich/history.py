@@ -1,0 +1,153 @@
+"""The claim history an enricher reads: earlier claims' lines of the same member, for the cross-claim
+duplicate and frequency rules. `ClaimHistory` is what a history provides; the service's database
+(scrubber.audit.store.AuditStore) and `MemoryHistory` (rule examples, tests, files) both provide it.
+
+A history keeps the latest version of each claim (by claim id): a re-scrub or a replacement
+(frequency 7) never matches itself, and a void (frequency 8) leaves no lines. Member ids are kept
+only as a hash.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Iterable, Protocol
+
+from scrubber.contract.claim import Claim
+from scrubber.pipeline.enrich.facts import Facts
+
+
+@dataclass(frozen=True)
+class PriorLine:
+    """Where a line of the claim was billed before: another claim's id and line number."""
+    claim_id: str
+    line_number: int
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One line a claim leaves in the history."""
+    claim_id: str
+    member_hash: str
+    payer_id: str | None
+    line_number: int
+    service_date: dt.date
+    procedure_code: str
+    modifiers: str  # sorted, space-separated
+    units: str
+    billing_npi: str | None
+
+
+class HistoryRow(Protocol):
+    """What matching needs of a stored line (a HistoryLine, or the database's row)."""
+    claim_id: str
+    line_number: int
+    service_date: dt.date
+    procedure_code: str
+    modifiers: str
+    units: str
+    billing_npi: str | None
+
+
+class ClaimHistory(Protocol):
+    """Earlier claims of the same member, other than the claim itself."""
+
+    def prior_lines(self, claim: Claim) -> dict[int, PriorLine]:
+        """For each line of the claim, a line of another (not voided) claim for the same member billing the
+        same service: date, code, modifiers, units and billing NPI."""
+        ...
+
+    def services(self, claim: Claim, codes: frozenset[str], start: dt.date | None,
+                 end: dt.date) -> list[tuple[dt.date, str, str]]:
+        """(date, code, claim id) of the member's services of these codes on other claims, dated from
+        `start` (None: ever) through `end`."""
+        ...
+
+
+def member_hash(member_id: str) -> str:
+    return hashlib.sha256(member_id.encode()).hexdigest()
+
+
+def history_lines(claim: Claim) -> list[HistoryLine]:
+    """The lines a claim leaves in the history: none for a void (frequency 8), none without a claim id
+    or member id (nothing could ever match them)."""
+    member = claim.patient.member_id if claim.patient else None
+    if not claim.claim_id or claim.frequency_code == "8" or not member:
+        return []
+    npi = claim.billing_provider.npi if claim.billing_provider else None
+    return [HistoryLine(claim_id=claim.claim_id, member_hash=member_hash(member),
+                        payer_id=claim.payer.id if claim.payer else None, line_number=line.line_number or 0,
+                        service_date=line.service_date, procedure_code=line.procedure_code,
+                        modifiers=" ".join(sorted(line.modifiers)), units=str(line.units), billing_npi=npi)
+            for line in claim.lines if line.service_date is not None and line.procedure_code is not None]
+
+
+def match_prior(claim: Claim, rows: Iterable[HistoryRow]) -> dict[int, PriorLine]:
+    """Lines of `claim` that repeat a history row (same date, code, modifiers, units, billing NPI);
+    `rows` are the member's lines of other claims, oldest first."""
+    index: dict[tuple, HistoryRow] = {}
+    for row in rows:
+        index.setdefault((row.service_date, row.procedure_code, row.modifiers, row.units, row.billing_npi), row)
+    npi = claim.billing_provider.npi if claim.billing_provider else None
+    found = {}
+    for line in claim.lines:
+        hit = index.get((line.service_date, line.procedure_code, " ".join(sorted(line.modifiers)),
+                         str(line.units), npi))
+        if hit is not None and line.line_number is not None:
+            found[line.line_number] = PriorLine(hit.claim_id, hit.line_number)
+    return found
+
+
+class MemoryHistory:
+    """The claim history kept in memory: for rule examples, tests and files; same matching as the store."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self._rows: dict[tuple, list[HistoryLine]] = {}  # (member hash, date, code) -> rows
+        self._keys_of: dict[str, list[tuple]] = {}  # claim id -> its keys
+
+    def remember(self, claim: Claim) -> None:
+        for key in self._keys_of.pop(claim.claim_id or "", ()):
+            self._rows[key] = [r for r in self._rows[key] if r.claim_id != claim.claim_id]
+        for row in history_lines(claim):
+            key = (row.member_hash, row.service_date, row.procedure_code)
+            self._rows.setdefault(key, []).append(row)
+            self._keys_of.setdefault(row.claim_id, []).append(key)
+
+    def prior_lines(self, claim: Claim) -> dict[int, PriorLine]:
+        member = claim.patient.member_id if claim.patient else None
+        if not member:
+            return {}
+        hashed = member_hash(member)
+        rows = [r for line in claim.lines for r in self._rows.get((hashed, line.service_date, line.procedure_code), ())
+                if r.claim_id != claim.claim_id]
+        return match_prior(claim, rows)
+
+    def services(self, claim: Claim, codes: frozenset[str], start: dt.date | None,
+                 end: dt.date) -> list[tuple[dt.date, str, str]]:
+        member = claim.patient.member_id if claim.patient else None
+        if not member:
+            return []
+        hashed = member_hash(member)
+        return sorted({(r.service_date, r.procedure_code, r.claim_id) for (m, day, code), rows in self._rows.items()
+                       if m == hashed and code in codes and (start is None or day >= start) and day <= end
+                       for r in rows if r.claim_id != claim.claim_id})
+
+
+class PreviouslyBilled:
+    """An enricher: marks each line already billed on another claim of the same member
+    (`previously_billed_in`, read by the duplicate-claim rule)."""
+
+    provides = frozenset({"previously_billed_in"})
+
+    def __init__(self, history: ClaimHistory):
+        self.history = history
+
+    def enrich(self, claim: Claim, facts: Facts) -> None:
+        prior = self.history.prior_lines(claim)
+        for fact in facts.lines:
+            hit = prior.get(fact["line_number"])
+            if hit is not None:
+                fact["previously_billed_in"] = hit.claim_id
