@@ -706,7 +706,9 @@ template_field = _template_field
 
 
 @lru_cache(maxsize=4096)
-def _regex(python_pattern: str) -> re.Pattern:
+def regex(python_pattern: str) -> re.Pattern:
+    """A rule's `matches` pattern, compiled once per process (the engine, the reference evaluator and
+    enrichment share this cache)."""
     return re.compile(python_pattern)
 
 
@@ -726,7 +728,7 @@ def holds(node: Any, fact: dict) -> bool:
     if op == "ex":
         return True
     if op == "mt":
-        return isinstance(value, str) and _regex(node.value[1]).fullmatch(value) is not None
+        return isinstance(value, str) and regex(node.value[1]).fullmatch(value) is not None
     target = node.value
     if isinstance(target, Ref):
         other = fact.get(target.key)

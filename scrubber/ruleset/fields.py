@@ -215,6 +215,15 @@ CATALOGUES: dict[Scope, Catalogue] = {
                       | _own(PAIR_EXTRA_FIELDS) | _prefixed("claim", CLAIM_FIELDS)),
 }
 
+
+
+def fact_keys() -> frozenset[str]:
+    """Every key a fact may carry for a rule to read (fields' keys and their slots), in any scope:
+    what an enricher may declare that it provides."""
+    return frozenset(k for fields in (CLAIM_FIELDS, LINE_FIELDS, DIAGNOSIS_FIELDS, PROVIDER_FIELDS)
+                     for f in fields for k in (f.key, *f.slots))
+
+
 # The fact type each scope's rules bind to; claims reach lines and diagnoses through quantifiers.
 FACT_TYPE: dict[Scope, str] = {"claim": "claim", "line": "line", "diagnosis": "dx", "provider": "prov",
                                "pair": "pair"}

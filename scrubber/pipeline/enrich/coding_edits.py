@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from scrubber.contract.claim import Claim
+from scrubber.refdata.icd10cm import fiscal_year
 from scrubber.refdata.store import ReferenceData
 
 # CPT modifiers are AMA codes: only the two-character codes are listed here (no descriptors),
@@ -62,11 +63,6 @@ def procedure_kind(code: str) -> str:
         if shape.fullmatch(code):
             return kind
     return "invalid"
-
-
-def fiscal_year(day: dt.date) -> int:
-    """The federal fiscal year: FY2026 runs from 2025-10-01 to 2026-09-30."""
-    return day.year + 1 if day.month >= 10 else day.year
 
 
 def dotted(code: str) -> str:
@@ -139,6 +135,16 @@ def _join(codes, limit: int = 8) -> str:
 
 class CodingEdits:
     """The reference-data enricher."""
+
+    provides = frozenset({
+        # diagnoses
+        "code_fiscal_year", "code_status", "code_detail", "code_description", "code_children", "age_edit",
+        "sex_edit", "manifestation", "unacceptable_principal", "mce_version", "excludes1_code", "excludes1_note",
+        # lines
+        "procedure_code_kind", "procedure_code_status", "procedure_code_date", "invalid_modifier",
+        "invalid_modifier_reason", "ptp_column1_code", "ptp_column1_line", "ptp_modifier_indicator",
+        "ptp_effective_date", "ptp_deletion_date", "ptp_rationale", "ptp_setting", "mue_limit", "mue_mai",
+        "mue_setting", "mue_units", "mue_lines", "addon_edit_type", "addon_primaries", "addon_primary_present"})
 
     def __init__(self, reference: ReferenceData):
         self.ref = reference

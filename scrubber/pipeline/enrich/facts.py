@@ -13,12 +13,13 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from scrubber.contract.claim import Claim
-from scrubber.ruleset.compiler import Flag, Program, holds
-from scrubber.ruleset.fields import line_ranges
+from scrubber.errors import ScrubberError
 from scrubber.limits import MAX_LINE_PAIRS
+from scrubber.ruleset.compiler import Flag, Program, holds, regex
+from scrubber.ruleset.fields import fact_keys, line_ranges
 
 _NPI_SHAPE = re.compile(r"[0-9]{10}")
 PROVIDER_ROLES = ("billing", "rendering", "referring")
@@ -42,9 +43,26 @@ class Facts:
 
 
 class Enricher(Protocol):
-    """Puts derived fields onto a claim's facts (reads the claim, writes the facts)."""
+    """Puts derived fields onto a claim's facts (reads the claim, writes the facts). `provides` names the
+    fact keys it may write; each must be a field a rule can read (scrubber.ruleset.fields), which
+    `check_enrichers` verifies when a scrubber is built, so that a misspelt key fails at start-up."""
+
+    provides: frozenset[str]
 
     def enrich(self, claim: Claim, facts: Facts) -> None: ...
+
+
+class EnricherError(ScrubberError):
+    """An enricher declares a fact key no rule can read."""
+
+
+def check_enrichers(enrichers: Iterable[Enricher]) -> None:
+    known = fact_keys()
+    for enricher in enrichers:
+        unknown = sorted(set(enricher.provides) - known)
+        if unknown:
+            raise EnricherError(f"{type(enricher).__name__} provides {', '.join(unknown)}, which "
+                                "scrubber/ruleset/fields.py does not declare")
 
 
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)  # a digit doubled, its two digits added
@@ -237,6 +255,7 @@ class FactBuilder:
     fields that line/diagnosis/provider rules read, pairs of lines, and the compiler's flags."""
 
     def __init__(self, program: Program, enrichers: tuple[Enricher, ...] = ()):
+        check_enrichers(enrichers)
         needs = program.needs
         self.enrichers = enrichers
         self.claim_keys = {t: sorted(k[7:] for k in needs.get(t, ()) if k.startswith("claim__"))
@@ -333,13 +352,10 @@ def _set_flag(facts: list[dict], flag: Flag) -> None:
             for fact in facts:
                 fact[flag.key] = any(fact.get(k) in values for k in flag.sources)
         return
-    regex, key = _regex(flag.regex), flag.sources[0]
+    pattern, key = regex(flag.regex), flag.sources[0]
     for fact in facts:
         value = fact.get(key)
         if value is not None:
-            fact[flag.key] = regex.fullmatch(value) is not None
+            fact[flag.key] = pattern.fullmatch(value) is not None
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
