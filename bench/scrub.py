@@ -24,7 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scrubber.pipeline.engine import reference as reference_evaluator  # noqa: E402
 from scrubber.pipeline.normalise import normalise  # noqa: E402
 from scrubber.pipeline.scrubber import Scrubber  # noqa: E402
 from scrubber.ruleset.loader import load_ruleset  # noqa: E402
@@ -34,11 +33,10 @@ TODAY = dt.date(2026, 1, 20)
 
 
 def _core(scrubber: Scrubber):
-    builder, program, engine = scrubber.builder, scrubber.program, scrubber.engine
+    builder, evaluator = scrubber.builder, scrubber.evaluator
 
     def run(claim):
-        facts = builder.build(normalise(claim, today=TODAY)).for_engine()
-        return engine.run(facts) if engine else reference_evaluator.evaluate(program, facts)
+        return evaluator.run(builder.build(normalise(claim, today=TODAY)).for_engine())
     return run
 
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, Sequence
 
 from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
+from scrubber.pipeline.engine import Evaluator
 from scrubber.pipeline.engine.durable import Engine
+from scrubber.pipeline.engine.reference import ReferenceEvaluator
 from scrubber.pipeline.enrich.coding_edits import CodingEdits
 from scrubber.pipeline.enrich.facts import Enricher, FactBuilder
 from scrubber.pipeline.enrich.history import ClaimHistory, PreviouslyBilled
 from scrubber.pipeline.findings import build_findings, cap, pair_rules_skipped, status
 from scrubber.pipeline.normalise import normalise
-from scrubber.pipeline.engine import reference as reference_evaluator
 from scrubber.ruleset.loader import RuleSet
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -86,12 +87,10 @@ class Scrubber:
         self.program = ruleset.program
         self.enrichers = enrichers
         self.builder = FactBuilder(self.program, enrichers)
-        self.evaluator = evaluator
-        self.engine = Engine(self.program) if evaluator == "engine" else None
+        self.evaluator: Evaluator = Engine(self.program) if evaluator == "engine" else ReferenceEvaluator(self.program)
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
+        self.evaluator.close()
 
     # A bare Scrubber is its creator's to close; the service's PayerRouter counts its users.
     def acquire(self) -> "Scrubber":
@@ -125,10 +124,7 @@ class Scrubber:
             for fact in engine_facts:
                 if "dos" in fact:
                     fact["dos"] = day
-        if self.engine is not None:
-            activations = self.engine.run(engine_facts)
-        else:
-            activations = reference_evaluator.evaluate(self.program, engine_facts)
+        activations = self.evaluator.run(engine_facts)
         skipped = [pair_rules_skipped(self.program)] if facts.pairs_skipped else []
         findings = cap([*found, *skipped, *build_findings(self.program, activations, facts)])
         dates = [line.service_date for line in claim.lines if line.service_date]

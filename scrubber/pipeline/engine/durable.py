@@ -20,8 +20,8 @@ import durable_rules_engine as _engine
 
 from scrubber.ruleset.compiler import ALWAYS, Program, to_durable
 from scrubber.errors import ScrubberError
+from scrubber.pipeline.engine import Activation
 
-Activation = tuple[str, dict[str, dict]]  # (engine rule name, {alias: matched fact})
 
 _ruleset_names = itertools.count(1)
 

@@ -8,7 +8,7 @@ its type passes it.
 from __future__ import annotations
 
 from scrubber.ruleset.compiler import Pattern, Program, holds
-from scrubber.pipeline.engine.durable import Activation
+from scrubber.pipeline.engine import Activation
 
 
 def _bind(patterns: tuple[Pattern, ...], index: int, bound: dict[str, dict], by_type: dict[str, list[dict]]):
@@ -37,3 +37,16 @@ def evaluate(program: Program, facts: list[dict]) -> list[Activation]:
         for bound in _bind(rule.patterns, 0, {}, by_type):
             activations.append((rule.name, bound))
     return activations
+
+
+class ReferenceEvaluator:
+    """The Evaluator protocol over `evaluate`, for a Scrubber that runs without the engine."""
+
+    def __init__(self, program: Program):
+        self.program = program
+
+    def run(self, facts: list[dict]) -> list[Activation]:
+        return evaluate(self.program, facts)
+
+    def close(self) -> None:
+        pass
