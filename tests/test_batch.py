@@ -19,7 +19,7 @@ import pytest
 from scrubber.workflows.batch import Chunk, ChunkResult, Tally, read_chunks, write_in_order, x12_pieces
 from scrubber.cli import main
 from scrubber.ruleset.loader import SHIPPED_RULES
-from scrubber.intake.x12.reader import X12Error, iter_claims
+from scrubber.intake.x12 import X12Error, iter_claims
 from tests.generators import realistic_claims
 from tests.test_x12 import claim, interchange, transaction, write
 

@@ -1,4 +1,4 @@
-"""The streaming X12 837 reader (scrubber/intake/x12/reader.py): the X12 implementation guide samples in
+"""The streaming X12 837 reader (scrubber/intake/x12/): the X12 implementation guide samples in
 tests/fixtures/x12 (see SOURCES.md there), constructed bad inputs, and a generated 20,000-claim
 file read with flat memory."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scrubber.contract.claim import CATEGORIES, Claim, Finding
-from scrubber.intake.x12.reader import X12Claim, X12Error, iter_claims, read_segments
+from scrubber.intake.x12 import X12Claim, X12Error, iter_claims, read_segments
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12"
 SAMPLES = sorted(p.name for p in FIXTURES.iterdir() if p.suffix in (".837", ".837i"))

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from scrubber import limits
 from scrubber.contract.claim import Claim, Finding, ScrubResult
 from scrubber.intake.parse import ClaimError, FieldError, TooDeep, claim_from_object, field_errors, loads, read_claims
+from scrubber.intake.x12 import iter_claims
 
 
 @dataclass
@@ -144,8 +145,6 @@ def x12_items(stream: IO[str]) -> Iterator[Item]:
     """One item per CLM of the interchange(s), plus one for findings no claim could take. A claim
     the contract model refuses (an 837 claim without a service line) keeps its X12 findings and
     gets one more per refused field; it is reported failed, never dropped."""
-    from scrubber.intake.x12.reader import iter_claims
-
     for index, read in enumerate(iter_claims(stream), start=1):
         found = [_finding(f) for f in read.findings]
         if read.claim is None:

@@ -41,6 +41,7 @@ from scrubber.service.problems import ApiError, problem, problem_responses
 from scrubber.intake.items import (Item, count_ndjson_records, fhir_items, in_words, ndjson_file_items, object_items,
                              output_line, scrub_item, x12_items)
 from scrubber.intake.parse import TooDeep, field_errors, loads
+from scrubber.intake.x12 import X12Error
 from scrubber.workflows.examples import run_examples
 from scrubber.workflows.impact import ImpactStopped, measure
 from scrubber.pipeline.routing import PayerRouter
@@ -663,8 +664,6 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return _respond(request, caller, rest, remaining=lambda: sum(1 for _ in rest))
 
     def _first_x12_item(items: Iterator[Item]) -> Item:
-        from scrubber.intake.x12.reader import X12Error
-
         try:
             first = next(items, None)
         except X12Error as exc:

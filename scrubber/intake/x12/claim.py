@@ -1,0 +1,532 @@
+"""The claim: the segments of the HL levels and of loops 2300-2330, and the claim builder.
+
+Each handler is a function ``(state, segment)`` (see :mod:`scrubber.intake.x12.state`);
+:data:`HANDLERS` maps segment ids to them. Before a CLM, PRV, NM1, REF, SBR, DMG and PAT fill
+the HL level being read (2000A billing provider, 2000B subscriber, 2000C patient); after it,
+CLM, DTP, HI, NM1, PRV, REF and SBR fill the claim (2300), its providers (2310x) and the other
+subscribers (2320/2330). :func:`close_claim` completes the claim at the next CLM, HL or SE:
+the levels' data and findings, CLM05 (place of service or type of bill), the diagnoses, the
+code set, the lines (:mod:`scrubber.intake.x12.lines`) and the contract's length limits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from scrubber.intake.x12.lines import close_line
+from scrubber.intake.x12.segments import Segment
+from scrubber.intake.x12.state import Build, WalkState, X12Claim, composite, control, outside_claim, problem
+from scrubber.intake.x12.values import at, blank, finding, parse_date, parse_money
+
+__all__ = ["HANDLERS", "ICD10_START", "clm", "close_claim", "dmg", "dtp", "fit", "hi", "nm1", "pat", "prv", "ref",
+           "sbr"]
+
+ICD10_START = dt.date(2015, 10, 1)
+# HI qualifiers: (role, ICD version)
+_HI = {"ABK": ("principal", 10), "BK": ("principal", 9),
+       "ABF": ("other", 10), "BF": ("other", 9),
+       "ABN": ("external", 10), "BN": ("external", 9),
+       "ABJ": ("admitting", 10), "BJ": ("admitting", 9),
+       "APR": ("reason", 10), "PR": ("reason", 9),
+       "BBR": ("procedure", 10), "BBQ": ("procedure", 10), "BR": ("procedure", 9), "BQ": ("procedure", 9)}
+_ICD10_QUALIFIER = {"BK": "ABK", "BF": "ABF", "BN": "ABN", "BJ": "ABJ", "PR": "APR", "BR": "BBR", "BQ": "BBQ"}
+
+
+# --------------------------------------------------------------------------- levels and loops 2310-2330
+
+
+def prv(state: WalkState, seg: Segment) -> None:
+    """PRV: the billing provider's taxonomy (PRV*BI), or the rendering provider's (2310B)."""
+    b = state.build
+    if b is None:
+        if state.level == "20" and state.billing is not None and seg.get(1) == "BI":
+            state.billing.data["taxonomy"] = blank(seg.get(3))
+    elif b.loop == "2310" and b.entity == "82" and b.claim["rendering_provider"] is not None:
+        b.claim["rendering_provider"]["taxonomy"] = blank(seg.get(3))
+
+
+def nm1(state: WalkState, seg: Segment) -> None:
+    """NM1: a level's party (2010AA/BA/BB/CA), a claim provider (2310x), an other subscriber or
+    payer (2330A/B), or a line provider (2420x, skipped)."""
+    entity = seg.get(1)
+    b = state.build
+    if b is None:
+        _level_name(state, seg, entity)
+    elif b.loop in ("2300", "2310"):
+        b.loop, b.entity = "2310", entity
+        if entity in ("82", "DN"):
+            key = "rendering_provider" if entity == "82" else "referring_provider"
+            b.claim[key] = {"npi": blank(seg.get(9)) if seg.get(8) == "XX" else None}
+    elif b.loop in ("2320", "2330"):
+        b.loop = "2330"
+        if b.other_subscribers and entity in ("IL", "PR"):
+            b.other_subscribers[-1][entity] = True
+    elif b.loop.startswith("24"):
+        b.loop = "2420"
+
+
+def _level_name(state: WalkState, seg: Segment, entity: str) -> None:
+    if entity == "85" and state.level == "20" and state.billing is not None:
+        state.billing.seen.add("NM1*85")
+        state.billing.data["npi"] = blank(seg.get(9)) if seg.get(8) == "XX" else None
+    elif entity == "IL" and state.level == "22" and state.subscriber is not None:
+        state.subscriber.seen.add("NM1*IL")
+        state.subscriber.data.update(member_id=blank(seg.get(9)), last_name=blank(seg.get(3)),
+                                     first_name=blank(seg.get(4)))
+    elif entity == "PR" and state.level == "22" and state.subscriber is not None:
+        state.subscriber.seen.add("NM1*PR")
+        state.subscriber.data["payer"] = {"id": blank(seg.get(9)), "name": blank(seg.get(3))}
+    elif entity == "QC" and state.level == "23" and state.patient is not None:
+        state.patient.seen.add("NM1*QC")
+        state.patient.data.update(last_name=blank(seg.get(3)), first_name=blank(seg.get(4)))
+
+
+def ref(state: WalkState, seg: Segment) -> None:
+    """REF: the billing provider's tax id (EI/SY), the prior authorization (G1), a line's control
+    number (6R, in ``control``)."""
+    qualifier, value = seg.get(1), blank(seg.get(2))
+    b = state.build
+    if b is None:
+        if state.level == "20" and state.billing is not None and qualifier in ("EI", "SY"):
+            state.billing.data["tax_id"] = value
+            if value and not (len(value) == 9 and value.isascii() and value.isdigit()):
+                state.billing.findings.append(finding(
+                    "tax-id-format", "format", f"{at(seg, 2)}: the billing provider's tax id must be 9 digits "
+                    "without separators", field="billing_provider.tax_id",
+                    suggestion=f"Send {value.replace('-', '')!r}" if value.replace("-", "").isdigit() else
+                    "Send the 9-digit EIN (REF*EI) or SSN (REF*SY) without separators"))
+    elif b.loop == "2300" and qualifier == "G1":
+        b.claim["prior_authorization"] = value
+    elif b.loop == "2400" and qualifier == "6R" and b.line is not None:
+        b.control["line_control"][str(b.line["line_number"])] = value
+
+
+def sbr(state: WalkState, seg: Segment) -> None:
+    """SBR: the subscriber's payer responsibility (2000B), or an other subscriber loop (2320)."""
+    b = state.build
+    if b is not None:
+        b.loop = "2320"
+        b.other_subscribers.append({"segment": seg, "IL": False, "PR": False})
+    elif state.level == "22" and state.subscriber is not None:
+        state.subscriber.seen.add("SBR")
+        state.subscriber.data["responsibility"] = seg.get(1)
+
+
+def dmg(state: WalkState, seg: Segment) -> None:
+    """DMG: the subscriber's or patient's birth date and sex."""
+    if state.build is not None:
+        return
+    level = state.subscriber if state.level == "22" else state.patient if state.level == "23" else None
+    if level is None:
+        return
+    if seg.get(1) == "D8":
+        date = parse_date(seg.get(2))
+        if date is None and seg.get(2):
+            level.findings.append(finding(
+                "date-format", "format", f"{at(seg, 2, show=False)}: the birth date is not a CCYYMMDD date",
+                field="patient.birth_date", rarc="N329", suggestion="Write the birth date as CCYYMMDD"))
+        level.data["birth_date"] = date.isoformat() if date else None
+    elif seg.get(1) or seg.get(2):
+        level.findings.append(finding("date-format", "format", f"{at(seg, 1)}: the birth date format must be D8",
+                                      field="patient.birth_date", rarc="N329",
+                                      suggestion="Send DMG01 = D8 and the birth date as CCYYMMDD"))
+    level.data["sex"] = blank(seg.get(3))
+
+
+def pat(state: WalkState, seg: Segment) -> None:
+    """PAT: the subscriber's or patient's death date."""
+    if state.build is not None:
+        return
+    level = state.subscriber if state.level == "22" else state.patient if state.level == "23" else None
+    if level is None or not seg.get(6):
+        return
+    date = parse_date(seg.get(6)) if seg.get(5) == "D8" else None
+    if date is None:
+        level.findings.append(finding("date-format", "format",
+                                      f"{at(seg, 6, show=False)}: the death date is not a D8 CCYYMMDD date",
+                                      field="patient.death_date", suggestion="Send PAT05 = D8 and PAT06 CCYYMMDD"))
+    level.data["death_date"] = date.isoformat() if date else None
+
+
+# --------------------------------------------------------------------------- loop 2300
+
+
+def clm(state: WalkState, seg: Segment) -> None:
+    """CLM: a new claim (the one before it is complete): CLM01 claim id, CLM02 total, CLM05."""
+    if state.build is not None:
+        close_claim(state)
+    claim: dict[str, Any] = {
+        "claim_id": None, "claim_type": state.claim_type, "frequency_code": None,
+        "submission_date": state.submission, "payer": None, "patient": None, "billing_provider": None,
+        "rendering_provider": None, "referring_provider": None, "place_of_service": None,
+        "prior_authorization": None, "type_of_bill": None, "admission_date": None, "discharge_date": None,
+        "diagnoses": [], "lines": [], "total_charge": None}
+    record = control(state, seg)
+    record["line_control"] = {}
+    b = state.build = Build(seg, claim, [], record)
+    if state.level not in ("22", "23") or state.subscriber is None:
+        b.findings.append(finding("hierarchy", "required_field",
+                                  f"{at(seg)} is not under a subscriber HL (HL03 = 22)", field="patient",
+                                  suggestion="Put each claim under its billing provider, subscriber "
+                                             "(and patient) HL levels"))
+    claim["claim_id"] = blank(seg.get(1))
+    if claim["claim_id"] is None:
+        b.findings.append(finding("missing-element", "required_field",
+                                  f"{at(seg, 1)}: the claim has no patient control number (CLM01)",
+                                  field="claim_id", suggestion="Send the billing system's claim number in CLM01"))
+    raw = seg.get(2)
+    claim["total_charge"] = parse_money(raw)
+    if claim["total_charge"] is None:
+        b.findings.append(finding(
+            "missing-element" if not raw else "number-format", "required_field" if not raw else "format",
+            f"{at(seg, 2)}: the total charge " + ("is missing" if not raw else "is not an amount with at most "
+                                                 "2 decimal places"),
+            field="total_charge", rarc="M54", suggestion="Send the claim total (sum of the line charges) in CLM02"))
+    parts = composite(state, seg, 5, "place_of_service" if state.claim_type != "institutional" else "type_of_bill")
+    b.facility = (parts[0].strip() if parts else "", parts[2].strip() if len(parts) > 2 else "")
+    b.facility_qualifier = parts[1].strip() if len(parts) > 1 else ""
+
+
+def _facility(b: Build) -> list[dict[str, Any]]:
+    """CLM05 into place_of_service (837P) or type_of_bill (837I: CLM05-1 + CLM05-3) and frequency_code."""
+    claim = b.claim
+    first, frequency = b.facility
+    claim["frequency_code"] = frequency or None
+    professional = claim["claim_type"] == "professional"
+    out = []
+    qualifier = "B" if professional else "A"
+    if first and b.facility_qualifier != qualifier:
+        out.append(finding("qualifier", "format",
+                           f"{at(b.clm, 5)}: CLM05-2 must be {qualifier!r} (the facility code qualifier of "
+                           f"{'a professional' if professional else 'an institutional'} claim), not "
+                           f"{b.facility_qualifier or '(empty)'!r}",
+                           field="place_of_service" if professional else "type_of_bill",
+                           suggestion=f"Send CLM05 as {first}:{qualifier}:{frequency or '1'}"))
+    if professional:
+        claim["place_of_service"] = first or None
+    elif first and frequency:
+        claim["type_of_bill"] = first + frequency
+    if first and frequency:
+        return out
+    what = "place of service" if professional else "facility type code"
+    return out + [finding("missing-element", "required_field",
+                          f"{at(b.clm, 5)}: CLM05 needs the {what} (CLM05-1) and the claim frequency code (CLM05-3)",
+                          field=("place_of_service" if professional else "type_of_bill") if not first
+                          else "frequency_code",
+                          rarc=("M77" if professional else "MA30") if not first else "MA130",
+                          suggestion="Send CLM05 as code:qualifier:frequency, e.g. 11:B:1")]
+
+
+def dtp(state: WalkState, seg: Segment) -> None:
+    """DTP: admission (435), discharge (096) and statement period (434) of the claim; a line's
+    service date(s) (472)."""
+    qualifier, fmt, raw = seg.get(1), seg.get(2), seg.get(3)
+    b = state.build
+    if b is None:
+        outside_claim(state, seg)
+        return
+    line = b.line["line_number"] if b.line is not None and b.loop.startswith("24") else None
+    fld = {"472": f"lines[{line}].service_date", "435": "admission_date"}.get(qualifier)
+    if qualifier == "096" and b.loop == "2300":
+        b.discharged = True
+    if qualifier == "472" and b.loop == "2400":
+        b.line_dated = True  # present, even if its date is unreadable (that is its own finding)
+    value = _dates(state, seg, fmt, raw, fld, line)
+    if value is None:
+        return
+    start, end = value
+    if qualifier == "472" and b.line is not None and b.loop == "2400":
+        b.line["service_date"] = start.isoformat()
+        b.line["service_date_end"] = end.isoformat() if fmt == "RD8" else None
+    elif b.loop == "2300":
+        if qualifier == "435":
+            b.claim["admission_date"] = start.isoformat()
+        elif qualifier == "434":
+            b.statement = (start, end)
+        elif qualifier == "096" and fmt in ("D8", "DT"):
+            b.claim["discharge_date"] = start.isoformat()
+    if qualifier == "434":
+        b.statement_seen = True
+        if fmt != "RD8":
+            problem(state, finding("date-format", "format", f"{at(seg, 2)}: the statement period (DTP*434) "
+                                   "must be sent as RD8, a from-through range", rarc="MA31",
+                                   suggestion="Send DTP*434*RD8*CCYYMMDD-CCYYMMDD (the same date twice for one day)"))
+
+
+def _dates(state: WalkState, seg: Segment, fmt: str, raw: str, fld: str | None,
+           line: int | None) -> tuple[dt.date, dt.date] | None:
+    """DTP02/DTP03 as (from, to); a format finding and None when they do not agree."""
+    start = end = None
+    if fmt == "D8":
+        start = end = parse_date(raw)
+    elif fmt == "RD8":
+        head, _, tail = raw.partition("-")
+        start, end = parse_date(head), parse_date(tail)
+    elif fmt == "DT":
+        start = end = parse_date(raw[:8]) if len(raw) == 12 and raw.isdigit() else None
+    elif fmt == "TM":
+        if len(raw) == 4 and raw.isdigit() and int(raw[:2]) < 24 and int(raw[2:]) < 60:
+            return None
+        problem(state, finding("date-format", "format", f"{at(seg, 3)} is not an HHMM time (DTP02 is TM)",
+                               field=fld, line=line, suggestion="Write the time as HHMM"))
+        return None
+    else:
+        problem(state, finding("date-format", "format",
+                               f"{at(seg, 2)}: the date format qualifier must be D8, RD8, DT or TM",
+                               field=fld, line=line, suggestion="Send D8 with CCYYMMDD, or RD8 with a range"))
+        return None
+    if start is None or end is None:
+        shape = {"D8": "CCYYMMDD", "RD8": "CCYYMMDD-CCYYMMDD", "DT": "CCYYMMDDHHMM"}[fmt]
+        problem(state, finding("date-format", "format",
+                               f"{at(seg, 3)} is not a {shape} date (DTP02 is {fmt})", field=fld, line=line,
+                               rarc="M52" if fld and "service_date" in fld else "MA130",
+                               suggestion=f"Write the date as {shape}"))
+        return None
+    return start, end
+
+
+def hi(state: WalkState, seg: Segment) -> None:
+    """HI: the diagnoses (principal, other, 837I external cause); admitting, reason-for-visit and
+    procedure codes are checked (and their code set) but not mapped."""
+    b = state.build
+    if b is None:
+        outside_claim(state, seg)
+        return
+    if b.loop != "2300":
+        problem(state, finding("segment-order", "format", f"{at(seg)} comes after the claim's 2310/2320/2400 "
+                               "loops; it belongs right after CLM/DTP/REF", field="diagnoses", rarc="M76",
+                               suggestion="Move the HI segment before the provider, other-payer and line loops"))
+    if len(seg.elements) > 13:
+        problem(state, finding("too-many-elements", "format",
+                               f"{at(seg)} has {len(seg.elements) - 1} elements; HI holds at most 12",
+                               field="diagnoses", rarc="M76",
+                               suggestion="Send at most 12 codes per HI segment"))
+    for element in range(1, len(seg.elements)):
+        parts = composite(state, seg, element, "diagnoses")
+        if not parts:
+            continue
+        qualifier = parts[0]
+        code = parts[1].strip() if len(parts) > 1 else ""
+        kind = _HI.get(qualifier)
+        if kind is None:
+            continue  # occurrence, value, condition, DRG, anesthesia... codes: not in the contract
+        role, version = kind
+        if not code:
+            problem(state, finding("missing-element", "required_field",
+                                   f"{at(seg, element)}: qualifier {qualifier} has no code",
+                                   field="diagnoses", rarc="M76", suggestion="Send the code after the qualifier"))
+            continue
+        b.hi_seen = True
+        b.coded.append((seg, element, qualifier, role, version))
+        if "." in code:
+            problem(state, finding("dx-decimal", "format",
+                                   f"{at(seg, element)}: ICD codes are sent without the decimal point",
+                                   field="diagnoses", rarc="M76", suggestion=f"Send {code.replace('.', '')}"))
+        if role == "principal":
+            if b.principal is not None:
+                problem(state, finding("principal-repeated", "format",
+                                       f"{at(seg, element)}: a second principal diagnosis "
+                                       f"(the first is {b.principal})", field="diagnoses", rarc="M76",
+                                       suggestion="Send one principal diagnosis (ABK); the others as ABF"))
+                b.others.append(code)
+            else:
+                b.principal = code
+                if b.claim["claim_type"] == "professional" and (element != 1 or b.others):
+                    problem(state, finding(
+                        "principal-position", "format", f"{at(seg, element)}: the principal diagnosis must "
+                        "be HI01, before the other diagnoses; the pointers count from it", field="diagnoses",
+                        rarc="M76", suggestion="Send the principal diagnosis (ABK) as HI01"))
+        elif role == "other" or (role == "external" and b.claim["claim_type"] == "institutional"):
+            b.others.append(code)
+
+
+# --------------------------------------------------------------------------- closing a claim
+
+
+def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
+    """Finish the claim being read and queue its result in ``state.out``."""
+    b = state.build
+    if b is None:
+        return
+    close_line(state)
+    state.build = None
+    claim = b.claim
+    if claim["claim_type"] is None:
+        claim["claim_type"] = "professional"
+    institutional = claim["claim_type"] == "institutional"
+    findings = list(state.interchange_findings) + list(state.set_findings) + state.pending
+    state.pending = []
+    billing, subscriber, patient = state.billing, state.subscriber, state.patient
+    for level in (billing, subscriber, patient):
+        if level is not None:
+            findings.extend(level.findings)
+    if billing is not None:
+        claim["billing_provider"] = {"npi": billing.data.get("npi"), "taxonomy": billing.data.get("taxonomy"),
+                                     "tax_id": billing.data.get("tax_id")}
+        if "NM1*85" not in billing.seen:
+            findings.append(finding("missing-segment", "required_field",
+                                    f"{at(billing.segment)}: the billing provider level has no NM1*85 "
+                                    "(loop 2010AA)", field="billing_provider.npi",
+                                    suggestion="Send NM1*85 with the billing provider's name and NPI"))
+    if subscriber is not None:
+        data = subscriber.data
+        claim["payer"] = data.get("payer")
+        person = patient.data if patient is not None else data
+        claim["patient"] = {"member_id": data.get("member_id"), "first_name": person.get("first_name"),
+                            "last_name": person.get("last_name"), "birth_date": person.get("birth_date"),
+                            "sex": person.get("sex")}
+        if person.get("death_date"):
+            claim["patient"]["death_date"] = person["death_date"]
+        for seen, loop, what, rarc in (("SBR", "2000B", "SBR subscriber information", "MA130"),
+                                       ("NM1*IL", "2010BA", "NM1*IL subscriber name and member id", "MA27"),
+                                       ("NM1*PR", "2010BB", "NM1*PR payer name", "MA130")):
+            if seen not in subscriber.seen:
+                findings.append(finding("missing-segment", "required_field",
+                                        f"{at(subscriber.segment)}: the subscriber level has no {what} "
+                                        f"(loop {loop})",
+                                        field={"NM1*IL": "patient.member_id", "NM1*PR": "payer"}.get(seen),
+                                        rarc=rarc, suggestion=f"Send the {what} in loop {loop}"))
+        responsibility = data.get("responsibility") or ""
+        if responsibility not in ("", "P", "U") and not b.other_subscribers:
+            findings.append(finding(
+                "missing-loop", "required_field",
+                f"{at(b.clm)}: the payer is not primary (SBR01 {responsibility!r}) but the claim has no 2320 "
+                "other subscriber loop for the payer(s) before it", field="payer",
+                suggestion="Send the primary payer's SBR/OI/NM1*IL/NM1*PR (loops 2320, 2330A, 2330B)"))
+    if patient is not None and "NM1*QC" not in patient.seen:
+        findings.append(finding("missing-segment", "required_field",
+                                f"{at(patient.segment)}: the patient level has no NM1*QC patient name "
+                                "(loop 2010CA)", field="patient",
+                                suggestion="Send the patient's name in NM1*QC"))
+    for other in b.other_subscribers:
+        for entity, loop, what in (("IL", "2330A", "other subscriber name (NM1*IL)"),
+                                   ("PR", "2330B", "other payer name (NM1*PR)")):
+            if not other[entity]:
+                findings.append(finding(
+                    "missing-loop", "required_field",
+                    f"{at(other['segment'])}: the other subscriber loop (2320) has no {what}, loop {loop}, "
+                    "which is required in it", field="payer",
+                    suggestion=f"Send the {what} after the 2320 SBR, or drop the incomplete 2320 loop"))
+    findings.extend(b.findings)
+    findings.extend(_facility(b))
+    findings.extend(extra)
+
+    # diagnoses, principal first
+    codes = ([b.principal] if b.principal else []) + b.others
+    if not b.hi_seen or b.principal is None:
+        findings.append(finding(
+            "missing-segment" if not b.hi_seen else "missing-element", "required_field",
+            f"{at(b.clm)}: the claim has " + ("no HI diagnosis segment" if not b.hi_seen
+                                              else "no principal diagnosis (ABK) in its HI segment"),
+            field="diagnoses", rarc="M76",
+            suggestion="Send HI*ABK:<principal ICD-10-CM code>, then ABF for the others"))
+    if len(codes) > 40:
+        findings.append(finding("too-many-diagnoses", "format",
+                                f"{at(b.clm)}: the claim has {len(codes)} diagnoses; the first 40 are kept",
+                                field="diagnoses", rarc="M76", suggestion="Send at most 12 (837P) / 25 (837I)"))
+        codes = codes[:40]
+    claim["diagnoses"] = [{"code": code} for code in codes]
+
+    if institutional:
+        if not b.statement_seen:
+            findings.append(finding("missing-segment", "required_field",
+                                    f"{at(b.clm)}: the institutional claim has no DTP*434 statement period",
+                                    rarc="MA31", suggestion="Send DTP*434*RD8*CCYYMMDD-CCYYMMDD"))
+        if b.discharged and b.statement is not None and claim["discharge_date"] is None:
+            claim["discharge_date"] = b.statement[1].isoformat()  # the discharge hour's day: statement 'through'
+
+    if len(b.lines) > 999:
+        findings.append(finding("too-many-lines", "format",
+                                f"{at(b.clm)}: the claim has {len(b.lines)} service lines; the first 999 are kept",
+                                field="lines", suggestion="Split the claim"))
+        b.lines = b.lines[:999]
+    claim["lines"] = b.lines
+    if not b.lines:
+        findings.append(finding("missing-loop", "required_field",
+                                f"{at(b.clm)}: the claim has no service line (LX loop 2400)", field="lines",
+                                rarc="M51" if not institutional else "M50",
+                                suggestion="Send at least one LX with its SV1/SV2"))
+    findings.extend(_code_set(b))
+    if state.wide:
+        findings.extend(fit(claim))
+    state.out.append(X12Claim(claim, findings, b.control))
+    state.emitted += 1
+    state.set_claims += 1
+
+
+def _code_set(b: Build) -> list[dict[str, Any]]:
+    """ICD-9 qualifiers on services from 2015-10-01, ICD-10 qualifiers on services before it."""
+    dates = [dt.date.fromisoformat(line["service_date"]) for line in b.lines if line["service_date"]]
+    if b.statement is not None:
+        dates.append(b.statement[1])  # inpatient: the discharge ('through') date picks the code set
+    if not dates or not b.coded:
+        return []
+    latest = max(dates)
+    out = []
+    for seg, element, qualifier, role, version in b.coded:
+        what = "procedure" if role == "procedure" else "diagnosis"
+        category = "procedure_invalid" if role == "procedure" else "dx_invalid"
+        rarc = "MA66" if role == "procedure" else "M76"
+        if version == 9 and latest >= ICD10_START:
+            out.append(finding(
+                "icd9-after-icd10", category,
+                f"{at(seg, element)}: qualifier {qualifier} marks an ICD-9-CM {what} code, but the claim has "
+                f"services on {latest.isoformat()}; from 2015-10-01 only ICD-10 codes are accepted",
+                field="diagnoses" if what == "diagnosis" else None, rarc=rarc,
+                suggestion=f"Code the {what} in ICD-10 and send it with qualifier {_ICD10_QUALIFIER[qualifier]}"))
+        elif version == 10 and latest < ICD10_START:
+            out.append(finding(
+                "icd10-before-icd10", category,
+                f"{at(seg, element)}: qualifier {qualifier} marks an ICD-10 {what} code, but every service "
+                f"is before 2015-10-01 (the latest on {latest.isoformat()}), when ICD-9-CM applied",
+                field="diagnoses" if what == "diagnosis" else None, rarc=rarc,
+                suggestion="Code services before 2015-10-01 in ICD-9-CM (BK/BF)"))
+    return out
+
+
+_LIMITS: tuple[tuple[str, int], ...] = (("claim_id", 80), ("frequency_code", 40), ("place_of_service", 40),
+                                        ("prior_authorization", 80), ("type_of_bill", 40))
+_NESTED: dict[str, tuple[tuple[str, int], ...]] = {
+    "payer": (("id", 40), ("name", 200)),
+    "patient": (("member_id", 80), ("first_name", 100), ("last_name", 100), ("sex", 40)),
+    "billing_provider": (("npi", 40), ("taxonomy", 40), ("tax_id", 40)),
+    "rendering_provider": (("npi", 40), ("taxonomy", 40)),
+    "referring_provider": (("npi", 40),),
+}
+_LINE_KEYS = ("procedure_code", "place_of_service", "ndc", "revenue_code")
+
+
+def fit(claim: dict[str, Any]) -> list[dict[str, Any]]:
+    """Values longer than the contract allows are dropped with a finding, so the claim always validates.
+
+    Only a sender that breaks the X12 maximum lengths gets here (NM109 is 80 long, an NPI 40 here).
+    """
+    out: list[dict[str, Any]] = []
+    checks: list[tuple[dict[str, Any], str, int, str, int | None]] = [
+        (claim, key, limit, key, None) for key, limit in _LIMITS]
+    for group, limits in _NESTED.items():
+        holder = claim.get(group)
+        if holder:
+            checks.extend((holder, key, limit, f"{group}.{key}", None) for key, limit in limits)
+    checks.extend((dx, "code", 40, "diagnoses", None) for dx in claim["diagnoses"])
+    for line in claim["lines"]:
+        number = line["line_number"]
+        checks.extend((line, key, 40, f"lines[{number}].{key}", number) for key in _LINE_KEYS)
+        if any(len(m) > 40 for m in line["modifiers"]):
+            line["modifiers"] = [m for m in line["modifiers"] if len(m) <= 40]
+            out.append(finding("too-long", "format", f"lines[{number}].modifiers: a modifier over 40 characters "
+                               "is left out", field=f"lines[{number}].modifiers", line=number,
+                               suggestion="Send 2-character modifiers"))
+    for holder, key, limit, path, number in checks:
+        value = holder.get(key)
+        if value is not None and len(value) > limit and len(value.strip()) > limit:
+            holder[key] = None
+            out.append(finding("too-long", "format", f"{path} is {len(value)} characters long; at most {limit} "
+                               "are accepted, so it is left out", field=path, line=number,
+                               suggestion="Send the value the X12 implementation guide allows"))
+    return out
+
+
+HANDLERS: dict[str, Callable[[WalkState, Segment], None]] = {
+    "PRV": prv, "NM1": nm1, "REF": ref, "SBR": sbr, "DMG": dmg, "PAT": pat, "CLM": clm, "DTP": dtp, "HI": hi}

@@ -1,0 +1,215 @@
+"""The service lines of a claim (loop 2400): LX, SV1 (837P) or SV2 (837I), LIN (2410), SVD (2430).
+
+Each handler is a function ``(state, segment)`` (see :mod:`scrubber.intake.x12.state`);
+:data:`HANDLERS` maps segment ids to them. A line is complete at the next LX or when its claim
+closes (:func:`close_line`). The line's DTP*472 service date and REF*6R control number are read
+with the claim's DTP and REF (:mod:`scrubber.intake.x12.claim`), which know the loop.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from scrubber.intake.x12.segments import Segment
+from scrubber.intake.x12.state import WalkState, composite, outside_claim, problem
+from scrubber.intake.x12.values import at, blank, finding, parse_money, parse_units
+
+__all__ = ["HANDLERS", "close_line", "lin", "lx", "sv1", "sv2", "svd"]
+
+_PRODUCT_QUALIFIERS = frozenset({"HC", "AD", "ER", "HP", "IV", "WK", "N4"})
+_POINTER_LETTERS = frozenset("ABCDEFGHIJKL")
+
+
+def lx(state: WalkState, seg: Segment) -> None:
+    """LX: a new service line (the one before it is complete)."""
+    b = state.build
+    if b is None:
+        outside_claim(state, seg)
+        return
+    close_line(state)
+    raw = seg.get(1)
+    number = int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 999999 else None
+    if number is None:
+        number = len(b.lines) + 1
+        problem(state, finding("line-number", "format",
+                               f"{at(seg, 1)}: LX01 is not a line number from 1; the line is numbered {number} "
+                               "by its position", field=f"lines[{number}].line_number", line=number,
+                               suggestion="Number the service lines 1, 2, 3... in LX01"))
+    b.loop = "2400"
+    b.line = {"line_number": number, "procedure_code": None, "modifiers": [], "units": None, "charge": None,
+              "service_date": None, "service_date_end": None, "diagnosis_pointers": [],
+              "place_of_service": None, "ndc": None, "revenue_code": None}
+    b.line_segment, b.line_service, b.line_dated = seg, False, False
+
+
+def _service(state: WalkState, seg: Segment) -> tuple[dict[str, Any], int] | None:
+    """The line (and its number) a service segment (SV1/SV2) fills, or None (with a finding)."""
+    b = state.build
+    if b is None:
+        outside_claim(state, seg)
+        return None
+    if b.line is None:
+        problem(state, finding("segment-order", "format", f"{at(seg)} has no LX before it; it is ignored",
+                               suggestion="Start each service line with LX"))
+        return None
+    number = b.line["line_number"]
+    if b.line_service:
+        problem(state, finding("segment-repeated", "format", f"{at(seg)}: line {number} already has its "
+                               "service segment; this one is ignored", line=number,
+                               suggestion="Send one SV1/SV2 per LX"))
+        return None
+    if b.claim["claim_type"] is None:  # unsupported version: the first service segment decides
+        b.claim["claim_type"] = "professional" if seg.id == "SV1" else "institutional"
+    expected = "SV1" if b.claim["claim_type"] == "professional" else "SV2"
+    if seg.id != expected:
+        problem(state, finding("segment-type", "format", f"{at(seg)}: a {b.claim['claim_type']} claim's lines "
+                               f"use {expected}", line=number,
+                               suggestion="Send 837P lines as SV1 and 837I lines as SV2"))
+    b.line_service = True
+    return b.line, number
+
+
+def _procedure(state: WalkState, seg: Segment, element: int, line: dict[str, Any], number: int,
+               required: bool) -> None:
+    parts = composite(state, seg, element, f"lines[{number}].procedure_code", number)
+    code = parts[1].strip() if len(parts) > 1 else ""
+    if parts and parts[0] not in _PRODUCT_QUALIFIERS:
+        problem(state, finding("qualifier", "format", f"{at(seg, element)}: the product/service qualifier "
+                               f"{parts[0]!r} is not HC, HP, IV, ER, WK or N4",
+                               field=f"lines[{number}].procedure_code", line=number, rarc="M51",
+                               suggestion="Send HCPCS/CPT codes as HC:code"))
+    if code:
+        line["procedure_code"] = code
+        line["modifiers"] = [m.strip() for m in parts[2:6] if m.strip()]
+    elif required or parts:
+        problem(state, finding("missing-element", "required_field",
+                               f"{at(seg, element)}: line {number} has no procedure code",
+                               field=f"lines[{number}].procedure_code", line=number, rarc="M51",
+                               suggestion="Send the CPT/HCPCS code as HC:code[:modifier...]"))
+
+
+def _amounts(state: WalkState, seg: Segment, charge_at: int, basis_at: int, units_at: int, line: dict[str, Any],
+             number: int) -> None:
+    raw = seg.get(charge_at)
+    line["charge"] = parse_money(raw)
+    if line["charge"] is None:
+        problem(state, finding(
+            "missing-element" if not raw else "number-format", "required_field" if not raw else "format",
+            f"{at(seg, charge_at)}: line {number}'s charge " + (
+                "is missing" if not raw else "is not an amount with at most 2 decimal places"),
+            field=f"lines[{number}].charge", line=number, rarc="M79", suggestion="Send the line charge"))
+    basis = seg.get(basis_at)
+    allowed = ("UN", "MJ") if seg.id == "SV1" else ("UN", "DA")
+    if basis not in allowed:
+        problem(state, finding("missing-element" if not basis else "qualifier",
+                               "required_field" if not basis else "format",
+                               f"{at(seg, basis_at)}: the unit of measure must be {' or '.join(allowed)}",
+                               field=f"lines[{number}].units", line=number, rarc="M53",
+                               suggestion=f"Send {allowed[0]} (units)"))
+    raw = seg.get(units_at)
+    line["units"] = parse_units(raw)
+    if line["units"] is None:
+        problem(state, finding(
+            "missing-element" if not raw else "number-format", "required_field" if not raw else "format",
+            f"{at(seg, units_at)}: line {number}'s units " + (
+                "are missing" if not raw else "are not a number below 10,000,000 with at most 3 decimals"),
+            field=f"lines[{number}].units", line=number, rarc="M53", suggestion="Send the units of service"))
+
+
+def sv1(state: WalkState, seg: Segment) -> None:
+    """SV1 (837P): procedure and modifiers, charge, units, place of service, diagnosis pointers."""
+    found = _service(state, seg)
+    if found is None:
+        return
+    line, number = found
+    _procedure(state, seg, 1, line, number, required=True)
+    _amounts(state, seg, 2, 3, 4, line, number)
+    line["place_of_service"] = blank(seg.get(5))
+    pointers: list[int | str] = []
+    for raw in composite(state, seg, 7, f"lines[{number}].diagnosis_pointers", number):
+        text = raw.strip()
+        if not text:
+            continue
+        if text.isascii() and text.isdigit() and len(text) <= 3:
+            pointers.append(int(text))
+            continue
+        kept = text in _POINTER_LETTERS
+        if kept:
+            pointers.append(text)
+        problem(state, finding(
+            "dx-pointer", "dx_pointer",
+            f"{at(seg, 7)}: diagnosis pointer {text!r} on line {number} is not a whole number (1-12)"
+            + ("; it is kept as the CMS-1500 letter" if kept else "; it is left out of the claim"),
+            field=f"lines[{number}].diagnosis_pointers", line=number, rarc="M76",
+            suggestion="Point at diagnoses by their number in HI: 1 for HI01 ... 12 for HI12"))
+    line["diagnosis_pointers"] = pointers[:12]
+
+
+def sv2(state: WalkState, seg: Segment) -> None:
+    """SV2 (837I): revenue code, optional procedure, charge, units."""
+    found = _service(state, seg)
+    if found is None:
+        return
+    line, number = found
+    line["revenue_code"] = blank(seg.get(1))
+    if line["revenue_code"] is None:
+        problem(state, finding("missing-element", "required_field",
+                               f"{at(seg, 1)}: line {number} has no revenue code",
+                               field=f"lines[{number}].revenue_code", line=number, rarc="M50",
+                               suggestion="Send the NUBC revenue code in SV201"))
+    _procedure(state, seg, 2, line, number, required=False)
+    _amounts(state, seg, 3, 4, 5, line, number)
+
+
+def lin(state: WalkState, seg: Segment) -> None:
+    """LIN (2410): the line's drug, as N4 and an NDC."""
+    b = state.build
+    if b is None or b.line is None:
+        outside_claim(state, seg) if b is None else problem(state, finding(
+            "segment-order", "format", f"{at(seg)} has no service line (LX) before it; it is ignored",
+            suggestion="Send the drug identification after its service line"))
+        return
+    b.loop = "2410"
+    number = b.line["line_number"]
+    if seg.get(2) != "N4" or not seg.get(3):
+        problem(state, finding("qualifier", "format",
+                               f"{at(seg, 2)}: the drug must be identified as N4 (NDC) with an 11-digit code",
+                               field=f"lines[{number}].ndc", line=number, rarc="M119",
+                               suggestion="Send LIN**N4*<11-digit NDC>"))
+        return
+    b.line["ndc"] = blank(seg.get(3))
+
+
+def svd(state: WalkState, seg: Segment) -> None:
+    """SVD (2430): line adjudication, skipped; what follows belongs to it."""
+    if state.build is None:
+        outside_claim(state, seg)
+    else:
+        state.build.loop = "2430"
+
+
+def close_line(state: WalkState) -> None:
+    """The line being read is complete: checked for its service segment and date, and kept."""
+    b = state.build
+    if b is None or b.line is None:
+        return
+    number = b.line["line_number"]
+    assert b.line_segment is not None
+    if not b.line_service:
+        expected = "SV1" if b.claim["claim_type"] == "professional" else "SV2"
+        b.findings.append(finding("missing-segment", "required_field",
+                                  f"{at(b.line_segment)}: line {number} has no {expected} service segment",
+                                  field=f"lines[{number}].procedure_code", line=number,
+                                  rarc="M51" if expected == "SV1" else "M50",
+                                  suggestion=f"Send {expected} after LX with the service, charge and units"))
+    elif not b.line_dated and b.claim["claim_type"] == "professional":
+        b.findings.append(finding("missing-segment", "required_field",
+                                  f"{at(b.line_segment)}: line {number} has no DTP*472 service date",
+                                  field=f"lines[{number}].service_date", line=number, rarc="M52",
+                                  suggestion="Send DTP*472*D8*CCYYMMDD for each service line"))
+    b.lines.append(b.line)
+    b.line = b.line_segment = None
+
+
+HANDLERS: dict[str, Callable[[WalkState, Segment], None]] = {"LX": lx, "SV1": sv1, "SV2": sv2, "LIN": lin,
+                                                            "SVD": svd}

@@ -1,0 +1,253 @@
+"""The walk through an 837: the envelope (ISA/GS/ST..SE/GE/IEA), BHT and the HL hierarchy, and
+the dispatch of every other segment to its handler; claims out, one at a time.
+
+The walker owns a :class:`~scrubber.intake.x12.state.WalkState` and a dispatch table
+{segment id: handler}: its own handlers for the envelope and the hierarchy, the claim's
+(:mod:`scrubber.intake.x12.claim`) and the service lines' (:mod:`scrubber.intake.x12.lines`).
+:func:`feed` gives a segment to its handler and returns the claims it completes.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import IO
+
+from scrubber.intake.x12.claim import HANDLERS as CLAIM_HANDLERS
+from scrubber.intake.x12.claim import close_claim
+from scrubber.intake.x12.lines import HANDLERS as LINE_HANDLERS
+from scrubber.intake.x12.segments import CHUNK_SIZE, Segment, X12Error, read_segments
+from scrubber.intake.x12.state import Level, WalkState, X12Claim, control, outside_claim, problem
+from scrubber.intake.x12.values import at, blank, finding, parse_date
+
+__all__ = ["HANDLERS", "feed", "finish", "iter_claims"]
+
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+_ENVELOPE = frozenset({"ISA", "IEA", "GS", "GE", "ST", "SE", "TA1"})
+# segments that only exist inside a claim (2300/2400 loops)
+_CLAIM_ONLY = frozenset({"LX", "SV1", "SV2", "SV3", "SV5", "HI", "CL1", "CR1", "CR2", "CR3", "CRC",
+                         "LIN", "CTP", "SVD", "HCP", "PWK", "K3", "NTE", "QTY", "MEA", "FRM", "LQ"})
+_SUPPORTED = {"005010X222A1": "professional", "005010X222A2": "professional",
+              "005010X223A2": "institutional", "005010X223A3": "institutional"}
+
+Handler = Callable[[WalkState, Segment], None]
+
+
+def iter_claims(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[X12Claim]:
+    """The claims of an 837 stream, one :class:`X12Claim` per CLM, in order, read lazily.
+
+    Raises :class:`X12Error` only when nothing at all can be read (see the package docstring);
+    an unreadable ISA after some claims ends the results with a findings-only result instead.
+    """
+    state = WalkState()
+    segments = read_segments(stream, chunk_size)
+    while True:
+        try:
+            seg = next(segments)
+        except StopIteration:
+            break
+        except X12Error as error:
+            if state.emitted == 0 and state.build is None and not state.pending:
+                raise
+            state.pending.append(finding("isa", "format", f"The rest of the data after interchange "
+                                         f"{state.isa13} cannot be read: {error}",
+                                         suggestion="Send each interchange with a complete ISA segment"))
+            break
+        yield from feed(state, seg)
+    yield from finish(state)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def feed(state: WalkState, seg: Segment) -> list[X12Claim]:
+    """Give ``seg`` to its handler; the claims it completes."""
+    state.out = []
+    for trouble in seg.problems if seg.id != "ISA" else ():  # ISA problems go on the whole interchange
+        problem(state, finding("segment-syntax", "format", f"{at(seg)}: {trouble}",
+                               suggestion="Check the separators and terminator declared in the ISA segment"))
+    sid = seg.id
+    if seg.wide:
+        state.wide = True
+    if not _SEGMENT_ID.fullmatch(sid):
+        problem(state, finding(
+            "segment-id", "format", f"Segment {seg.position} starts with {sid[:20]!r}, which is not a segment id: "
+            f"its separators are not the ones declared in the ISA segment (element {seg.separators.element!r}, "
+            f"segment terminator {seg.separators.segment!r})",
+            suggestion="Use the separators the ISA segment declares, throughout the interchange"))
+        return state.out
+    handler = HANDLERS.get(sid)
+    if sid in _ENVELOPE:
+        HANDLERS[sid](state, seg)
+    elif not state.in_set:
+        problem(state, finding("segment-outside-claim", "format",
+                               f"{at(seg)} is outside any transaction set (ST..SE); it is ignored",
+                               suggestion="Remove the segment or move it inside its transaction set"))
+    elif state.skip_set:
+        pass
+    elif handler is not None:
+        handler(state, seg)
+    elif state.build is None and sid in _CLAIM_ONLY:
+        outside_claim(state, seg)
+    return state.out
+
+
+def finish(state: WalkState) -> list[X12Claim]:
+    """The end of the stream: the claim being read, then the findings no claim took."""
+    state.out = []
+    if state.build is not None:
+        close_claim(state, finding("unterminated", "format",
+                                   f"The data ends inside transaction set {state.st02} (no SE, GE, IEA trailer): "
+                                   "the file is truncated", suggestion="Send the complete interchange"))
+    _flush_pending(state)
+    return state.out
+
+
+def _flush_pending(state: WalkState) -> None:
+    """Findings waiting for a claim that will not come: a result of their own, without claim."""
+    if state.pending:
+        state.out.append(X12Claim(None, state.pending, control(state, None)))
+        state.pending = []
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+def _end_set(state: WalkState, seg: Segment) -> None:
+    if state.in_set:
+        if state.build is not None:
+            close_claim(state, finding("unterminated", "format",
+                                       f"Transaction set {state.st02} is not closed by SE before {at(seg)}",
+                                       suggestion="End every transaction set with SE"))
+        state.in_set = False
+    elif state.build is not None:
+        close_claim(state)
+
+
+def isa(state: WalkState, seg: Segment) -> None:
+    """ISA: a new interchange; its header's problems go on each of its claims."""
+    _end_set(state, seg)
+    state.isa13 = blank(seg.get(13))
+    state.gs06 = state.gs08 = state.st02 = state.st03 = None
+    state.interchange_findings = [
+        finding("isa", "format", f"ISA at segment 1 (interchange {state.isa13}): {trouble}",
+                suggestion="Send a fixed-width ISA segment (106 characters) as the X12 standard requires")
+        for trouble in seg.problems]
+
+
+def iea(state: WalkState, seg: Segment) -> None:
+    _end_set(state, seg)
+
+
+def ta1(state: WalkState, seg: Segment) -> None:
+    """TA1 (an interchange acknowledgment) is ignored."""
+
+
+def gs(state: WalkState, seg: Segment) -> None:
+    """GS: a functional group, GS06 control number, GS08 version."""
+    _end_set(state, seg)
+    state.gs06 = blank(seg.get(6))
+    state.gs08 = blank(seg.get(8))
+
+
+def ge(state: WalkState, seg: Segment) -> None:
+    _end_set(state, seg)
+
+
+def st(state: WalkState, seg: Segment) -> None:
+    """ST: a transaction set, ST02 control number, ST03 version (its claim type); not an 837, or
+    a version not supported, is a finding."""
+    _end_set(state, seg)
+    state.in_set = True
+    state.skip_set = False
+    state.st02 = blank(seg.get(2))
+    state.st03 = blank(seg.get(3))
+    state.bht03 = state.submission = None
+    state.billing = state.subscriber = state.patient = None
+    state.level = None
+    state.set_findings = []
+    state.set_claims = 0
+    state.wide = False
+    if seg.get(1) != "837":
+        state.skip_set = True
+        state.pending.append(finding(
+            "not-837", "format", f"{at(seg, 1)}: transaction set {state.st02} is not an 837 claim; it is skipped",
+            suggestion="Send 837 health care claims only"))
+        return
+    version = state.st03 or state.gs08 or ""
+    state.claim_type = _SUPPORTED.get(version) or (
+        "professional" if "X222" in version else "institutional" if "X223" in version else None)
+    if version not in _SUPPORTED:
+        state.set_findings.append(finding(
+            "version", "format", f"{at(seg, 3)}: version {version or '(none)'!r} is not a supported 837 "
+            "implementation guide (005010X222A1/A2 professional, 005010X223A2/A3 institutional)",
+            suggestion="Send the claim in a supported 5010 implementation guide version"))
+    elif state.gs08 and state.st03 and state.gs08 != state.st03:
+        state.set_findings.append(finding(
+            "version", "format", f"{at(seg, 3)} does not match GS08 {state.gs08!r}",
+            suggestion="Use the same implementation guide version in GS08 and ST03"))
+
+
+def se(state: WalkState, seg: Segment) -> None:
+    """SE: the end of the transaction set; the findings no claim of it can take come out now."""
+    if state.build is not None:
+        close_claim(state)
+    elif state.in_set and state.set_claims == 0:
+        if not state.skip_set:
+            state.pending.append(finding("no-claim", "required_field",
+                                         f"{at(seg)}: transaction set {state.st02} has no claim (CLM)",
+                                         suggestion="Send at least one claim per transaction set"))
+        _flush_pending(state)
+    state.in_set = False
+
+
+def bht(state: WalkState, seg: Segment) -> None:
+    """BHT: BHT03 reference, BHT04 creation date (the claims' submission date)."""
+    state.bht03 = blank(seg.get(3))
+    raw = seg.get(4)
+    date = parse_date(raw)
+    if date is not None:
+        state.submission = date.isoformat()
+    elif raw:
+        state.set_findings.append(finding("date-format", "format",
+                                          f"{at(seg, 4)} is not a CCYYMMDD date", field="submission_date",
+                                          suggestion="Write dates as CCYYMMDD"))
+
+
+# --------------------------------------------------------------------------- hierarchy
+
+
+def hl(state: WalkState, seg: Segment) -> None:
+    """HL: a billing provider (20), subscriber (22) or patient (23) level; the claim before it is
+    complete."""
+    if state.build is not None:
+        close_claim(state)
+    code = seg.get(3)
+    if code == "20":
+        state.billing, state.subscriber, state.patient = Level(segment=seg), None, None
+    elif code == "22":
+        state.subscriber, state.patient = Level(segment=seg), None
+        if state.billing is None:
+            state.subscriber.findings.append(finding(
+                "hierarchy", "required_field", f"{at(seg)}: the subscriber HL has no billing provider HL "
+                "(HL03 = 20) before it", field="billing_provider",
+                suggestion="Start the transaction set's hierarchy with the billing provider HL"))
+    elif code == "23":
+        state.patient = Level(segment=seg)
+        if state.subscriber is None:
+            state.patient.findings.append(finding(
+                "hierarchy", "required_field", f"{at(seg)}: the patient HL has no subscriber HL "
+                "(HL03 = 22) before it", field="patient",
+                suggestion="Put the patient HL under its subscriber HL"))
+    else:
+        state.pending.append(finding(
+            "hierarchy", "format", f"{at(seg, 3)} is not a billing provider (20), subscriber (22) or "
+            "patient (23) level", suggestion="Use HL03 20, 22 or 23 in an 837"))
+        state.level = None
+        return
+    state.level = code
+
+
+_OWN: dict[str, Handler] = {"ISA": isa, "IEA": iea, "TA1": ta1, "GS": gs, "GE": ge, "ST": st, "SE": se,
+                            "BHT": bht, "HL": hl}
+HANDLERS: dict[str, Handler] = {**_OWN, **CLAIM_HANDLERS, **LINE_HANDLERS}
+assert len(HANDLERS) == len(_OWN) + len(CLAIM_HANDLERS) + len(LINE_HANDLERS), "a segment has two handlers"
