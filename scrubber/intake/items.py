@@ -40,12 +40,20 @@ def error_record(index: int, error: ClaimError) -> dict[str, Any]:
 
 
 def scrub_item(scrubber, item: Item, *, today=None, as_of=None) -> ScrubResult | dict[str, Any]:
-    """The output record of one item: its scrub result, or its error record."""
+    """The output record of one item: its scrub result, or its error record. `scrubber` is a
+    ClaimScrubber (scrubber.pipeline.scrubber)."""
+    return judge_item(scrubber, item, today=today, as_of=as_of)[1]
+
+
+def judge_item(scrubber, item: Item, *, today=None, as_of=None) -> tuple[Claim | None, ScrubResult | dict[str, Any]]:
+    """The claim as judged (normalised; None when there was no claim to judge) and the output record
+    of one item: what the service stores and what it answers."""
     if item.claim is not None:
-        return scrubber.scrub(item.claim, today=today, found=item.found, as_of=as_of)
+        judged = scrubber.judge(item.claim, today=today, found=item.found, as_of=as_of)
+        return judged.claim, judged.result
     if item.found:
-        return scrubber.unreadable(item.claim_id, item.found)
-    return error_record(item.index, item.error or ClaimError("the record is not a claim"))
+        return None, scrubber.unreadable(item.claim_id, item.found)
+    return None, error_record(item.index, item.error or ClaimError("the record is not a claim"))
 
 
 def output_line(record: ScrubResult | dict[str, Any]) -> bytes:
@@ -222,6 +230,6 @@ def fhir_items(data: bytes | str) -> Iterator[Item]:
 
 
 __all__ = ["Item", "FieldError", "count_ndjson_records", "error_record", "file_format", "file_items", "fhir_items",
-           "in_words", "json_items", "ndjson_file_items", "ndjson_items", "object_items", "output_line",
+           "in_words", "json_items", "judge_item", "ndjson_file_items", "ndjson_items", "object_items", "output_line",
            "scrub_item", "sniff", "x12_items"]
 

@@ -39,7 +39,7 @@ from scrubber.contract.claim import PRINTABLE, Claim, IsoDate, ScrubResult
 from scrubber.service.observability import RequestContext, count_result, metrics_payload
 from scrubber.service.problems import ApiError, problem, problem_responses
 from scrubber.intake.items import (Item, count_ndjson_records, fhir_items, in_words, ndjson_file_items, object_items,
-                             output_line, scrub_item, x12_items)
+                             judge_item, output_line, x12_items)
 from scrubber.intake.parse import TooDeep, field_errors, loads
 from scrubber.intake.x12 import X12Error
 from scrubber.workflows.examples import run_examples
@@ -456,9 +456,10 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
 
     def scrub_and_record(request: Request, claim: Claim, caller: Caller, as_of: dt.date | None = None) -> ScrubResult:
         with rules_in_force(request).use() as scrubber:
-            result = scrubber.scrub(claim, as_of=as_of)
+            judged = scrubber.judge(claim, as_of=as_of)
+        result = judged.result
         request.state.scrub_id = result.scrub_id  # for the request's log line
-        request.app.state.store.record(claim, result, api_key_id=caller.key_id)
+        request.app.state.store.record(judged.claim, result, api_key_id=caller.key_id)  # the claim as judged
         count_result(result)
         return result
 
@@ -637,10 +638,10 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return b"".join(out)
 
     def _scrub_one(request: Request, caller: Caller, scrubber, item: Item, as_of=None) -> bytes:
-        record = scrub_item(scrubber, item, as_of=as_of)
+        judged_claim, record = judge_item(scrubber, item, as_of=as_of)
         if isinstance(record, ScrubResult):
-            if item.claim is not None:
-                request.app.state.store.record(item.claim, record, api_key_id=caller.key_id)
+            if judged_claim is not None:
+                request.app.state.store.record(judged_claim, record, api_key_id=caller.key_id)
             count_result(record)
         return output_line(record)
 
