@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scrubber import config  # noqa: E402
+from scrubber.settings import settings  # noqa: E402
 from scrubber.pipeline.enrich.history import MemoryHistory  # noqa: E402
 from scrubber.pipeline.enrich.frequency import FrequencyLimits
 from scrubber.ruleset.payers import load_deployment  # noqa: E402
@@ -34,7 +34,7 @@ _DATA = []
 
 def reference_data():
     if not _DATA:
-        _DATA.append(open_reference(config.data_dir()))
+        _DATA.append(open_reference(settings().data_dir))
     return _DATA[0]
 
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped_rules = load_ruleset()
     fired: set[str] = set()
     shipped = compare(shipped_rules, claim_list[:args.claims], fired)
-    deployment = load_deployment(config.rules_dir(), config.payers_dir())
+    deployment = load_deployment(settings().rules_dir, settings().payers_dir)
     payer_claims = payer_findings = 0
     payer_mismatches: list[dict] = []
     payer_fired: set[str] = set()

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scrubber import config, limits
+from scrubber import limits
+
+from scrubber.settings import settings
 from scrubber.contract.claim import ScrubResult
 from scrubber.intake.parse import ClaimError
 from scrubber.refdata.store import KINDS
@@ -49,7 +51,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from scrubber.workflows.batch import Progress, Tally, file_records, make_scrubber, summary
     from scrubber.intake.items import output_line, scrub_item
 
-    scrubber = make_scrubber(_deployment_or_exit(args.rules), config.data_dir())
+    scrubber = make_scrubber(_deployment_or_exit(args.rules), settings().data_dir)
     today = dt.date.today()  # one day for the whole run
     started = time.perf_counter()
     tally = Tally()
@@ -190,13 +192,13 @@ def cmd_rules_impact(args: argparse.Namespace) -> int:
     from scrubber.refdata.baseline import open_reference
 
     candidate_dir = Path(args.candidate)
-    rules_dir = candidate_dir / "rules" if (candidate_dir / "rules").is_dir() else Path(config.rules_dir())
-    payers_dir = candidate_dir / "payers" if (candidate_dir / "payers").is_dir() else Path(config.payers_dir())
-    if rules_dir == Path(config.rules_dir()) and payers_dir == Path(config.payers_dir()):
+    rules_dir = candidate_dir / "rules" if (candidate_dir / "rules").is_dir() else Path(settings().rules_dir)
+    payers_dir = candidate_dir / "payers" if (candidate_dir / "payers").is_dir() else Path(settings().payers_dir)
+    if rules_dir == Path(settings().rules_dir) and payers_dir == Path(settings().payers_dir):
         print(f"{candidate_dir} holds neither rules/ nor payers/: nothing to compare", file=sys.stderr)
         return 2
     try:
-        current = load_deployment(config.rules_dir(), config.payers_dir())
+        current = load_deployment(settings().rules_dir, settings().payers_dir)
         candidate = load_deployment(rules_dir, payers_dir)
     except RuleSetError as exc:
         for problem in exc.problems:
@@ -213,7 +215,7 @@ def cmd_rules_impact(args: argparse.Namespace) -> int:
         corpus = [(claim.claim_id or scrub_id, claim) for scrub_id, claim in store.stored_claims(
             since=since, limit=args.limit)]
     try:
-        report = measure(current, candidate, corpus, reference=open_reference(config.data_dir()), history=store)
+        report = measure(current, candidate, corpus, reference=open_reference(settings().data_dir), history=store)
     finally:
         if store is not None:
             store.close()
@@ -245,18 +247,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if path and not Path(path).is_file():
             print(f"{option}: no such file: {path}", file=sys.stderr)
             return 2
-    if config.bootstrap_key():  # the workers would each refuse it: say so once, before they start
+    if settings().bootstrap_key:  # the workers would each refuse it: say so once, before they start
         from scrubber.audit.store import check_secret
 
         try:
-            check_secret(config.bootstrap_key())
+            check_secret(settings().bootstrap_key)
         except ValueError as exc:
             print(f"SCRUBBER_BOOTSTRAP_KEY is too weak: {exc}", file=sys.stderr)
             return 2
     configure_logging()
     log = logging.getLogger("scrubber.serve")
     store = AuditStore()  # creates or migrates the database before the workers start
-    keyless = not store.has_keys() and not config.bootstrap_key()
+    keyless = not store.has_keys() and not settings().bootstrap_key
     store.close()
     host = args.host
     if keyless and host not in ("127.0.0.1", "localhost", "::1"):
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                                                      "order) and print only progress and a summary")
     check.add_argument("--progress", action="store_true",
                        help="show progress on stderr (default: with --out, when stderr is a terminal)")
-    check.add_argument("--rules", default=config.rules_dir(), help="rule directory (default: shipped rules/)")
+    check.add_argument("--rules", default=settings().rules_dir, help="rule directory (default: shipped rules/)")
     check.set_defaults(func=cmd_check)
 
     batch = sub.add_parser("batch", help="scrub a large file with several processes or on a Dask cluster")
@@ -510,12 +512,12 @@ def main(argv: list[str] | None = None) -> int:
     rules = sub.add_parser("rules", help="lint and test rule files").add_subparsers(dest="rules_command",
                                                                                    required=True)
     lint = rules.add_parser("lint", help="check rule files; prints file:line:column for each problem")
-    lint.add_argument("path", nargs="?", default=config.rules_dir())
+    lint.add_argument("path", nargs="?", default=settings().rules_dir)
     lint.add_argument("--payers", default=None,
                       help="payer profile directory (default: the payers/ beside the rules; '' for none)")
     lint.set_defaults(func=cmd_rules_lint)
     test = rules.add_parser("test", help="run every rule's example claims")
-    test.add_argument("path", nargs="?", default=config.rules_dir())
+    test.add_argument("path", nargs="?", default=settings().rules_dir)
     test.add_argument("--payers", default=None,
                       help="payer profile directory (default: the payers/ beside the rules; '' for none)")
     test.set_defaults(func=cmd_rules_test)
@@ -574,10 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--effective", metavar="DATE",
                       help="mue: the table's effective date (default: from the file name)")
     load.add_argument("--version", type=int, metavar="N", help="mce: the MCE version; icd10cm: the fiscal year")
-    load.add_argument("--data-dir", default=config.data_dir(), help="default: $SCRUBBER_DATA_DIR or ./var")
+    load.add_argument("--data-dir", default=settings().data_dir, help="default: $SCRUBBER_DATA_DIR or ./var")
     load.set_defaults(func=cmd_data_import)
     status = data.add_parser("status", help="list the loaded datasets")
-    status.add_argument("--data-dir", default=config.data_dir(), help="default: $SCRUBBER_DATA_DIR or ./var")
+    status.add_argument("--data-dir", default=settings().data_dir, help="default: $SCRUBBER_DATA_DIR or ./var")
     status.set_defaults(func=cmd_data_status)
 
     serve = sub.add_parser("serve", help="run the HTTP API")

@@ -11,7 +11,7 @@ import pytest
 from scrubber.cli import main
 from scrubber.ruleset.payers import load_deployment
 from scrubber.ruleset.examples import complete_claim
-from scrubber.ruleset.loader import SHIPPED_RULES, load_ruleset
+from scrubber.ruleset.loader import SHIPPED_RULES
 
 RULES = str(SHIPPED_RULES)
 CONTRACT_RESULT_FIELDS = {"claim_id", "status", "findings", "ruleset", "scrub_id"}

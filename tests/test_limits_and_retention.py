@@ -22,7 +22,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from scrubber import config, limits
+from scrubber import limits
+
+from scrubber.settings import PROJECT, settings
 
 from scrubber.service import body_limits
 from scrubber.service.app import create_app
@@ -314,7 +316,7 @@ def slow_impact(monkeypatch):
 
 
 def impact_request(claims: int) -> dict:
-    profile = (config.PROJECT / "payers" / "acme-commercial.yaml").read_text()
+    profile = (PROJECT / "payers" / "acme-commercial.yaml").read_text()
     return {"files": [{"name": "payers/acme-commercial.yaml", "text": profile}],
             "claims": [complete_claim({"claim_id": f"C-{i}", "lines": [{}]}) for i in range(claims)]}
 
@@ -361,7 +363,7 @@ def test_measure_stops_at_the_next_claim_once_cancelled():
     from scrubber.workflows.impact import ImpactStopped, measure
     from scrubber.ruleset.payers import load_deployment
 
-    deployment = load_deployment(config.rules_dir(), config.payers_dir())
+    deployment = load_deployment(settings().rules_dir, settings().payers_dir)
     cancel = threading.Event()
     seen = []
 
@@ -563,14 +565,14 @@ def test_the_retention_setting(monkeypatch, value, days):
         monkeypatch.delenv("SCRUBBER_RETENTION_DAYS", raising=False)
     else:
         monkeypatch.setenv("SCRUBBER_RETENTION_DAYS", value)
-    assert config.retention_days() == days
+    assert settings().retention_days == days
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "thirty", "1.5"])
 def test_a_bad_retention_setting_is_refused_with_its_name(monkeypatch, value):
     monkeypatch.setenv("SCRUBBER_RETENTION_DAYS", value)
     with pytest.raises(ValueError, match="SCRUBBER_RETENTION_DAYS must be a whole number of days, at least 1"):
-        config.retention_days()
+        settings().retention_days
 
 
 def test_the_service_purges_past_retention_at_start_up(store, monkeypatch):

@@ -20,7 +20,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlmodel import Session, SQLModel, select
 
-from scrubber import config
+from scrubber.settings import settings
 from scrubber.service.app import create_app
 from scrubber.audit.store import ApiKey, AuditStore
 from scrubber.ruleset.examples import complete_claim
@@ -369,7 +369,7 @@ def test_batch_empty_body_is_422_problem(client, body):
 def shipped_rule_sources() -> dict[str, str]:
     """rule id -> `rules/<file>`, read from the shipped YAML files themselves."""
     out = {}
-    for path in sorted(Path(config.rules_dir()).glob("*.yaml")):
+    for path in sorted(Path(settings().rules_dir).glob("*.yaml")):
         for rule in yaml.safe_load(path.read_text(encoding="utf-8")).get("rules") or []:
             out[rule["id"]] = f"rules/{path.name}"
     return out
@@ -438,7 +438,7 @@ def test_validate_rule_file_lints_with_the_rules_in_force_and_loads_nothing(clie
     duplicate = client.post("/v1/rules/validate", params={"name": "rules/extra.yaml"},
                             content=NEW_RULE_FILE.replace("modifier-zz-unknown", "npi-check-digit"), headers=YAML)
     assert duplicate.status_code == 200
-    npi_line = _line_of(Path(config.rules_dir()) / "npi.yaml", "- id: npi-check-digit")
+    npi_line = _line_of(Path(settings().rules_dir) / "npi.yaml", "- id: npi-check-digit")
     assert duplicate.json() == {"valid": False, "rules": 0, "problems": [{
         "file": "rules/extra.yaml", "line": 4, "column": 5, "rule_id": "npi-check-digit",
         "message": f"rule id 'npi-check-digit' is already used in rules/npi.yaml line {npi_line}; ids must be unique"}]}

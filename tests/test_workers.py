@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import random
-import re
 import secrets
 import shutil
 import signal

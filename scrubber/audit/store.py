@@ -19,13 +19,13 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Field, Session, SQLModel, col, delete, func, select
 
-from scrubber import config
+from scrubber.settings import settings
 from scrubber.contract.claim import Claim, ScrubResult
 from scrubber.owner_only import private_directory, private_file
 from scrubber.limits import MIN_SECRET_DISTINCT, MIN_SECRET_LENGTH
@@ -141,7 +141,7 @@ class FindingRollup(SQLModel, table=True):
 
 
 def database_url() -> str:
-    return config.database_url() or f"sqlite:///{Path(config.data_dir()) / 'scrubber.db'}"
+    return settings().database_url or f"sqlite:///{Path(settings().data_dir) / 'scrubber.db'}"
 
 
 def make_engine(url: str | None = None) -> sa.Engine:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 

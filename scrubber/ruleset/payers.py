@@ -25,11 +25,10 @@ import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from scrubber.contract.claim import Claim, Finding, ScrubResult
 from scrubber.ruleset.compiler import Compiler
 from scrubber.ruleset.model import RESERVED_RULE_IDS, FrequencyLimit, PayerFile, Rule, RuleFile, reserved_id_message
 from scrubber.ruleset.loader import (RuleSet, RuleSetError, _check_examples, _data_path, _plain_words, load_model,

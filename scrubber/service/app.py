@@ -27,7 +27,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from scrubber import config, limits
+from scrubber import limits
+
+from scrubber.settings import settings
 
 from scrubber.pipeline.enrich import coding_edits as code_edits
 from scrubber.audit.store import AuditStore
@@ -346,7 +348,7 @@ def _load_published(app: FastAPI, generation: int, published: str | None) -> Pay
     (then this worker keeps its rules, and says so)."""
     current = app.state.current
     try:
-        deployment = load_deployment(config.rules_dir(), config.payers_dir())
+        deployment = load_deployment(settings().rules_dir, settings().payers_dir)
     except RuleSetError as exc:
         log.error(f"the rule files of reload {generation} (revision {published}) no longer load here "
                   f"({len(exc.problems)} problem(s), the first: {exc.problems[0]}); this worker stays on "
@@ -378,22 +380,22 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         owned = []
-        retention_days = config.retention_days()  # a bad value stops the start-up, saying why
-        if config.bootstrap_key():
+        retention_days = settings().retention_days  # a bad value stops the start-up, saying why
+        if settings().bootstrap_key:
             try:
-                check_secret(config.bootstrap_key())
+                check_secret(settings().bootstrap_key)
             except ValueError as exc:
                 raise ValueError(f"SCRUBBER_BOOTSTRAP_KEY is too weak: {exc}") from None
         if app.state.store is None:
             app.state.store = AuditStore()
             owned.append(app.state.store)
-        if config.bootstrap_key():
-            app.state.store.create_key("admin", label="bootstrap", secret=config.bootstrap_key())
+        if settings().bootstrap_key:
+            app.state.store.create_key("admin", label="bootstrap", secret=settings().bootstrap_key)
         if app.state.reference is None:
-            app.state.reference = open_reference(config.data_dir())
+            app.state.reference = open_reference(settings().data_dir)
         generation, published = _published(app.state.store)  # before the files: a reload meanwhile is caught up
         if app.state.current is None:
-            deployment = load_deployment(config.rules_dir(), config.payers_dir())
+            deployment = load_deployment(settings().rules_dir, settings().payers_dir)
             app.state.current = Current(PayerRouter(deployment, app.state.reference, app.state.store), owned=True)
             _warn_if_changed(published, deployment.revision)
         app.state.current.generation = generation
@@ -814,7 +816,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
             current = request.app.state.current
             previous = current.revision
             try:
-                deployment = load_deployment(config.rules_dir(), config.payers_dir())
+                deployment = load_deployment(settings().rules_dir, settings().payers_dir)
             except RuleSetError as exc:
                 raise ApiError(422, "rules-invalid", "The rule files have problems",
                                f"{len(exc.problems)} problem(s); the running rule set {previous} stays in force",

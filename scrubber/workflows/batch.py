@@ -219,11 +219,11 @@ def worker_scrubber(rules_dir: str | None, data_dir: str | None) -> PayerRouter:
     """This thread's Scrubber, built on first use and kept (rules compiled, reference data open).
     Per thread rather than per process, since a SQLite connection serves only its own thread; a
     batch worker process (or a Dask worker started by `scrubber batch --dask`) has one thread."""
-    from scrubber import config
+    from scrubber.settings import settings
     from scrubber.ruleset.payers import load_deployment
 
-    rules = rules_dir or config.rules_dir()
-    key = (rules, payers_beside(rules), data_dir or config.data_dir())
+    rules = rules_dir or settings().rules_dir
+    key = (rules, payers_beside(rules), data_dir or settings().data_dir)
     cached = getattr(_local, "scrubber", None)
     if cached is None or cached[0] != key:
         if cached is not None:
@@ -235,12 +235,12 @@ def worker_scrubber(rules_dir: str | None, data_dir: str | None) -> PayerRouter:
 def payers_beside(rules_dir: str, payers: str | None = None) -> str | None:
     """The payer profiles that go with a rules directory: `payers` when given ('' for none), the
     configured payers/ for the configured rules, else a payers/ directory next to the rules."""
-    from scrubber import config
+    from scrubber.settings import settings
 
     if payers is not None:
         return payers or None
-    if Path(rules_dir).resolve() == Path(config.rules_dir()).resolve():
-        return config.payers_dir()
+    if Path(rules_dir).resolve() == Path(settings().rules_dir).resolve():
+        return settings().payers_dir
     beside = Path(rules_dir).resolve().parent / "payers"
     return str(beside) if beside.is_dir() else None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scrubber import config
+from scrubber.settings import settings
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.frequency import FrequencyLimits
 from scrubber.pipeline.enrich.history import MemoryHistory
@@ -30,7 +30,7 @@ def run_examples(rules, reference=None) -> list[ExampleResult]:
     example also runs under every payer profile (a payer's changes must not break a base rule's
     examples unnoticed), and each payer rule's examples under its payer."""
     if reference is None:
-        reference = open_reference(config.data_dir())
+        reference = open_reference(settings().data_dir)
     history = MemoryHistory()
     runs = [(None, rules, ())] if not isinstance(rules, Deployment) else \
         [(None, rules.base, ())] + [(p.id, p.ruleset, (FrequencyLimits(p.frequency, history, p.name),)
