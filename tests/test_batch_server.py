@@ -85,7 +85,7 @@ def server(database_url, data_dir) -> Iterator[Server]:
     logger.setLevel(logging.INFO)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    instance = uvicorn.Server(uvicorn.Config(scrubber.api.create_app(), log_config=None, access_log=False))
+    instance = uvicorn.Server(uvicorn.Config(scrubber.service.app.create_app(), log_config=None, access_log=False))
     thread = threading.Thread(target=instance.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 120
@@ -111,10 +111,10 @@ def transport_only(monkeypatch):
     """The server answers each item with `{"index", "claim_id"}` instead of scrubbing and storing it:
     for tests of the transport alone (reading, parsing, ordering and streaming), whose size would
     otherwise be spent in the rule engine and the audit store."""
-    def answer(scrubber_, item: Item, **_) -> dict:
-        return {"index": item.index, "claim_id": item.claim.claim_id if item.claim else None}
+    def answer(scrubber_, item: Item, **_) -> tuple[None, dict]:
+        return None, {"index": item.index, "claim_id": item.claim.claim_id if item.claim else None}
 
-    monkeypatch.setattr(scrubber.api, "scrub_item", answer)
+    monkeypatch.setattr(scrubber.service.app, "judge_item", answer)
 
 
 def claim(index: int, rng: random.Random) -> dict:

@@ -32,7 +32,7 @@ from scrubber.audit.store import AuditStore, ClaimAccess, ScrubRollup
 from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.cli import main
 from scrubber.ruleset.examples import complete_claim
-from scrubber.ruleset.payers import PayerRouter
+from scrubber.pipeline.routing import PayerRouter
 from scrubber.pipeline.scrubber import new_scrub_id
 from tests.contract import CONTRACT_CLAIM, assert_problem
 
@@ -311,7 +311,7 @@ def slow_impact(monkeypatch):
     import scrubber.workflows.impact
 
     SlowRouter.scrubs = 0
-    monkeypatch.setattr(scrubber.impact, "PayerRouter", SlowRouter)
+    monkeypatch.setattr(scrubber.workflows.impact, "PayerRouter", SlowRouter)
     return SlowRouter
 
 

@@ -746,7 +746,7 @@ def test_migrations_are_at_head_and_build_the_sqlmodel_tables(store):
 def scrubber_migrations_dir() -> str:
     import scrubber.audit.migrations
 
-    return str(Path(scrubber.migrations.__file__).resolve().parent)
+    return str(Path(scrubber.audit.migrations.__file__).resolve().parent)
 
 
 def test_migration_column_types_match_the_sqlmodel_tables(store):
