@@ -8,6 +8,7 @@ from pathlib import Path
 
 from scrubber.ruleset.fields import CATALOGUES, SCOPES
 from scrubber.ruleset.model import OPERATORS, payer_file_schema, rule_file_schema
+from scrubber.service.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,8 +35,6 @@ def fields_reference() -> str:
 
 
 def documents() -> dict[str, str]:
-    from scrubber.service.app import create_app
-
     return {"openapi/openapi.json": render(create_app().openapi()),
             "openapi/rule-file.schema.json": render(rule_file_schema()),
             "openapi/payer-file.schema.json": render(payer_file_schema()),

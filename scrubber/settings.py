@@ -15,6 +15,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 MAX_RETENTION_DAYS = 36500
 
 
+def shipped(name: str) -> Path:
+    """A folder shipped with the scrubber (`rules`, `payers`, `openapi`): the checkout's, or in an installed
+    wheel the copy inside the package (setup.py puts it there)."""
+    checkout = PROJECT / name
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "shipped" / name
+
+
 @dataclass(frozen=True)
 class Settings:
     rules_dir: str  # SCRUBBER_RULES_DIR: the rule files to load (default: the shipped rules/)
@@ -26,8 +33,8 @@ class Settings:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
-        return cls(rules_dir=environ.get("SCRUBBER_RULES_DIR") or str(PROJECT / "rules"),
-                   payers_dir=environ.get("SCRUBBER_PAYERS_DIR") or str(PROJECT / "payers"),
+        return cls(rules_dir=environ.get("SCRUBBER_RULES_DIR") or str(shipped("rules")),
+                   payers_dir=environ.get("SCRUBBER_PAYERS_DIR") or str(shipped("payers")),
                    data_dir=environ.get("SCRUBBER_DATA_DIR") or "./var",
                    database_url=environ.get("SCRUBBER_DATABASE_URL") or None,
                    bootstrap_key=environ.get("SCRUBBER_BOOTSTRAP_KEY") or None,

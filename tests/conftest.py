@@ -10,7 +10,7 @@ def _reset(url: str) -> None:
     """An empty database, so that the migrations run from the start."""
     from sqlmodel import SQLModel
 
-    import scrubber.audit.store  # noqa: F401  (registers the tables)
+    import scrubber.audit.tables  # noqa: F401  (registers the tables)
 
     engine = sa.create_engine(url)
     with engine.begin() as connection:

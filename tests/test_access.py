@@ -30,7 +30,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select as sql_select
 
 from scrubber.service.app import create_app
-from scrubber.audit.store import ApiKey, AuditStore, ClaimAccess
+from scrubber.audit.store import AuditStore
+from scrubber.audit.tables import ApiKey, ClaimAccess
 from scrubber.ruleset.fields import CLAIM_FIELDS
 from tests.contract import CONTRACT_CLAIM, assert_problem
 

@@ -286,8 +286,8 @@ def test_endpoint_x_caller(keyed, endpoint: Endpoint, caller: str):
 def test_the_table_covers_every_route_of_the_app():
     """A new route must get a row in ENDPOINTS (and so a decision about who may call it)."""
     app = create_app()
-    routes = {f"{method} {route.path}" for route in app.routes if getattr(route, "include_in_schema", False)
-              for method in route.methods if method not in ("HEAD", "OPTIONS")}
+    # the routes in the schema, read from the document (routers included in the app are not in `app.routes`)
+    routes = {f"{method.upper()} {path}" for path, operations in app.openapi()["paths"].items() for method in operations}
     assert routes == {endpoint.name for endpoint in ENDPOINTS}
 
 

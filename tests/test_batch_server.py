@@ -29,8 +29,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 import scrubber.service.app
+import scrubber.service.batch_response
 from scrubber import limits
-from scrubber.audit.store import FindingRecord, Scrub
+from scrubber.audit.tables import FindingRecord, Scrub
 from scrubber.intake.items import Item
 from scrubber.intake.parse import TooDeep, loads
 from tests.contract import CONTRACT_CLAIM, assert_problem
@@ -114,7 +115,7 @@ def transport_only(monkeypatch):
     def answer(scrubber_, item: Item, **_) -> tuple[None, dict]:
         return None, {"index": item.index, "claim_id": item.claim.claim_id if item.claim else None}
 
-    monkeypatch.setattr(scrubber.service.app, "judge_item", answer)
+    monkeypatch.setattr(scrubber.service.batch_response, "judge_item", answer)
 
 
 def claim(index: int, rng: random.Random) -> dict:

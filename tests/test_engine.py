@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from scrubber.contract.claim import Claim
-from scrubber.ruleset.compiler import CHUNK_SIZE, to_durable
+from scrubber.ruleset.durable_json import CHUNK_SIZE, to_durable
 from scrubber.ruleset.examples import complete_claim
 from scrubber.pipeline.scrubber import Scrubber
 from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts

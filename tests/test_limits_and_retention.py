@@ -28,7 +28,8 @@ from scrubber.settings import PROJECT, settings
 
 from scrubber.service import body_limits
 from scrubber.service.app import create_app
-from scrubber.audit.store import AuditStore, ClaimAccess, ScrubRollup
+from scrubber.audit.store import AuditStore
+from scrubber.audit.tables import ClaimAccess, ScrubRollup
 from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.cli import main
 from scrubber.ruleset.examples import complete_claim

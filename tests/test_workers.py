@@ -37,7 +37,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from scrubber.service.app import create_app
-from scrubber.audit.store import ApiKey, AuditStore
+from scrubber.audit.store import AuditStore
+from scrubber.audit.tables import ApiKey
 from scrubber.ruleset.examples import complete_claim
 from scrubber.refdata.store import database_path
 

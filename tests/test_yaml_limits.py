@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from scrubber import limits
 
-from scrubber.service import app as api
+from scrubber.service.routes import rules as rule_routes
 from scrubber.service.app import create_app
 from scrubber.cli import main
 from scrubber.ruleset.yaml_source import YamlError, load_document
@@ -237,7 +237,7 @@ def test_validate_refuses_a_file_over_max_rule_file_bytes_with_413(client):
 
 def test_healthz_answers_while_a_validate_request_is_being_linted(store, monkeypatch):
     linting, release, lint_returned = threading.Event(), threading.Event(), threading.Event()
-    original = api.load_deployment_texts
+    original = rule_routes.load_deployment_texts
 
     def slow_lint(*args, **kwargs):
         linting.set()
@@ -245,7 +245,7 @@ def test_healthz_answers_while_a_validate_request_is_being_linted(store, monkeyp
         lint_returned.set()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(api, "load_deployment_texts", slow_lint)
+    monkeypatch.setattr(rule_routes, "load_deployment_texts", slow_lint)
     with TestClient(create_app(store=store)) as client, ThreadPoolExecutor(1) as pool:
         validating = pool.submit(validate, client, VALID_FILE, "rules/extra.yaml")
         assert linting.wait(5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -53,14 +53,15 @@ def _units(value: Any) -> Decimal:
         units = Decimal(str(value))
     except InvalidOperation:
         raise ValueError("must be a number of units, such as 1") from None
-    if not units.is_finite() or abs(units) >= 10**7:
+    exponent = units.as_tuple().exponent  # 'n', 'N' or 'F' (not an int) for NaN and infinity
+    if not isinstance(exponent, int) or abs(units) >= 10**7:
         raise ValueError("must be a number of units below 10,000,000")
-    if units.as_tuple().exponent < -3 and units != units.quantize(Decimal("0.001")):
+    if exponent < -3 and units != units.quantize(Decimal("0.001")):
         raise ValueError("must be a number of units with at most 3 decimal places")
-    return units.quantize(Decimal("0.001")).normalize() if units.as_tuple().exponent < -3 else units
+    return units.quantize(Decimal("0.001")).normalize() if exponent < -3 else units
 
 
-def _whole(low: int, high: int, what: str):
+def _whole(low: int, high: int, what: str) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         # 2.0 is a whole number in JSON (and JSON Schema); true is not, nor is 2.5
         if isinstance(value, (float, Decimal)) and not isinstance(value, bool) and value == value // 1:
@@ -101,8 +102,10 @@ def _blank_is_absent(value: str) -> str | None:
 Code = Annotated[str, Field(max_length=40, pattern=PRINTABLE), AfterValidator(_blank_is_absent)]
 
 
-def Text(max_length: int):  # noqa: N802 - a type alias with a parameter
-    return Annotated[str, Field(max_length=max_length, pattern=PRINTABLE), AfterValidator(_blank_is_absent)]
+# Free text of at most N characters (no control characters; blank means absent).
+Text80 = Annotated[str, Field(max_length=80, pattern=PRINTABLE), AfterValidator(_blank_is_absent)]
+Text100 = Annotated[str, Field(max_length=100, pattern=PRINTABLE), AfterValidator(_blank_is_absent)]
+Text200 = Annotated[str, Field(max_length=200, pattern=PRINTABLE), AfterValidator(_blank_is_absent)]
 
 
 class _Strict(BaseModel):
@@ -111,13 +114,13 @@ class _Strict(BaseModel):
 
 class Payer(_Strict):
     id: Code | None = None
-    name: Text(200) | None = None
+    name: Text200 | None = None
 
 
 class Patient(_Strict):
-    member_id: Text(80) | None = None
-    first_name: Text(100) | None = None
-    last_name: Text(100) | None = None
+    member_id: Text80 | None = None
+    first_name: Text100 | None = None
+    last_name: Text100 | None = None
     birth_date: IsoDate | None = None
     death_date: IsoDate | None = None
     sex: Code | None = None
@@ -151,7 +154,7 @@ class Line(_Strict):
 
 
 class Claim(_Strict):
-    claim_id: Text(80) | None = None
+    claim_id: Text80 | None = None
     claim_type: Literal["professional", "institutional"]
     frequency_code: Code | None = None
     submission_date: IsoDate | None = None
@@ -161,7 +164,7 @@ class Claim(_Strict):
     rendering_provider: Provider | None = None
     referring_provider: Provider | None = None
     place_of_service: Code | None = None
-    prior_authorization: Text(80) | None = None
+    prior_authorization: Text80 | None = None
     type_of_bill: Code | None = None
     admission_date: IsoDate | None = None
     discharge_date: IsoDate | None = None

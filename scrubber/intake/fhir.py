@@ -110,7 +110,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -123,6 +123,7 @@ from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.money import Money
 from fhir.resources.R4B.reference import Reference
 from fhir.resources.R4B.resource import Resource
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import ValidationError
 
 from scrubber.contract.claim import Claim
@@ -130,7 +131,7 @@ from scrubber.intake.parse import ClaimError, FieldError, field_errors, field_pa
 
 from scrubber.errors import ScrubberError
 
-__all__ = ["FhirError", "read_fhir"]
+__all__ = ["FhirError", "read_fhir", "read_fhir_claims"]
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 ICD10CM = ("http://hl7.org/fhir/sid/icd-10-cm",)
@@ -154,6 +155,7 @@ LEFT_OUT_DIAGNOSES = frozenset({"admitting", "patientreasonforvisit"})
 PROVIDERS = ("Practitioner", "PractitionerRole", "Organization")
 
 Result = tuple[str, dict[str, Any] | ClaimError]
+Mapped = tuple[dict[str, Any], Claim]  # the contract claim dict and the Claim it validated as (once)
 _TAIL = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 _SPEC_REGEX = re.compile(r"(\w+) value string does not match spec regex")
 _INSTANCE = re.compile(r"Value is expected from the instance of (\w+), but got type <class '(\w+)'>")
@@ -174,6 +176,16 @@ class FhirError(ScrubberError, ValueError):
 
 def read_fhir(data: bytes | str | dict[str, Any]) -> list[Result]:
     """One (label, contract claim dict or ClaimError) per FHIR Claim in `data`, in order."""
+    return [(label, mapped if isinstance(mapped, ClaimError) else mapped[0]) for label, mapped in _read(data)]
+
+
+def read_fhir_claims(data: bytes | str | dict[str, Any]) -> list[tuple[str, Claim | ClaimError]]:
+    """One (label, contract Claim or ClaimError) per FHIR Claim in `data`, in order: each Claim validated
+    once, while it was mapped."""
+    return [(label, mapped if isinstance(mapped, ClaimError) else mapped[1]) for label, mapped in _read(data)]
+
+
+def _read(data: bytes | str | dict[str, Any]) -> list[tuple[str, Mapped | ClaimError]]:
     resource = _load(data)
     kind = resource.get("resourceType")
     if kind == "Claim":
@@ -209,7 +221,7 @@ def _label(resource: dict[str, Any], default: str) -> str:
     return rid if isinstance(rid, str) and rid.strip() else default
 
 
-def _read_bundle(bundle: dict[str, Any]) -> list[Result]:
+def _read_bundle(bundle: dict[str, Any]) -> list[tuple[str, Mapped | ClaimError]]:
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise FhirError("Bundle.entry must be a JSON array", [FieldError("entry", "must be a JSON array")])
@@ -220,7 +232,7 @@ def _read_bundle(bundle: dict[str, Any]) -> list[Result]:
         raise FhirError("the Bundle is not valid FHIR R4: " + "; ".join(f"{e.field} {e.message}" for e in errors),
                         errors) from None
     index = _BundleIndex(entries)
-    out: list[Result] = []
+    out: list[tuple[str, Mapped | ClaimError]] = []
     for i, entry in enumerate(entries):
         where = f"entry[{i}]"
         if not isinstance(entry, dict):
@@ -240,8 +252,9 @@ def _read_bundle(bundle: dict[str, Any]) -> list[Result]:
     return out
 
 
-def _read_claim(raw: dict[str, Any], bundle: _BundleIndex | None) -> dict[str, Any] | ClaimError:
-    """The contract claim dict, or the reason there is none; never raises, so siblings survive."""
+def _read_claim(raw: dict[str, Any], bundle: _BundleIndex | None) -> Mapped | ClaimError:
+    """The contract claim (as a dict and as the Claim it validated as), or the reason there is none; never
+    raises, so siblings survive."""
     try:
         claim = _validate(FhirClaim, raw, "")
         return _Mapper(claim, bundle).claim()
@@ -251,7 +264,7 @@ def _read_claim(raw: dict[str, Any], bundle: _BundleIndex | None) -> dict[str, A
         return ClaimError(f"the Claim could not be read: {type(exc).__name__}: {exc}")
 
 
-def _validate(model: type[Resource], raw: dict[str, Any], where: str) -> Any:
+def _validate(model: type[FHIRAbstractModel], raw: dict[str, Any], where: str) -> Any:
     """`raw` as a fhir.resources model, or a ClaimError with every bad element as a FHIR path."""
     kind = raw.get("resourceType", model.get_resource_type())
     errors = []
@@ -344,7 +357,7 @@ class _BundleIndex:
             if isinstance(kind, str) and isinstance(rid, str):
                 self.raw.setdefault(f"{kind}/{rid}", (i, resource))
 
-    def find(self, reference: str, kinds: Iterable[str]) -> Resource | None:
+    def find(self, reference: str, kinds: Collection[str]) -> Resource | None:
         """The resource `reference` names, of one of `kinds`; raises ClaimError when it is not valid FHIR."""
         hit = self.raw.get(reference)
         if hit is None and (match := _TAIL.search(reference)):
@@ -373,7 +386,7 @@ class _Mapper:
         self.errors: list[FieldError] = []
         self.src: dict[str, str] = {}
 
-    def claim(self) -> dict[str, Any]:
+    def claim(self) -> Mapped:
         c = self.c
         claim_type = self._claim_type()
         if not c.item:
@@ -676,21 +689,20 @@ class _Mapper:
             probe = shorter
         return self.src[probe]
 
-    def _checked(self, out: dict[str, Any]) -> dict[str, Any]:
-        """`out` if the contract model takes it; else a ClaimError at the FHIR elements it came from."""
+    def _checked(self, out: dict[str, Any]) -> Mapped:
+        """`out` and its Claim if the contract model takes it; else a ClaimError at the FHIR elements it
+        came from."""
         errors = list(self.errors)
         if not errors:
             try:
-                Claim.model_validate(out)
+                return out, Claim.model_validate(out)
             except ValidationError as exc:
                 errors = [FieldError(self._source(e.field), f"{e.message} (contract field {e.field})")
                           for e in field_errors(exc.errors())]
-        if errors:
-            unique = list({(e.field, e.message): e for e in errors}.values())
-            many = len(unique) != 1
-            raise ClaimError(f"{len(unique)} element{'s' if many else ''} of the FHIR Claim cannot be mapped to "
-                             "a claim", unique)
-        return out
+        unique = list({(e.field, e.message): e for e in errors}.values())
+        many = len(unique) != 1
+        raise ClaimError(f"{len(unique)} element{'s' if many else ''} of the FHIR Claim cannot be mapped to "
+                         "a claim", unique)
 
 
 def _code(concept: CodeableConcept | None, systems: Sequence[str], *, fallback: bool = True,

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from scrubber import limits
 from scrubber.contract.claim import Claim, Finding, ScrubResult
-from scrubber.intake.parse import ClaimError, FieldError, TooDeep, claim_from_object, field_errors, loads, read_claims
+from scrubber.intake.parse import ClaimError, FieldError, TooDeep, claim_from_object, field_errors, loads
 from scrubber.intake.x12 import iter_claims
 
 
@@ -138,9 +138,27 @@ def count_ndjson_records(raw: IO[bytes], max_line: int | None = None) -> int:
 
 
 def json_items(text: str) -> Iterator[Item]:
-    """A JSON claim, a JSON array of claims, or NDJSON given whole."""
-    for index, claim in read_claims(text):
-        yield Item(index, claim=claim) if isinstance(claim, Claim) else Item(index, error=claim)
+    """A JSON claim, a JSON array of claims, or NDJSON given whole (a file), numbered from 1; a claim
+    that cannot be read gives an error item in its place and the others still come. NDJSON lines are
+    read by `ndjson_items`, the one NDJSON reader."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            values = loads(stripped)
+        except json.JSONDecodeError as exc:  # TooDeep included
+            yield Item(1, error=ClaimError(f"the file is not a valid JSON array: {exc}"))
+            return
+        yield from object_items(values)
+        return
+    if stripped.startswith("{"):
+        try:
+            value = loads(stripped)
+        except json.JSONDecodeError:
+            value = None  # several objects: NDJSON
+        if value is not None:
+            yield _from_object(1, value)
+            return
+    yield from ndjson_items(text.split("\n"))
 
 
 # ------------------------------------------------------------------------------ X12 837
@@ -220,13 +238,14 @@ def _is_json(line: bytes) -> bool:
 
 def fhir_items(data: bytes | str) -> Iterator[Item]:
     """A FHIR R4 Claim or Bundle of Claims (scrubber.intake.fhir), one item per Claim."""
-    from scrubber.intake.fhir import read_fhir
+    # imported here: the FHIR models (fhir.resources) cost a quarter of a second to import; only FHIR input needs them
+    from scrubber.intake.fhir import read_fhir_claims
 
-    for index, (_label, mapped) in enumerate(read_fhir(data), start=1):
+    for index, (_label, mapped) in enumerate(read_fhir_claims(data), start=1):
         if isinstance(mapped, ClaimError):
             yield Item(index, error=mapped)
         else:
-            yield _from_object(index, mapped)
+            yield Item(index, claim=mapped)
 
 
 __all__ = ["Item", "FieldError", "count_ndjson_records", "error_record", "file_format", "file_items", "fhir_items",

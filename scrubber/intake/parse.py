@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, AnyStr, Iterable, Iterator, Mapping
 
 from pydantic import ValidationError
 
@@ -46,7 +46,7 @@ def field_path(loc: tuple) -> str:
     return out or "(body)"
 
 
-def field_message(err: dict) -> str:
+def field_message(err: Mapping[str, Any]) -> str:
     kind, value = err["type"], err.get("input")
     if kind == "missing":
         return "is required"
@@ -69,7 +69,7 @@ def _is_path(part) -> bool:
                                      and not part.startswith("function-"))
 
 
-def field_errors(errors: list[dict]) -> list[FieldError]:
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
     """Pydantic (or FastAPI) errors as one FieldError per bad field, in words."""
     out: dict[tuple, FieldError] = {}
     for err in errors:
@@ -120,8 +120,8 @@ class TooDeep(json.JSONDecodeError):
 
 
 # a JSON string (skipped: brackets inside it do not nest) or one bracket
-_TOKENS = {str: re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]'),
-           bytes: re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')}
+_TEXT_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_BYTES_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 def check_depth(text: str | bytes) -> None:
@@ -130,11 +130,17 @@ def check_depth(text: str | bytes) -> None:
     first bracket too deep."""
     if isinstance(text, (bytearray, memoryview)):
         text = bytes(text)
-    opening = ("[", "{") if isinstance(text, str) else (b"[", b"{")
+    if isinstance(text, str):
+        _check_depth(text, _TEXT_TOKENS, ("[", "{"))
+    else:
+        _check_depth(text, _BYTES_TOKENS, (b"[", b"{"))
+
+
+def _check_depth(text: AnyStr, tokens: re.Pattern[AnyStr], opening: tuple[AnyStr, AnyStr]) -> None:
     if text.count(opening[0]) + text.count(opening[1]) <= MAX_JSON_DEPTH:
         return
     depth = 0
-    for token in _TOKENS[type(text)].finditer(text):
+    for token in tokens.finditer(text):
         bracket = token[0]
         if bracket in opening:
             depth += 1
@@ -158,40 +164,3 @@ def claim_from_json(text: str | bytes) -> Claim:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ClaimError(f"the body is not valid JSON: {exc}") from None
     return claim_from_object(data)
-
-
-def read_claims(text: str) -> Iterator[tuple[int, Claim | ClaimError]]:
-    """Claims from a JSON object, a JSON array, or NDJSON (one claim per line), numbered from 1.
-    A claim that cannot be read yields a ClaimError in its place; the others still come."""
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            items = loads(stripped)
-        except json.JSONDecodeError as exc:
-            yield 1, ClaimError(f"the file is not a valid JSON array: {exc}")
-            return
-        for index, item in enumerate(items, start=1):
-            yield index, _safe(item)
-        return
-    if stripped.startswith("{"):
-        try:
-            yield 1, _safe(loads(stripped))
-            return
-        except json.JSONDecodeError:
-            pass  # several objects: NDJSON
-    index = 0
-    for line_number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        index += 1
-        try:
-            yield index, _safe(loads(raw))
-        except json.JSONDecodeError as exc:
-            yield index, ClaimError(f"line {line_number} is not valid JSON: {exc}")
-
-
-def _safe(data: Any) -> Claim | ClaimError:
-    try:
-        return claim_from_object(data)
-    except ClaimError as exc:
-        return exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from scrubber.contract.claim import Finding
-from scrubber.ruleset.compiler import CompiledRule, Program, template_field, template_fields
+from scrubber.ruleset.program import CompiledRule, Program, template_field, template_fields
 from scrubber.pipeline.enrich.facts import Facts
 from scrubber.pipeline.engine.durable import Activation
 from scrubber.ruleset.fields import Field, parse_line_ranges
@@ -73,7 +73,9 @@ def show(value, fld: Field) -> str:
 def render(template: str, rule: CompiledRule, bound: dict[str, dict], facts: Facts) -> str:
     out = template
     for name in template_fields(template):
-        alias, fld = template_field(rule, name)
+        found = template_field(rule, name)
+        assert found is not None, f"{{{name}}}: the loader checks every field a message names"
+        alias, fld = found
         fact = _full_fact(facts, bound[alias]["id"])
         out = out.replace("{" + name + "}", show(_raw_value(facts, fact, fld), fld))
     return out
@@ -104,6 +106,7 @@ def build_findings(program: Program, activations: list[Activation], facts: Facts
     for name, bound in activations:
         rule = program.by_name[name]
         lines = _lines(rule, bound, facts)
+        key: tuple[str] | tuple[str, tuple[int, ...]] | tuple[str, str]
         if rule.scope == "claim":
             key = (name,)
         elif rule.scope == "pair":

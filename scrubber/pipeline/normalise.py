@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import lru_cache
+from typing import Any
 
-from scrubber.contract.claim import Claim
+from scrubber.contract.claim import Claim, Line
 
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
 
@@ -41,9 +42,9 @@ def _upper(value: str | None) -> str | None:
     return value.strip().upper() if value is not None else None
 
 
-def _line(line):
+def _line(line: Line) -> Line:
     """The line in canonical form: the same object when nothing changes, else a changed copy."""
-    changes = {}
+    changes: dict[str, Any] = {}
     if line.procedure_code is not None and (code := _upper(line.procedure_code)) != line.procedure_code:
         changes["procedure_code"] = code
     if line.modifiers and (modifiers := [m.strip().upper() for m in line.modifiers if m.strip()]) != line.modifiers:

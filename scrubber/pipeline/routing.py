@@ -11,6 +11,7 @@ from scrubber.pipeline.enrich.frequency import FrequencyLimits
 from scrubber.pipeline.enrich.history import ClaimHistory
 from scrubber.pipeline.normalise import normalise
 from scrubber.pipeline.scrubber import Judged, Scrubber, standard_enrichers
+from scrubber.refdata.store import ReferenceData
 from scrubber.ruleset.payers import Deployment
 
 UNKNOWN_PAYER_RULE = "payer-profile-unknown"
@@ -20,7 +21,8 @@ class PayerRouter:
     """Scrubs each claim with its payer's rule set (claim.payer.id), or with the base rules and a
     warning when the payer has no profile. Quacks like a Scrubber for the API and the CLI."""
 
-    def __init__(self, deployment: Deployment, reference=None, history: ClaimHistory | None = None, *,
+    def __init__(self, deployment: Deployment, reference: ReferenceData | None = None,
+                 history: ClaimHistory | None = None, *,
                  evaluator: Literal["engine", "reference"] = "engine"):
         self.deployment = deployment
         self.ruleset = deployment.base

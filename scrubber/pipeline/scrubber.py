@@ -21,6 +21,7 @@ from scrubber.pipeline.enrich.facts import Enricher, FactBuilder
 from scrubber.pipeline.enrich.history import ClaimHistory, PreviouslyBilled
 from scrubber.pipeline.findings import build_findings, cap, pair_rules_skipped, status
 from scrubber.pipeline.normalise import normalise
+from scrubber.refdata.store import ReferenceData
 from scrubber.ruleset.loader import RuleSet
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -41,7 +42,8 @@ def new_scrub_id() -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def standard_enrichers(reference=None, history: ClaimHistory | None = None) -> tuple[Enricher, ...]:
+def standard_enrichers(reference: ReferenceData | None = None, history: ClaimHistory | None = None
+                       ) -> tuple[Enricher, ...]:
     """The enrichers the service runs: coding edits from reference data (scrubber.refdata.store) and the
     claim history (a ClaimHistory: the audit store, or a MemoryHistory), each when given."""
     found: list[Enricher] = []

@@ -200,8 +200,8 @@ def read_for_import(paths: Sequence[str | os.PathLike[str]], fiscal_year: int | 
     order: list[tuple[str, int, str]] | None = None
     notes: list[tuple[str, str, str, str]] | None = None
     named_years: dict[int, str] = {}
-    paths = [os.fspath(path) for path in paths]
-    for path in paths:
+    names = [os.fspath(path) for path in paths]
+    for path in names:
         for kind, name, year, stream in _open_members(path):
             with stream:
                 if year is not None:
@@ -213,14 +213,14 @@ def read_for_import(paths: Sequence[str | os.PathLike[str]], fiscal_year: int | 
                 else:
                     notes = (notes or []) + read_tabular_excludes1(stream, name)
     if order is None:
-        raise ImportFileError(", ".join(paths), None,
+        raise ImportFileError(", ".join(names), None,
                               "no ICD-10-CM order file (icd10cm_order_<year>.txt) among the files")
     if fiscal_year is None:
         if len(named_years) > 1:
-            raise ImportFileError(", ".join(paths), None,
+            raise ImportFileError(", ".join(names), None,
                                   f"the file names disagree on the fiscal year: {sorted(named_years)}")
         if not named_years:
-            raise ImportFileError(", ".join(paths), None,
+            raise ImportFileError(", ".join(names), None,
                                   "no fiscal year in the file names (icd10cm_order_<year>.txt): "
                                   "give it explicitly")
         fiscal_year = next(iter(named_years))

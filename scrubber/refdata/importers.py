@@ -634,10 +634,10 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
     same dataset: the shipped hcpcs baseline is the 2022 list updated by the October 2026 excerpt).
     Rows are read twice (validated, then written) rather than held in memory: a full PTP table has
     millions."""
-    paths = [Path(p) for p in (*base, *paths)]
+    files_in = [Path(p) for p in (*base, *paths)]
     if kind not in KINDS:
         raise DataImportError(f"unknown kind '{kind}': one of {', '.join(KINDS)}")
-    if not paths:
+    if not files_in:
         raise DataImportError("no files to import")
     if setting is not None and kind not in ("ncci-ptp", "mue"):
         raise DataImportError("--setting applies to ncci-ptp and mue only")
@@ -646,16 +646,16 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
     if version is not None and kind not in ("mce", "icd10cm"):
         raise DataImportError("--version applies to mce and icd10cm only")
     if kind == "icd10cm":
-        return _import_icd10cm(paths, data_dir, version, source)
+        return _import_icd10cm(files_in, data_dir, version, source)
 
     read = READERS[kind]
-    rows: Callable[[], Iterator[Any]] = lambda: chain.from_iterable(read(p) for p in paths)  # noqa: E731
-    scope: str | int | None = _setting(kind, paths, setting) if kind in ("ncci-ptp", "mue") else None
+    rows: Callable[[], Iterator[Any]] = lambda: chain.from_iterable(read(p) for p in files_in)  # noqa: E731
+    scope: str | int | None = _setting(kind, files_in, setting) if kind in ("ncci-ptp", "mue") else None
     detail = ""
     if kind == "mue":
-        detail = _iso(effective, "--effective") if effective is not None else _effective_from_names(paths)
+        detail = _iso(effective, "--effective") if effective is not None else _effective_from_names(files_in)
     elif kind == "ncci-ptp":  # the release, e.g. v322r0
-        detail = ", ".join(sorted({m[0] for p in paths for n in _member_names(p)
+        detail = ", ".join(sorted({m[0] for p in files_in for n in _member_names(p)
                                    for m in re.finditer(r"v\d{3}r\d+", n.lower())}))
 
     # Pass 1: validate every row; keep only what the write needs.
@@ -675,7 +675,7 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
                 raise row.where.error(f"MCE version {row.version} differs from version {first.version} "
                                       f"({first.where}): import one version at a time")
     if not files:
-        raise DataImportError(f"no rows in {', '.join(p.name for p in paths)}")
+        raise DataImportError(f"no rows in {', '.join(p.name for p in files_in)}")
     if first is not None:
         if version is not None and version != first.version:
             raise DataImportError(f"--version {version} does not match the file's MCE version {first.version}")

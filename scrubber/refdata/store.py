@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar, cast
 
 from scrubber.owner_only import private_directory, private_file
 
@@ -94,7 +94,12 @@ def ymd(value: dt.date | None) -> int | None:
 
 
 def from_ymd(value: int | None) -> dt.date | None:
-    return dt.date(value // 10000, value // 100 % 100, value % 100) if value else None
+    return date_of_ymd(value) if value else None
+
+
+def date_of_ymd(value: int) -> dt.date:
+    """The date of a YYYYMMDD integer from a NOT NULL column."""
+    return dt.date(value // 10000, value // 100 % 100, value % 100)
 
 
 def dataset_name(kind: str, scope: str | int | None) -> str:
@@ -237,6 +242,15 @@ class HcpcsCode:
             return "terminated"
         return "valid"
 
+    def status_date(self, status: str) -> dt.date | None:
+        """The date a status of `status_on` turns on: the last day of a terminated code, the first
+        day of one not yet effective (None for a valid code)."""
+        if status == "terminated":
+            return self.termination_date
+        if status == "not_yet_effective":
+            return self.start_date
+        return None
+
 
 @dataclass(frozen=True)
 class PosCode:
@@ -284,6 +298,15 @@ class AddOnEdit:
         return self.effective <= day and (self.deletion is None or day <= self.deletion)
 
 
+_Value = TypeVar("_Value")
+
+
+class _ThreadConnection(threading.local):
+    """One thread's read-only connection (None until the thread first reads)."""
+
+    conn: sqlite3.Connection | None = None
+
+
 class ReferenceData:
     """Read access to the reference database. Thread-safe: one read-only connection per thread;
     lookups are cached per process (the data only changes by an import, after which the service
@@ -293,7 +316,7 @@ class ReferenceData:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"no reference database at {self.path}")
-        self._local = threading.local()
+        self._local = _ThreadConnection()
         conn = self._conn()
         self.icd10cm_years: tuple[int, ...] = tuple(
             fy for (fy,) in conn.execute("SELECT DISTINCT fy FROM icd10cm ORDER BY fy"))
@@ -304,7 +327,7 @@ class ReferenceData:
         self._cache_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        conn = self._local.conn
         if conn is None:
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             conn.execute("PRAGMA mmap_size=1073741824")  # pages shared with the other workers
@@ -312,15 +335,16 @@ class ReferenceData:
             self._local.conn = conn
         return conn
 
-    def _cached(self, key: tuple, compute):
+    def _cached(self, key: tuple, compute: Callable[[], _Value]) -> _Value:
         value = self._cache.get(key, _MISSING)
-        if value is _MISSING:
-            value = compute()
-            if len(self._cache) > 200_000:  # bounded: a crude reset beats unbounded growth
-                with self._cache_lock:
-                    self._cache.clear()
-            self._cache[key] = value
-        return value
+        if value is not _MISSING:
+            return cast(_Value, value)  # what compute() gave for this key
+        computed = compute()
+        if len(self._cache) > 200_000:  # bounded: a crude reset beats unbounded growth
+            with self._cache_lock:
+                self._cache.clear()
+        self._cache[key] = computed
+        return computed
 
     def datasets(self) -> list[Dataset]:
         return datasets(self._conn())
@@ -337,7 +361,7 @@ class ReferenceData:
         return min(years, key=lambda y: (abs(y - fy), -y))
 
     def icd10cm(self, code: str, fy: int) -> IcdCode | None:
-        def compute():
+        def compute() -> IcdCode | None:
             row = self._conn().execute("SELECT billable, description FROM icd10cm WHERE fy=? AND code=?",
                                        (fy, code)).fetchone()
             return IcdCode(fy, code, bool(row[0]), row[1]) if row else None
@@ -359,7 +383,7 @@ class ReferenceData:
     def excludes1(self, code: str, fy: int) -> tuple[tuple[str, str, str, str], ...]:
         """The Excludes1 notes that apply to a code: its own and its ancestors' (a note on a
         category covers every code under it), as (owner, lo, hi, note)."""
-        def compute():
+        def compute() -> tuple[tuple[str, str, str, str], ...]:
             prefixes = [code[:n] for n in range(3, len(code) + 1)]
             marks = ",".join("?" * len(prefixes))
             return tuple(self._conn().execute(
@@ -384,7 +408,7 @@ class ReferenceData:
 
     # HCPCS, modifiers, place of service ---------------------------------------------------
     def hcpcs(self, code: str) -> HcpcsCode | None:
-        def compute():
+        def compute() -> HcpcsCode | None:
             row = self._conn().execute("SELECT * FROM hcpcs WHERE code=?", (code,)).fetchone()
             if row is None:
                 return None
@@ -392,7 +416,7 @@ class ReferenceData:
         return self._cached(("hcpcs", code), compute)
 
     def pos(self, code: str) -> PosCode | None:
-        def compute():
+        def compute() -> PosCode | None:
             row = self._conn().execute("SELECT * FROM pos WHERE code=?", (code,)).fetchone()
             return PosCode(row[0], row[1], from_ymd(row[2]), from_ymd(row[3])) if row else None
         return self._cached(("pos", code), compute)
@@ -400,9 +424,9 @@ class ReferenceData:
     # NCCI ---------------------------------------------------------------------------------
     def ptp(self, setting: str, column1: str, column2: str) -> tuple[PtpEdit, ...]:
         """Every edit (with its history) where column1 is column one and column2 is column two."""
-        def compute():
+        def compute() -> tuple[PtpEdit, ...]:
             return tuple(
-                PtpEdit(setting, column1, column2, from_ymd(eff), from_ymd(dele), ind, self._rationale(rat))
+                PtpEdit(setting, column1, column2, date_of_ymd(eff), from_ymd(dele), ind, self._rationale(rat))
                 for eff, dele, ind, rat in self._conn().execute(
                     "SELECT effective, deletion, modifier_indicator, rationale FROM ptp "
                     "WHERE setting=? AND column2=? AND column1=? ORDER BY effective", (setting, column2, column1)))
@@ -411,7 +435,7 @@ class ReferenceData:
     def ptp_column1_codes(self, setting: str, column2: str) -> frozenset[str]:
         """The column-one codes of every edit (in force or not) where column2 is column two: one
         query per code, so that a claim's lines are paired only with codes that have an edit."""
-        def compute():
+        def compute() -> frozenset[str]:
             return frozenset(c for (c,) in self._conn().execute(
                 "SELECT DISTINCT column1 FROM ptp WHERE setting=? AND column2=?", (setting, column2)))
         return self._cached(("ptp_column1", setting, column2), compute)
@@ -424,7 +448,7 @@ class ReferenceData:
         return text
 
     def mue(self, setting: str, code: str) -> MueLimit | None:
-        def compute():
+        def compute() -> MueLimit | None:
             row = self._conn().execute("SELECT value, mai, rationale FROM mue WHERE setting=? AND code=?",
                                        (setting, code)).fetchone()
             return MueLimit(setting, code, *row) if row else None
@@ -433,7 +457,7 @@ class ReferenceData:
     def add_on(self, code: str) -> tuple[AddOnEdit, ...]:
         """The add-on edits of an add-on code: one per primary code (and period)."""
         return self._cached(("aoc", code), lambda: tuple(
-            AddOnEdit(code, p, t, from_ymd(e), from_ymd(d)) for p, t, e, d in self._conn().execute(
+            AddOnEdit(code, p, t, date_of_ymd(e), from_ymd(d)) for p, t, e, d in self._conn().execute(
                 "SELECT primary_code, edit_type, effective, deletion FROM aoc WHERE addon=? ORDER BY primary_code",
                 (code,))))
 

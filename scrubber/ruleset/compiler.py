@@ -1,15 +1,16 @@
 """The rule compiler: checked rule files in, a Program out.
 
-A Program is a small intermediate form (patterns of tests over flat facts, in negation normal
-form) that both evaluators run: the durable-rules engine (through `to_durable`) and the plain
-Python reference evaluator. Everything the engine cannot do safely is decided here:
+A Program (scrubber.ruleset.program) is a small intermediate form (patterns of tests over flat
+facts, in negation normal form) that both evaluators run: the durable-rules engine (through
+scrubber.ruleset.durable_json) and the plain Python reference evaluator. Everything the engine
+cannot do safely is decided here:
 
 - `not` is pushed down to the tests (a test on an absent value is false, as in the engine);
 - value sets larger than INLINE_SET_LIMIT and negated code patterns become flags that
   enrichment computes before the engine runs (the engine hangs on long `in` lists and has no
   negated regex);
-- rules are split into engine rulesets of at most CHUNK_SIZE rules, far inside the engine's
-  capacity limits (256 rules per first pattern, 65 activations per fact);
+- every pattern stays within the engine's expression and regex limits (MAX_EXPRESSION_COST,
+  MAX_PATTERN_LENGTH), and durable_json splits rules into engine rulesets of CHUNK_SIZE;
 - quantifiers over lines and diagnoses become joins (any, count) or gated negations (no, all).
 """
 from __future__ import annotations
@@ -19,16 +20,16 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from scrubber.ruleset.fields import CATALOGUES, DOS_KEY, FACT_TYPE, ORDERED_TYPES, Field, Scope
 from scrubber.ruleset.model import OPERATORS, QUANTIFIERS, Rule
+from scrubber.ruleset.program import (AllOf, AnyOf, CompiledRule, Flag, Pattern, Program, Ref, Test, template_field,
+                                      template_fields, tests_in)
 from scrubber.ruleset.yaml_source import Document, Path_, Problem
 
 INLINE_SET_LIMIT = 16
-CHUNK_SIZE = 60
 MAX_TESTS_PER_RULE = 200
 MAX_RULES = 3000
 MAX_PATTERNS_PER_RULE = 8
@@ -39,98 +40,6 @@ _NEGATED_OP = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt":
                "in": "not_in", "not_in": "in", "matches": "not_matches", "not_matches": "matches",
                "contains": "not_contains", "not_contains": "contains"}
 _OP_ALIAS = {"before": "lt", "after": "gt", "on_or_before": "le", "on_or_after": "ge"}
-_DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
-
-
-# ----------------------------------------------------------------------------- the Program
-
-
-@dataclass(frozen=True)
-class Ref:
-    """The value of another field of the same fact, plus an offset (days for dates)."""
-
-    key: str
-    plus: int | float = 0
-
-
-@dataclass(frozen=True)
-class Test:
-    op: str  # eq ne lt le gt ge mt ex nex
-    key: str
-    value: Any = None  # a literal, a Ref, or for mt a (durable pattern, python regex) pair
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    items: tuple
-
-
-@dataclass(frozen=True)
-class AllOf:
-    items: tuple
-
-
-@dataclass(frozen=True)
-class Pattern:
-    alias: str
-    type: str
-    test: AllOf
-    negated: bool = False
-
-
-@dataclass(frozen=True)
-class Flag:
-    """A value that enrichment puts on a fact for the engine to test: membership in a large set, a code
-    pattern, or the number of lines that pass a test."""
-
-    key: str
-    fact_type: str
-    kind: str  # "in" | "match" | "count" (lines of the claim that pass `test`)
-    sources: tuple[str, ...]  # one key, or the slots of a list field (any slot counts)
-    values: frozenset | None = None
-    regex: str | None = None
-    test: Any = None
-
-
-@dataclass
-class CompiledRule:
-    name: str
-    rule: Rule
-    source: str
-    scope: Scope
-    patterns: tuple[Pattern, ...]
-    primary: str
-    line_aliases: tuple[str, ...]
-    diagnosis_alias: str | None
-    example_lines: tuple[int, ...] = ()  # where each example starts in the file
-    listed_lines: tuple[str, ...] = ()  # line-list fields a line rule tests: its finding names those lines too
-
-
-@dataclass
-class Program:
-    rules: list[CompiledRule]
-    flags: list[Flag]
-    needs: dict[str, set[str]]  # fact type -> keys the tests read
-    by_name: dict[str, CompiledRule] = field(default_factory=dict)
-    # per pair rule, the line fields it requires equal on both lines (None: some rule requires none)
-    pair_keys: list[tuple[str, ...]] | None = None
-
-    def __post_init__(self) -> None:
-        self.by_name = {r.name: r for r in self.rules}
-        pair_rules = [r for r in self.rules if r.scope == "pair"]
-        keys = [_pair_join_keys(next(p.test for p in r.patterns if p.alias == r.primary)) for r in pair_rules]
-        self.pair_keys = keys if all(keys) else None
-
-
-def _pair_join_keys(test: "AllOf") -> tuple[str, ...]:
-    """Line fields a pair rule requires equal on both lines (a.X eq b.X among its top-level tests)."""
-    keys = set()
-    for t in test.items:
-        if isinstance(t, Test) and t.op == "eq" and isinstance(t.value, Ref) and not t.value.plus:
-            left, right = t.key, t.value.key
-            if {left[:3], right[:3]} == {"a__", "b__"} and left[3:] == right[3:]:
-                keys.add(left[3:])
-    return tuple(sorted(keys))
 
 
 # ----------------------------------------------------------------------------- code patterns
@@ -142,31 +51,34 @@ def code_pattern(pattern: str) -> tuple[str, str]:
     # a digit, @ a capital letter, ? any one character, * any characters, [A-V] one of a class;
     every other character stands for itself.
     """
-    durable, python = [], []
+    durable: list[str] = []
+    python: list[str] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "#":
-            durable.append("%d"), python.append("[0-9]")
+            piece = "%d", "[0-9]"
         elif ch == "@":
-            durable.append("[A-Z]"), python.append("[A-Z]")
+            piece = "[A-Z]", "[A-Z]"
         elif ch == "?":
-            durable.append("."), python.append(".")
+            piece = ".", "."
         elif ch == "*":
-            durable.append(".*"), python.append(".*")
+            piece = ".*", ".*"
         elif ch == "[":
             end = pattern.find("]", i)
             body = pattern[i + 1:end] if end > i else ""
             if end < 0 or not body or not re.fullmatch(r"[A-Za-z0-9-]+", body) or body.startswith("-"):
                 raise ValueError(f"'[' at position {i + 1} must start a class such as [A-V] or [0-9] closed by ']'")
-            durable.append(f"[{body}]"), python.append(f"[{body}]")
+            piece = f"[{body}]", f"[{body}]"
             i = end
         elif ch.isalnum() and ch.isascii():
-            durable.append(ch), python.append(ch)
+            piece = ch, ch
         elif ch in " .-_/:":
-            durable.append("%" + ch), python.append(re.escape(ch))
+            piece = "%" + ch, re.escape(ch)
         else:
             raise ValueError(f"the character {ch!r} cannot be used in a code pattern")
+        durable.append(piece[0])
+        python.append(piece[1])
         i += 1
     return "".join(durable), "".join(python)
 
@@ -236,7 +148,7 @@ class Compiler:
     # -- per rule
 
     def _compile_rule(self, ctx: _FileContext, rule: Rule, path: Path_) -> CompiledRule:
-        scope: Scope = next(iter(rule.when))
+        scope = cast(Scope, next(iter(rule.when)))
         condition = rule.when[scope]
         fact_type = FACT_TYPE[scope]
         primary = {"claim": "c", "line": "l", "diagnosis": "d", "provider": "p", "pair": "q"}[scope]
@@ -287,7 +199,7 @@ class Compiler:
     def _need(self, fact_type: str, tests: Iterable[Any]) -> None:
         keys = self.needs.setdefault(fact_type, set())
         for test in tests:
-            for t in _walk(test):
+            for t in tests_in(test):
                 keys.add(t.key)
                 if isinstance(t.value, Ref):
                     keys.add(t.value.key)
@@ -368,7 +280,8 @@ class Compiler:
             n = value["at_least"]
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 999:
                 raise _Fail(path + ("at_least",), "at_least must be a whole number from 1 to 999")
-            kind, where, positive, inner_negate = "line", value["where"], True, False
+            kind: Scope = "line"
+            where, positive, inner_negate = value["where"], True, False
         else:
             kind = "line" if "line" in key else "diagnosis"
             word = key.split("_")[0]  # any / no / all
@@ -557,7 +470,7 @@ class _RuleState:
     neg_count: int = 0
 
 
-def _flat(kind: type, items: Iterable[Any]) -> Any:
+def _flat(kind: type[AllOf] | type[AnyOf], items: Iterable[Any]) -> Any:
     """AllOf/AnyOf with nested groups of the same kind merged and single items unwrapped: fewer
     groups means fewer engine expressions (see expression_cost)."""
     out: list[Any] = []
@@ -591,20 +504,12 @@ def _listed_lines(scope: Scope, tests: list[Any]) -> tuple[str, ...]:
     if scope != "line":
         return ()
     catalogue = CATALOGUES["line"].fields
-    keys = {t.key for test in tests for t in _walk(test)}
+    keys = {t.key for test in tests for t in tests_in(test)}
     return tuple(sorted(f.key for f in catalogue.values() if f.line_list and f.key in keys))
 
 
-def _walk(node: Any):
-    if isinstance(node, Test):
-        yield node
-    elif isinstance(node, (AnyOf, AllOf)):
-        for item in node.items:
-            yield from _walk(item)
-
-
 def _count_tests(node: Any) -> int:
-    return sum(1 for _ in _walk(node))
+    return sum(1 for _ in tests_in(node))
 
 
 def _as_bool(value: Any, path: Path_, what: str) -> bool:
@@ -662,18 +567,11 @@ def _literal(fld: Field, value: Any, path: Path_) -> Any:
     raise _Fail(path, f"'{fld.name}' is a number")
 
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-def template_fields(template: str) -> list[str]:
-    return _PLACEHOLDER.findall(template)
-
-
 def _check_template(st: _RuleState, template: str, path: Path_, rule: CompiledRule) -> list[tuple[str, Field]]:
     """The (alias, field) of every {name} in a message, or a problem for a name that cannot be shown."""
     shown = []
     for name in template_fields(template):
-        found = _template_field(rule, name)
+        found = template_field(rule, name)
         if found is not None:
             shown.append(found)
         if found is not None and found[1].phi:
@@ -685,120 +583,3 @@ def _check_template(st: _RuleState, template: str, path: Path_, rule: CompiledRu
                                                "line" if name.startswith("line.") else
                                                "diagnosis" if name.startswith("diagnosis.") else st.scope))
     return shown
-
-
-def _template_field(rule: CompiledRule, name: str) -> tuple[str, Field] | None:
-    """Which matched fact (alias) and field a {name} in a message refers to."""
-    if name.startswith("line.") and rule.line_aliases:
-        fld = CATALOGUES["line"].get(name[5:])
-        return (rule.line_aliases[0], fld) if fld else None
-    if name.startswith("diagnosis.") and rule.diagnosis_alias:
-        fld = CATALOGUES["diagnosis"].get(name[10:])
-        return (rule.diagnosis_alias, fld) if fld else None
-    fld = CATALOGUES[rule.scope].get(name)
-    return (rule.primary, fld) if fld else None
-
-
-template_field = _template_field
-
-
-# ----------------------------------------------------------------------------- what a test means
-
-
-@lru_cache(maxsize=4096)
-def regex(python_pattern: str) -> re.Pattern:
-    """A rule's `matches` pattern, compiled once per process (the engine, the reference evaluator and
-    enrichment share this cache)."""
-    return re.compile(python_pattern)
-
-
-def holds(node: Any, fact: dict) -> bool:
-    """Whether a fact passes a test, with the engine's semantics: a test on an absent value is false
-    (`ne` included). The reference evaluator and enrichment's counts both use this."""
-    if isinstance(node, AllOf):
-        return all(holds(item, fact) for item in node.items)
-    if isinstance(node, AnyOf):
-        return any(holds(item, fact) for item in node.items)
-    value = fact.get(node.key)
-    op = node.op
-    if op == "nex":
-        return value is None
-    if value is None:
-        return False
-    if op == "ex":
-        return True
-    if op == "mt":
-        return isinstance(value, str) and regex(node.value[1]).fullmatch(value) is not None
-    target = node.value
-    if isinstance(target, Ref):
-        other = fact.get(target.key)
-        if other is None:
-            return False
-        target = other + target.plus if target.plus else other
-    if op == "eq":
-        return value == target
-    if op == "ne":
-        return value != target
-    if op == "lt":
-        return value < target
-    if op == "le":
-        return value <= target
-    if op == "gt":
-        return value > target
-    return value >= target
-
-
-# ----------------------------------------------------------------------------- to durable-rules
-
-
-def _durable_value(value: Any) -> Any:
-    if isinstance(value, Ref):
-        ref: Any = {"$m": value.key}
-        if value.plus:
-            ref = {"$add": {"$l": ref, "$r": value.plus}}
-        return ref
-    return value
-
-
-def _durable_test(node: Any) -> dict:
-    if isinstance(node, AllOf):
-        return {"$and": [_durable_test(i) for i in node.items]}
-    if isinstance(node, AnyOf):
-        return {"$or": [_durable_test(i) for i in node.items]}
-    if node.op == "eq":
-        return {node.key: _durable_value(node.value)}
-    if node.op == "mt":
-        return {"$mt": {node.key: node.value[0]}}
-    if node.op == "ex":
-        return {"$ex": {node.key: 1}}
-    if node.op == "nex":
-        return {"$nex": {node.key: 1}}
-    return {_DURABLE_OP[node.op]: {node.key: _durable_value(node.value)}}
-
-
-def _has_ref(node: Any) -> bool:
-    return any(isinstance(t.value, Ref) for t in _walk(node))
-
-
-def _durable_pattern(pattern: Pattern) -> dict:
-    # tests of a fact against constants first: the engine filters on them cheaply, before it
-    # evaluates comparisons between two fields of the fact
-    ordered = sorted(pattern.test.items, key=_has_ref)
-    tests = [{"t": pattern.type}] + [_durable_test(t) for t in ordered]
-    alias = f"{pattern.alias}$not" if pattern.negated else pattern.alias
-    return {alias: {"$and": tests} if len(tests) > 1 else tests[0]}
-
-
-ALWAYS = "always"
-
-
-def to_durable(program: Program) -> list[dict]:
-    """The engine rulesets for a Program: chunks of at most CHUNK_SIZE rules, each with a rule
-    that fires once in every session (so no session is deleted without a fired rule)."""
-    chunks = []
-    for start in range(0, max(len(program.rules), 1), CHUNK_SIZE):
-        chunk: dict[str, Any] = {ALWAYS: {"all": [{"g": {"t": "gate"}}]}}
-        for rule in program.rules[start:start + CHUNK_SIZE]:
-            chunk[rule.name] = {"all": [_durable_pattern(p) for p in rule.patterns]}
-        chunks.append(chunk)
-    return chunks

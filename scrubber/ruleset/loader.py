@@ -9,13 +9,15 @@ import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from pydantic import BaseModel, ValidationError
 
+from scrubber.settings import shipped
 from scrubber.refdata import codesets
 from scrubber.contract.claim import Claim
-from scrubber.ruleset.compiler import Compiler, Program
+from scrubber.ruleset.compiler import Compiler
+from scrubber.ruleset.program import Program
 from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.model import (RESERVED_RULE_IDS, CoveragePolicy, Effective, Example, FrequencyLimit, NamedCondition,
                               NotCovered, PayerInfo, Per, PriorAuthList, Rule, RuleFile, TimelyFiling,
@@ -23,7 +25,7 @@ from scrubber.ruleset.model import (RESERVED_RULE_IDS, CoveragePolicy, Effective
 from scrubber.ruleset.yaml_source import Document, Problem, YamlError, load_document
 from scrubber.errors import ScrubberError
 
-SHIPPED_RULES = Path(__file__).resolve().parents[2] / "rules"
+SHIPPED_RULES = shipped("rules")
 
 
 @dataclass
@@ -228,7 +230,7 @@ def _rule_id(data: Any, path: tuple) -> str | None:
     return None
 
 
-def _plain_words(err: dict, path: tuple, top: type[BaseModel] = RuleFile) -> str:
+def _plain_words(err: Mapping[str, Any], path: tuple, top: type[BaseModel] = RuleFile) -> str:
     kind, loc = err["type"], err["loc"]
     name = str(loc[-1]) if loc else "file"
     if kind == "missing":

@@ -85,10 +85,11 @@ class _RuleFileLoader(yaml.SafeLoader):
         self.nodes = 0
         self.first_anchor: tuple[str, yaml.Mark] | None = None
 
-    def refuse(self, mark: yaml.Mark, message: str) -> YamlError:
-        return YamlError(Problem(self.file, mark.line + 1, mark.column + 1, message))
+    def refuse(self, mark: Any, message: str) -> YamlError:  # a yaml Mark (pure-Python or libyaml), or None
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        return YamlError(Problem(self.file, line, column, message))
 
-    def compose_document(self) -> yaml.Node:
+    def compose_document(self) -> yaml.Node | None:
         node = super().compose_document()
         if self.first_anchor:
             name, mark = self.first_anchor
@@ -96,7 +97,7 @@ class _RuleFileLoader(yaml.SafeLoader):
                                     f"out or use a value set")
         return node
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
             raise self.refuse(event.start_mark, f"aliases (*{event.anchor}) are not allowed in rule files; "
@@ -109,7 +110,7 @@ class _RuleFileLoader(yaml.SafeLoader):
             self.first_anchor = (event.anchor, event.start_mark)
         if isinstance(event, yaml.ScalarEvent):
             node = super().compose_node(parent, index)
-            if node.tag in _NUMBERS and len(node.value) > limits.MAX_YAML_NUMBER_CHARS:
+            if node is not None and node.tag in _NUMBERS and len(node.value) > limits.MAX_YAML_NUMBER_CHARS:
                 raise self.refuse(node.start_mark, f"a number of more than {limits.MAX_YAML_NUMBER_CHARS} "
                                                    f"characters; write it in quotes if it is text")
             return node

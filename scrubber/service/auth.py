@@ -18,7 +18,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from scrubber.audit.store import ROLES, AuditStore
+from scrubber.audit.keys import ROLES
+from scrubber.audit.store import AuditStore
 from scrubber.service.problems import ApiError, problem
 
 Role = Literal["submitter", "coder", "compliance", "admin"]

@@ -10,6 +10,7 @@ a key gets 401 and never has a body read at all.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 
@@ -60,6 +61,15 @@ def too_large(path: str, limit: int, what: str) -> BodyRefused:
                        f"the body of a request to {path} may be at most {size_text(limit)}; {what}")
 
 
+@dataclass
+class _Reading:
+    """How far the body of one request has been read, and the refusal that stopped it (if any)."""
+    received: int = 0
+    done: bool = False
+    refused: BodyRefused | None = None
+    started: bool = False  # the response has started
+
+
 class BodyLimit:
     """Pure ASGI middleware: the body of each request is limited in size (by its path) and in the
     time between two of its parts, while it is read."""
@@ -79,44 +89,44 @@ class BodyLimit:
             await too_large(path, limit, f"this one declares {declared} bytes").response(path)(scope, receive, send)
             return
 
-        state = {"received": 0, "done": False, "refused": None, "started": False}
+        state = _Reading()
 
         async def limited_receive():
-            if state["refused"] is not None:
+            if state.refused is not None:
                 return {"type": "http.disconnect"}  # the app stops reading; the middleware answers
-            if state["done"]:
+            if state.done:
                 return await receive()  # the body is complete: waiting now is waiting for a disconnect
             try:
                 message = await asyncio.wait_for(receive(), self.chunk_timeout)
             except asyncio.TimeoutError:
-                state["refused"] = BodyRefused(
+                refused = state.refused = BodyRefused(
                     408, "request-timeout", "Request body too slow",
                     f"no part of the body arrived for {self.chunk_timeout:g} s; send the body without pausing")
-                raise state["refused"] from None
+                raise refused from None
             if message["type"] == "http.request":
-                state["received"] += len(message.get("body", b""))
-                state["done"] = not message.get("more_body", False)
-                if state["received"] > limit:
-                    state["refused"] = too_large(path, limit, "this one is larger")
-                    raise state["refused"]
+                state.received += len(message.get("body", b""))
+                state.done = not message.get("more_body", False)
+                if state.received > limit:
+                    refused = state.refused = too_large(path, limit, "this one is larger")
+                    raise refused
             else:
-                state["done"] = True
+                state.done = True
             return message
 
         async def guarded_send(message):
-            if state["refused"] is not None and not state["started"]:
+            if state.refused is not None and not state.started:
                 return  # the app's own answer to the refusal: ours goes out instead
             if message["type"] == "http.response.start":
-                state["started"] = True
+                state.started = True
             await send(message)
 
         try:
             await self.app(scope, limited_receive, guarded_send)
         except Exception:
-            if state["refused"] is None or state["started"]:
+            if state.refused is None or state.started:
                 raise
-        if state["refused"] is not None and not state["started"]:
-            await state["refused"].response(path)(scope, receive, send)
+        if state.refused is not None and not state.started:
+            await state.refused.response(path)(scope, receive, send)
 
 
 def _content_length(scope) -> int | None:

@@ -32,7 +32,7 @@ class TimedH11Protocol(H11Protocol):
         self.header_timeout: float = getattr(config, "header_timeout", limits.REQUEST_HEADER_TIMEOUT_S)
         self._head_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._await_head()
 

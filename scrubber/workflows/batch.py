@@ -36,18 +36,19 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+from typing import IO, Any, BinaryIO, Literal, Protocol
 
 from scrubber.contract.claim import ScrubResult
-from scrubber.intake.items import (Item, fhir_items, file_format, json_items, ndjson_items, output_line, scrub_item,
-                             x12_items)
+from scrubber.intake.items import (Item, fhir_items, file_format, file_items, json_items, ndjson_items, output_line,
+                                   scrub_item, x12_items)
 from scrubber.intake.parse import ClaimError
 from scrubber.intake.x12 import X12Error
 from scrubber.intake.x12.chunking import x12_pieces
 
-if TYPE_CHECKING:
-    from scrubber.pipeline.routing import PayerRouter
-    from scrubber.ruleset.payers import Deployment
+from scrubber.pipeline.routing import PayerRouter
+from scrubber.refdata.baseline import open_reference
+from scrubber.ruleset.payers import Deployment, load_deployment
+from scrubber.settings import settings as configuration
 
 DEFAULT_CHUNK_SIZE = 1000
 Kind = Literal["ndjson", "x12", "json", "fhir"]
@@ -131,8 +132,6 @@ class Progress:
 def file_records(path: str | Path) -> Iterator[Item]:
     """`intake.file_items`, except that an X12 file whose ISA header cannot be read at all is one
     record that cannot be read, as a JSON file that is not JSON is, rather than an exception."""
-    from scrubber.intake.items import file_items
-
     count = 0
     try:
         for item in file_items(path):
@@ -212,35 +211,36 @@ class ChunkResult:
     peak_rss: int  # bytes, the worker process's peak resident memory so far
 
 
-_local = threading.local()
+class _WorkerScrubber(threading.local):
+    """This thread's scrubber and what it was built from: (rules, payers, data directory)."""
+
+    built: tuple[tuple[str, str | None, str], PayerRouter] | None = None
+
+
+_local = _WorkerScrubber()
 
 
 def worker_scrubber(rules_dir: str | None, data_dir: str | None) -> PayerRouter:
     """This thread's Scrubber, built on first use and kept (rules compiled, reference data open).
     Per thread rather than per process, since a SQLite connection serves only its own thread; a
     batch worker process (or a Dask worker started by `scrubber batch --dask`) has one thread."""
-    from scrubber.settings import settings
-    from scrubber.ruleset.payers import load_deployment
-
-    rules = rules_dir or settings().rules_dir
-    key = (rules, payers_beside(rules), data_dir or settings().data_dir)
-    cached = getattr(_local, "scrubber", None)
+    rules = rules_dir or configuration().rules_dir
+    key = (rules, payers_beside(rules), data_dir or configuration().data_dir)
+    cached = _local.built
     if cached is None or cached[0] != key:
         if cached is not None:
             cached[1].close()
-        _local.scrubber = (key, make_scrubber(load_deployment(key[0], key[1]), key[2]))
-    return _local.scrubber[1]
+        cached = _local.built = (key, make_scrubber(load_deployment(key[0], key[1]), key[2]))
+    return cached[1]
 
 
 def payers_beside(rules_dir: str, payers: str | None = None) -> str | None:
     """The payer profiles that go with a rules directory: `payers` when given ('' for none), the
     configured payers/ for the configured rules, else a payers/ directory next to the rules."""
-    from scrubber.settings import settings
-
     if payers is not None:
         return payers or None
-    if Path(rules_dir).resolve() == Path(settings().rules_dir).resolve():
-        return settings().payers_dir
+    if Path(rules_dir).resolve() == Path(configuration().rules_dir).resolve():
+        return configuration().payers_dir
     beside = Path(rules_dir).resolve().parent / "payers"
     return str(beside) if beside.is_dir() else None
 
@@ -249,9 +249,6 @@ def make_scrubber(deployment: Deployment, data_dir: str) -> PayerRouter:
     """What `scrubber check` and the batch workers scrub with: the rules and payer profiles, with
     the coding edits of the reference data in `data_dir`. Files are scrubbed without the claim
     history (no cross-claim duplicate or frequency check: a file has no order of submission)."""
-    from scrubber.pipeline.routing import PayerRouter
-    from scrubber.refdata.baseline import open_reference
-
     return PayerRouter(deployment, open_reference(data_dir))
 
 
@@ -363,6 +360,7 @@ WORKER_MALLOC_CONFIG = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOL
 def dask_cluster(address: str | None, workers: int, settings: Settings) -> Iterator[tuple[Callable, int]]:
     """A Dask client: on the scheduler at `address`, or on a LocalCluster of `workers` processes
     with one thread each. Yields the submit function and the number of worker threads."""
+    # imported here: Dask is heavy to import (about a second, and its own threads); only --dask needs it
     import dask
     from dask.distributed import Client, LocalCluster
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
 from scrubber.contract.claim import Claim
+from scrubber.pipeline.enrich.history import ClaimHistory
 from scrubber.pipeline.routing import PayerRouter
+from scrubber.refdata.store import ReferenceData
 from scrubber.ruleset.payers import Deployment
 
 EXAMPLES_PER_RULE = 5
@@ -42,7 +44,6 @@ class ImpactReport:
     removed_rules: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        from dataclasses import asdict
         return asdict(self)
 
 
@@ -59,7 +60,8 @@ class ImpactStopped(Exception):
 
 
 def measure(current: Deployment, candidate: Deployment, claims: Iterable[tuple[str, Claim]], *,
-            reference=None, history=None, cancel: threading.Event | None = None) -> ImpactReport:
+            reference: ReferenceData | None = None, history: ClaimHistory | None = None,
+            cancel: threading.Event | None = None) -> ImpactReport:
     """`claims`: (label, claim) pairs, e.g. (claim id or scrub id, claim). Once `cancel` is set, the
     run stops before the next claim with ImpactStopped (the service sets it when the client goes
     away or the run takes too long)."""

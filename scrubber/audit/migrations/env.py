@@ -1,9 +1,9 @@
 """Alembic environment: migrations run on the connection the application hands over
-(scrubber.audit.store.migrate), against SQLite or PostgreSQL."""
+(scrubber.audit.database.migrate), against SQLite or PostgreSQL."""
 from alembic import context
 from sqlmodel import SQLModel
 
-import scrubber.audit.store  # noqa: F401  (registers the tables)
+import scrubber.audit.tables  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata,

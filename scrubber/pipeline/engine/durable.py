@@ -18,7 +18,8 @@ import threading
 
 import durable_rules_engine as _engine
 
-from scrubber.ruleset.compiler import ALWAYS, Program, to_durable
+from scrubber.ruleset.durable_json import ALWAYS, to_durable
+from scrubber.ruleset.program import Program
 from scrubber.errors import ScrubberError
 from scrubber.pipeline.engine import Activation
 

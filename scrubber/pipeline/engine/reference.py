@@ -2,12 +2,13 @@
 
 It exists to check the engine: the differential tests run both on generated claims and rule
 files and require identical findings. It follows the engine's semantics exactly (see
-compiler.holds): a test on an absent value is false, a negated pattern holds when no fact of
-its type passes it.
+scrubber.ruleset.semantics.holds): a test on an absent value is false, a negated pattern holds
+when no fact of its type passes it.
 """
 from __future__ import annotations
 
-from scrubber.ruleset.compiler import Pattern, Program, holds
+from scrubber.ruleset.program import Pattern, Program
+from scrubber.ruleset.semantics import holds
 from scrubber.pipeline.engine import Activation
 
 

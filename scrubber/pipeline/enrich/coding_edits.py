@@ -18,8 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Iterable
 
 from scrubber.contract.claim import Claim
+from scrubber.pipeline.enrich.facts import Facts
 from scrubber.refdata.icd10cm import fiscal_year
 from scrubber.refdata.store import ReferenceData
 
@@ -95,7 +97,7 @@ def mue_setting(claim: Claim) -> str | None:
 @dataclass(frozen=True)
 class IcdStatus:
     status: str  # valid, header, unknown, not_yet_valid, deleted
-    fiscal_year: int  # the loaded code set it was judged by
+    fiscal_year: int | None  # the loaded code set it was judged by (None: no ICD-10-CM code set is loaded)
     detail: str
     description: str | None = None
     children: tuple[str, ...] = ()  # billable codes under a header (without dots)
@@ -106,6 +108,15 @@ def icd10cm_status(ref: ReferenceData, code: str, wanted: int) -> IcdStatus:
     nearest loaded year), with the reason in words when it cannot be billed."""
     fy = ref.icd10cm_year_for(wanted)
     note = f" (FY{wanted} is not loaded; judged by the FY{fy} code set)" if fy != wanted else ""
+    if fy is not None:
+        found = _icd10cm_status_in(ref, code, fy, note)
+        if found is not None:
+            return found
+    return IcdStatus("unknown", fy, f"not an ICD-10-CM code in FY{fy}" + note)
+
+
+def _icd10cm_status_in(ref: ReferenceData, code: str, fy: int, note: str) -> IcdStatus | None:
+    """The status of a code in the loaded code set of fiscal year `fy`; None: unknown in every loaded year."""
     entry = ref.icd10cm(code, fy)
     if entry is not None:
         if entry.billable:
@@ -124,13 +135,13 @@ def icd10cm_status(ref: ReferenceData, code: str, wanted: int) -> IcdStatus:
         last = years[-1][0]
         return IcdStatus("deleted", fy, f"deleted from ICD-10-CM after FY{last} (last date of service "
                                         f"{last}-09-30)" + note)
-    return IcdStatus("unknown", fy, f"not an ICD-10-CM code in FY{fy}" + note)
+    return None
 
 
-def _join(codes, limit: int = 8) -> str:
-    codes = list(codes)
-    text = ", ".join(codes[:limit])
-    return text + (f" and {len(codes) - limit} more" if len(codes) > limit else "")
+def _join(codes: Iterable[str], limit: int = 8) -> str:
+    listed = list(codes)
+    text = ", ".join(listed[:limit])
+    return text + (f" and {len(listed) - limit} more" if len(listed) > limit else "")
 
 
 class CodingEdits:
@@ -150,27 +161,29 @@ class CodingEdits:
         self.ref = reference
         self._pairs: dict[tuple[int, str, str], str | None] = {}  # (fy, code, other) -> Excludes1 note
 
-    def enrich(self, claim: Claim, facts) -> None:
+    def enrich(self, claim: Claim, facts: Facts) -> None:
         if facts.diagnoses:
             self._diagnoses(claim, facts)
         if facts.lines:
             self._lines(claim, facts)
 
     # Diagnoses -----------------------------------------------------------------------------
-    def _diagnosis_date(self, claim: Claim, facts) -> dt.date | None:
+    def _diagnosis_date(self, claim: Claim, facts: Facts) -> dt.date | None:
         if claim.claim_type == "institutional" and claim.discharge_date is not None \
                 and _bill_class(claim.type_of_bill) in INPATIENT_BILL_TYPES:
             return claim.discharge_date
         dos = facts.claim.get("dos")
         return dt.date.fromordinal(dos) if dos is not None else None
 
-    def _diagnoses(self, claim: Claim, facts) -> None:
+    def _diagnoses(self, claim: Claim, facts: Facts) -> None:
         ref = self.ref
         day = self._diagnosis_date(claim, facts)
-        if day is None or not ref.icd10cm_years:
+        if day is None:
             return
         wanted = fiscal_year(day)
         fy = ref.icd10cm_year_for(wanted)
+        if fy is None:  # no ICD-10-CM code set is loaded
+            return
         version = ref.mce_version_for(wanted)
         age = facts.claim.get("patient_age")
         sex = facts.claim.get("patient_sex")
@@ -228,7 +241,7 @@ class CodingEdits:
                     break
 
     # Lines ---------------------------------------------------------------------------------
-    def _lines(self, claim: Claim, facts) -> None:
+    def _lines(self, claim: Claim, facts: Facts) -> None:
         ref = self.ref
         lines = facts.lines
         for fact in lines:
@@ -245,10 +258,9 @@ class CodingEdits:
                     else:
                         status = entry.status_on(day)
                         fact["procedure_code_status"] = status
-                        if status == "terminated":
-                            fact["procedure_code_date"] = entry.termination_date.toordinal()
-                        elif status == "not_yet_effective":
-                            fact["procedure_code_date"] = entry.start_date.toordinal()
+                        bound = entry.status_date(status)
+                        if bound is not None:
+                            fact["procedure_code_date"] = bound.toordinal()
             for slot in ("mod1", "mod2", "mod3", "mod4"):
                 modifier = fact.get(slot)
                 if modifier and modifier not in CPT_MODIFIERS:
@@ -270,10 +282,11 @@ class CodingEdits:
         if entry is None or not entry.is_modifier:
             return "is not a CPT or HCPCS Level II modifier"
         status = entry.status_on(day)
-        if status == "terminated":
-            return f"was discontinued after {entry.termination_date.isoformat()}"
-        if status == "not_yet_effective":
-            return f"is effective only from {entry.start_date.isoformat()}"
+        bound = entry.status_date(status)
+        if status == "terminated" and bound is not None:
+            return f"was discontinued after {bound.isoformat()}"
+        if status == "not_yet_effective" and bound is not None:
+            return f"is effective only from {bound.isoformat()}"
         return None
 
     def _ptp(self, lines: list[dict], setting: str) -> None:
@@ -364,7 +377,7 @@ class CodingEdits:
 _MISSING = object()
 
 
-def _excluded(notes, code: str) -> str | None:
+def _excluded(notes: Iterable[tuple[str, str, str, str]], code: str) -> str | None:
     for _owner, lo, hi, note in notes:
         head = code[:len(lo)]
         if len(head) == len(lo) and lo <= head <= hi:
@@ -407,14 +420,14 @@ def look_up(ref: ReferenceData, system: str, code: str, day: dt.date) -> CodeLoo
                           f"shaped like a {kind.replace('_', ' ')} code (CPT codes are AMA-licensed: only "
                           "their shape is checked)" if ok else "not shaped like a CPT code")
     if system == "pos":
-        entry = ref.pos(code)
-        if entry is None:
+        place = ref.pos(code)
+        if place is None:
             return CodeLookup(system, code, day, False, "unknown", "not a CMS place of service code")
-        status = ("not_yet_effective" if entry.effective_date and day < entry.effective_date else
-                  "terminated" if entry.termination_date and day > entry.termination_date else "valid")
+        status = ("not_yet_effective" if place.effective_date and day < place.effective_date else
+                  "terminated" if place.termination_date and day > place.termination_date else "valid")
         return CodeLookup(system, code, day, status == "valid", status, f"{status.replace('_', ' ')} on {day}",
-                          None, entry.description, effective_date=entry.effective_date,
-                          termination_date=entry.termination_date)
+                          None, place.description, effective_date=place.effective_date,
+                          termination_date=place.termination_date)
     # hcpcs or modifier
     if system == "modifier" and code in CPT_MODIFIERS:
         return CodeLookup(system, code, day, True, "valid", "a CPT modifier (AMA: no description shipped)")

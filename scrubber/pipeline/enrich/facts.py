@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from scrubber.contract.claim import Claim
 from scrubber.errors import ScrubberError
 from scrubber.limits import MAX_LINE_PAIRS
-from scrubber.ruleset.compiler import Flag, Program, holds, regex
+from scrubber.ruleset.program import Flag, Program
+from scrubber.ruleset.semantics import holds, regex
 from scrubber.ruleset.fields import fact_keys, line_ranges
 
 _NPI_SHAPE = re.compile(r"[0-9]{10}")
@@ -82,7 +84,7 @@ def _day(value: dt.date | None) -> int | None:
     return value.toordinal() if value is not None else None
 
 
-def _cents(value) -> int | None:
+def _cents(value: Decimal | int | None) -> int | None:
     return int(value * 100) if value is not None else None
 
 
@@ -140,14 +142,15 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
     })
     for role, provider in providers.items():
         if provider is not None:
-            for attr in ("npi", "taxonomy", "tax_id"):
-                if getattr(provider, attr) is not None:
-                    c[f"{role}_provider_{attr}"] = getattr(provider, attr)
+            for attr, value in (("npi", provider.npi), ("taxonomy", provider.taxonomy), ("tax_id", provider.tax_id)):
+                if value is not None:
+                    c[f"{role}_provider_{attr}"] = value
 
-    lines, pointed_by = [], [[] for _ in range(n_dx)]
+    lines: list[dict[str, Any]] = []
+    pointed_by: list[list[int]] = [[] for _ in range(n_dx)]
     claim_pos = claim.place_of_service
     numbers: set[int | None] = set()
-    ages: dict[dt.date, int] = {}  # lines mostly share a date of service
+    ages: dict[dt.date, int | None] = {}  # lines mostly share a date of service
     want_dos, want_days = "dos" in line_extras, "days_to_submission" in line_extras
     want_months = "months_to_submission" in line_extras
     want_age, want_span = "patient_age" in line_extras, "service_days" in line_extras
@@ -159,7 +162,8 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
         seen = set()
         for p in pointers:
             if isinstance(p, int) and 1 <= p <= n_dx:
-                pointed_by[p - 1].append(number)
+                if number is not None:  # normalise numbers every line: an unnumbered one cannot be named
+                    pointed_by[p - 1].append(number)
                 if p in seen and repeated is None:
                     repeated = p
                 seen.add(p)
@@ -167,7 +171,7 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
                 bad = str(p)
         dos, end, units, charge = line.service_date, line.service_date_end, line.units, line.charge
         n_mods = len(mods)
-        fact = {"id": f"l{index}", "t": "line", "line_number": number,
+        fact: dict[str, Any] = {"id": f"l{index}", "t": "line", "line_number": number,
                 "mod1": mods[0] if n_mods > 0 else "", "mod2": mods[1] if n_mods > 1 else "",
                 "mod3": mods[2] if n_mods > 2 else "", "mod4": mods[3] if n_mods > 3 else "",
                 "modifier_count": n_mods, "pointer_count": len(pointers), "line_number_repeated": number in numbers}
@@ -214,7 +218,7 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
     diagnoses = [_compact({"id": f"d{i}", "t": "dx", "dos": c.get("dos"), "position": i + 1,
                            "code": d.code, "pointed_to": bool(pointed_by[i])})
                  for i, d in enumerate(claim.diagnoses)] if with_diagnoses else []
-    provider_facts = []
+    provider_facts: list[dict[str, Any]] = []
     for role, provider in providers.items():
         if provider is None:
             continue
@@ -342,6 +346,7 @@ def _set_flag(facts: list[dict], flag: Flag) -> None:
     test on it is false, as for any other absent value."""
     if flag.kind == "in":
         values = flag.values
+        assert values is not None, "the compiler gives every 'in' flag its values"
         if len(flag.sources) == 1:
             key = flag.sources[0]
             for fact in facts:

@@ -7,7 +7,14 @@ from typing import Sequence
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.facts import Facts
 from scrubber.pipeline.enrich.history import ClaimHistory
-from scrubber.ruleset.model import FrequencyLimit
+from scrubber.ruleset.model import FrequencyLimit, Per
+
+
+def _rolling_days(per: Per) -> int:
+    """The length of a period that is neither the lifetime nor a calendar year: `per.days`."""
+    if per.days is None:
+        raise TypeError("a frequency limit's period needs days, calendar_year or lifetime")
+    return per.days
 
 
 class FrequencyLimits:
@@ -28,7 +35,8 @@ class FrequencyLimits:
                 continue
             days = sorted(dt.date.fromordinal(f["service_date"]) for f in lines)
             start = None if limit.per.lifetime else (
-                dt.date(days[0].year, 1, 1) if limit.per.calendar_year else days[0] - dt.timedelta(days=limit.per.days - 1))
+                dt.date(days[0].year, 1, 1) if limit.per.calendar_year
+                else days[0] - dt.timedelta(days=_rolling_days(limit.per) - 1))
             earlier = self.history.services(claim, codes, start, days[-1])
             seen_here: list[dt.date] = []
             for fact in sorted(lines, key=lambda f: (f["service_date"], f["line_number"])):
@@ -49,9 +57,10 @@ class FrequencyLimits:
             return True
         if limit.per.calendar_year:
             return earlier.year == day.year
-        return (day - earlier).days < limit.per.days
+        return (day - earlier).days < _rolling_days(limit.per)
 
-    def _detail(self, limit: FrequencyLimit, total: int, counted, here) -> str:
+    def _detail(self, limit: FrequencyLimit, total: int, counted: list[tuple[dt.date, str, str]],
+                here: list[dt.date]) -> str:
         period = ("in the patient's lifetime" if limit.per.lifetime else
                   "in the calendar year" if limit.per.calendar_year else f"within {limit.per.days} days")
         previous = [f"{d.isoformat()} ({c}, claim {cid})" for d, c, cid in counted[-3:]] + \

@@ -1,6 +1,7 @@
 """The claim history an enricher reads: earlier claims' lines of the same member, for the cross-claim
 duplicate and frequency rules. `ClaimHistory` is what a history provides; the service's database
-(scrubber.audit.store.AuditStore) and `MemoryHistory` (rule examples, tests, files) both provide it.
+(scrubber.audit.history, through scrubber.audit.store.AuditStore) and `MemoryHistory` (rule examples,
+tests, files) both provide it.
 
 A history keeps the latest version of each claim (by claim id): a re-scrub or a replacement
 (frequency 7) never matches itself, and a void (frequency 8) leaves no lines. Member ids are kept
@@ -39,14 +40,22 @@ class HistoryLine:
 
 
 class HistoryRow(Protocol):
-    """What matching needs of a stored line (a HistoryLine, or the database's row)."""
-    claim_id: str
-    line_number: int
-    service_date: dt.date
-    procedure_code: str
-    modifiers: str
-    units: str
-    billing_npi: str | None
+    """What matching needs of a stored line (a HistoryLine, or the database's row): read-only."""
+
+    @property
+    def claim_id(self) -> str: ...
+    @property
+    def line_number(self) -> int: ...
+    @property
+    def service_date(self) -> dt.date: ...
+    @property
+    def procedure_code(self) -> str: ...
+    @property
+    def modifiers(self) -> str: ...  # sorted, space-separated
+    @property
+    def units(self) -> str: ...
+    @property
+    def billing_npi(self) -> str | None: ...
 
 
 class ClaimHistory(Protocol):

@@ -1,0 +1,176 @@
+"""The service's request and response models (their JSON Schemas are the OpenAPI document's components)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from scrubber.contract.claim import Claim, ScrubResult
+
+
+class ScrubSummary(BaseModel):
+    scrub_id: str
+    created_at: str
+    claim_id: str | None
+    payer_id: str | None
+    status: Literal["pass", "warn", "fail"]
+    finding_count: int
+    revision: str
+
+
+class StoredScrub(ScrubSummary):
+    api_key_id: str | None
+    claim: dict[str, Any]
+    result: ScrubResult
+
+
+class ScrubPage(BaseModel):
+    items: list[ScrubSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class ClaimAccessRecord(BaseModel):
+    id: int
+    at: str
+    key_id: str | None = Field(description="the key that read; null: a loopback caller while no key exists")
+    role: str
+    action: Literal["get", "list"] = Field(description="get: one stored scrub; list: a page of summaries")
+    scrub_id: str | None
+    claim_id: str | None
+    detail: dict[str, Any] = Field(description="list: the filters given and the count returned")
+
+
+class ClaimAccessPage(BaseModel):
+    items: list[ClaimAccessRecord]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class FailingRule(BaseModel):
+    rule_id: str
+    failed_scrubs: int
+    share_of_scrubs: float | None
+
+
+class Stats(BaseModel):
+    from_: str | None = Field(alias="from")
+    to: str | None
+    payer: str | None
+    scrubs: int
+    passed: int
+    warned: int
+    failed: int
+    clean_claim_rate: float | None = Field(description="share of scrubs with no error (pass or warn)")
+    findings_by_category: dict[str, int]
+    findings_by_rule: dict[str, int]
+    top_failing_rules: list[FailingRule]
+
+
+class RuleSummary(BaseModel):
+    id: str
+    title: str
+    category: str
+    severity: str
+    status: str
+    carc: str | None
+    rarc: str | None
+    effective_from: dt.date | None
+    effective_to: dt.date | None
+    source: str
+    payer: str | None = Field(description="the payer whose rule set holds this version of the rule; null: a base "
+                                          "rule, in force for every payer unless its profile disables or overrides it")
+    revision: str
+
+
+class RuleDetail(RuleSummary):
+    definition: dict[str, Any] = Field(description="the rule as written in its file")
+
+
+class RuleList(BaseModel):
+    revision: str
+    rules: list[RuleSummary]
+
+
+class LintProblem(BaseModel):
+    file: str
+    line: int
+    column: int
+    message: str
+    rule_id: str | None
+
+
+class Validation(BaseModel):
+    valid: bool
+    rules: int
+    problems: list[LintProblem]
+
+
+class CodeInfo(BaseModel):
+    system: Literal["icd10cm", "hcpcs", "cpt", "modifier", "pos"]
+    code: str = Field(description="the code as looked up (ICD-10-CM with its dot)")
+    date: dt.date = Field(description="the date of service it was judged on")
+    valid: bool = Field(description="may be billed on that date")
+    status: str = Field(description="valid, header, unknown, not_yet_valid, deleted, terminated, "
+                                    "not_yet_effective, valid_shape or invalid_shape")
+    detail: str
+    billable: bool | None = Field(None, description="ICD-10-CM: a billable code (false for a header)")
+    description: str | None = None
+    children: list[str] = Field(default_factory=list, description="ICD-10-CM header: its billable codes")
+    fiscal_year: int | None = Field(None, description="ICD-10-CM: the fiscal year's code set used")
+    effective_date: dt.date | None = None
+    termination_date: dt.date | None = None
+
+
+class Reloaded(BaseModel):
+    revision: str
+    previous_revision: str
+    rules: int = Field(description="base rules in force")
+    payers: list[str] = Field(description="payer profiles in force")
+    examples_passed: int
+
+
+class CandidateFile(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(max_length=200, pattern=r"^(rules|payers)/[\w./-]+\.ya?ml$",
+                      description="rules/<file>.yaml or payers/<file>.yaml; replaces the file of that name")
+    text: str = Field(max_length=2 * 1024 * 1024)
+
+
+class ImpactRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    files: list[CandidateFile] = Field(min_length=1, max_length=50)
+    since: dt.date | None = Field(None, description="stored claims scrubbed since this date (default: all)")
+    limit: int = Field(1000, ge=1, le=10000, description="at most this many stored claims, newest first")
+    claims: list[Claim] = Field(default_factory=list, max_length=1000,
+                                description="a corpus to use instead of the stored claims")
+
+
+class RuleImpactOut(BaseModel):
+    rule_id: str
+    newly_fired: int
+    no_longer_fired: int
+    example_claims_fired: list[str]
+    example_claims_cleared: list[str]
+
+
+class Impact(BaseModel):
+    current_revision: str
+    candidate_revision: str
+    claims: int
+    changed_claims: int
+    newly_failing: int
+    newly_passing: int
+    status_changes: dict[str, int]
+    rules: list[RuleImpactOut]
+    added_rules: list[str]
+    removed_rules: list[str]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, bool]
+    revision: str | None

@@ -1,0 +1,58 @@
+"""The package installed as a wheel (`pip install .`, not only `-e`): the shipped rules, payer profiles,
+documents, reference data and migrations travel inside it, and the commands work with no checkout around."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(ROOT)],
+                   check=True, cwd=build, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    return next(out.glob("claim_scrubber-*.whl"))
+
+
+def test_the_wheel_carries_rules_payers_documents_reference_data_and_migrations(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+
+    for folder in ("rules", "payers"):
+        shipped = sorted(p.name for p in (ROOT / folder).glob("*.yaml"))
+        assert shipped and {f"scrubber/shipped/{folder}/{n}" for n in shipped} <= names
+    assert {"scrubber/shipped/openapi/openapi.json", "scrubber/shipped/openapi/rule-file.schema.json",
+            "scrubber/shipped/openapi/payer-file.schema.json", "scrubber/data/SOURCES.md",
+            "scrubber/audit/migrations/env.py"} <= names
+    assert any(n.startswith("scrubber/audit/migrations/versions/0002_") for n in names)
+    assert any(n.startswith("scrubber/data/baseline/") for n in names)
+
+
+def test_the_installed_wheel_lints_and_tests_the_shipped_rules_away_from_any_checkout(wheel, tmp_path, data_dir):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True)
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target), "SCRUBBER_DATA_DIR": data_dir}
+    env.pop("SCRUBBER_RULES_DIR", None)
+    env.pop("SCRUBBER_PAYERS_DIR", None)
+
+    def scrubber(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "scrubber.cli", *args], cwd=away, env=env,
+                              capture_output=True, text=True)
+
+    where = subprocess.run([sys.executable, "-c", "import scrubber.settings as s; print(s.settings().rules_dir)"],
+                           cwd=away, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert where == str(target / "scrubber" / "shipped" / "rules")
+    lint = scrubber("rules", "lint")
+    assert lint.returncode == 0 and "no problems" in lint.stdout, lint.stdout + lint.stderr
+    test = scrubber("rules", "test")
+    assert test.returncode == 0 and test.stdout.strip().splitlines()[-1].endswith(" 0 failed"), test.stdout[-2000:]
