@@ -21,7 +21,7 @@ HTTP/1.1 client (a thread uploads while the answer is read), so that a server th
 reads is never stalled by a client that only reads once it has sent everything.
 
 Claims are seeded realistic claims (tests/generators.py of this checkout, each with its own
-member id and a unique claim id) and the contract example (tests/contract.py).
+member id and a unique claim id) and the contract example (tests/contract_example.py).
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.contract import CONTRACT_CLAIM  # noqa: E402
+from tests.contract_example import CONTRACT_CLAIM  # noqa: E402
 from tests.generators import realistic_claim_dict  # noqa: E402
 
 HOST = "127.0.0.1"

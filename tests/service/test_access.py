@@ -33,7 +33,7 @@ from scrubber.service.app import create_app
 from scrubber.audit.store import AuditStore
 from scrubber.audit.tables import ApiKey, ClaimAccess
 from scrubber.ruleset.fields import CLAIM_FIELDS
-from tests.contract import CONTRACT_CLAIM, assert_problem
+from tests.contract_example import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
 ACCESS = "/v1/audit/access"

@@ -15,7 +15,7 @@ import pytest
 from scrubber.contract.claim import CATEGORIES, Claim, Finding
 from scrubber.intake.x12 import X12Claim, X12Error, iter_claims, read_segments
 
-FIXTURES = Path(__file__).parent / "fixtures" / "x12"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "x12"
 SAMPLES = sorted(p.name for p in FIXTURES.iterdir() if p.suffix in (".837", ".837i"))
 WHERE = re.compile(r"^([A-Z][A-Z0-9]{1,2}) at segment (\d+)(?:, ([A-Z][A-Z0-9]{1,2}\d\d))?")
 

@@ -20,7 +20,7 @@ from scrubber.pipeline.routing import UNKNOWN_PAYER_RULE, PayerRouter
 from scrubber.ruleset.payers import load_deployment, load_deployment_texts
 from scrubber.ruleset.loader import RuleSetError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 1, 15)
 
 

@@ -30,7 +30,7 @@ from scrubber.pipeline.normalise import normalise
 from scrubber.ruleset.payers import load_deployment_texts
 from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
 from scrubber.ruleset.loader import SHIPPED_RULES, RuleSetError, load_ruleset, load_texts
-from tests.test_x12 import interchange, transaction, write
+from tests.intake.test_x12 import interchange, transaction, write
 
 TODAY = dt.date(2026, 1, 15)
 MAX_LINES = 999  # Claim.lines max_length: the contract's maximum
@@ -407,7 +407,7 @@ def test_999_line_x12_claim_is_bounded(client, modifier, expected):
 
 
 def _fhir_claim(n_items: int) -> dict[str, Any]:
-    resource = json.loads((Path(__file__).parent / "fixtures" / "fhir" / "claim-professional.json").read_text())
+    resource = json.loads((Path(__file__).parents[1] / "fixtures" / "fhir" / "claim-professional.json").read_text())
     item = resource["item"][0]
     resource["item"] = []
     for n in range(1, n_items + 1):
@@ -500,7 +500,7 @@ def test_no_shipped_rule_uses_the_scrubbers_own_ids(ruleset):
 
 
 def test_the_truncation_finding_is_documented():
-    readme = (Path(__file__).resolve().parent.parent / "rules" / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "rules" / "README.md").read_text(encoding="utf-8")
 
     assert f"`{TRUNCATED}`" in readme
     assert str(limits.MAX_FINDINGS_PER_CLAIM) in readme

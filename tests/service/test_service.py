@@ -27,7 +27,7 @@ from scrubber.audit.store import AuditStore
 from scrubber.audit.tables import ApiKey
 from scrubber.ruleset.examples import complete_claim
 from scrubber.service.observability import JsonFormatter
-from tests.contract import CONTRACT_CLAIM, assert_problem
+from tests.contract_example import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
 BATCH = "/v1/claims/scrub/batch"

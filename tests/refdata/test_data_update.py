@@ -23,7 +23,7 @@ from scrubber.cli import main
 from scrubber.refdata.store import database_path
 from scrubber.refdata.update import CATALOGUE_PATH, load_catalogue, read_provenance, resolve
 
-CMS = Path(__file__).parent / "fixtures" / "cms"
+CMS = Path(__file__).parents[1] / "fixtures" / "cms"
 AS_OF = "2026-08-15"  # 2026Q3: the quarter of the PTP and MUE excerpts
 PTP_ZIP = "medicare-ncci-2026q3-practitioner-ptp-edits-ccipra-v322r0-f{n}.zip"
 MUE_ZIP = "medicare-ncci-2026-q3-practitioner-services-mue-table.zip"

@@ -14,7 +14,7 @@ from scrubber.pipeline.routing import UNKNOWN_PAYER_RULE, PayerRouter
 from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.payers import load_deployment
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 1, 15)
 
 

@@ -34,7 +34,7 @@ from scrubber import limits
 from scrubber.audit.tables import FindingRecord, Scrub
 from scrubber.intake.items import Item
 from scrubber.intake.parse import TooDeep, loads
-from tests.contract import CONTRACT_CLAIM, assert_problem
+from tests.contract_example import CONTRACT_CLAIM, assert_problem
 from tests.generators import realistic_claim_dict
 
 BATCH = "/v1/claims/scrub/batch"

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from scrubber.service.app import create_app
 from scrubber.ruleset.examples import complete_claim
 from scrubber.intake.items import count_ndjson_records, file_items, ndjson_file_items, sniff, x12_items
-from tests.contract import CONTRACT_CLAIM, assert_problem
+from tests.contract_example import CONTRACT_CLAIM, assert_problem
 
-X12 = Path(__file__).parent / "fixtures" / "x12"
+X12 = Path(__file__).parents[1] / "fixtures" / "x12"
 
 
 @pytest.fixture(scope="module")

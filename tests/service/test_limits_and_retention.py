@@ -35,7 +35,7 @@ from scrubber.cli import main
 from scrubber.ruleset.examples import complete_claim
 from scrubber.pipeline.routing import PayerRouter
 from scrubber.pipeline.scrubber import new_scrub_id
-from tests.contract import CONTRACT_CLAIM, assert_problem
+from tests.contract_example import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
 IMPACT = "/v1/rules/impact"

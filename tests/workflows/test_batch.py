@@ -21,10 +21,10 @@ from scrubber.cli import main
 from scrubber.ruleset.loader import SHIPPED_RULES
 from scrubber.intake.x12 import X12Error, iter_claims
 from tests.generators import realistic_claims
-from tests.test_x12 import claim, interchange, transaction, write
+from tests.intake.test_x12 import claim, interchange, transaction, write
 
 RULES = str(SHIPPED_RULES)
-X12_SAMPLES = sorted(p for p in (Path(__file__).parent / "fixtures" / "x12").iterdir()
+X12_SAMPLES = sorted(p for p in (Path(__file__).parents[1] / "fixtures" / "x12").iterdir()
                      if p.suffix in (".837", ".837i"))
 SCRUB_ID = re.compile(rb',"scrub_id":"[0-9A-HJKMNP-TV-Z]{26}"')
 

@@ -19,7 +19,7 @@ from scrubber.refdata.icd10cm import (
 )
 from scrubber.refdata.importers import ImportFileError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "icd10cm"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "icd10cm"
 ORDER = FIXTURES / "icd10cm_order_2026.excerpt.txt"
 TABULAR = FIXTURES / "icd10cm_tabular_2026.excerpt.xml"
 

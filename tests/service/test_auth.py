@@ -26,7 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scrubber.service.app import create_app
-from tests.contract import CONTRACT_CLAIM
+from tests.contract_example import CONTRACT_CLAIM
 
 PROBLEM = "application/problem+json"
 ROLES = ("submitter", "coder", "compliance", "admin")
@@ -96,7 +96,7 @@ def _batch_ok(response, world: World) -> None:
     assert [r["claim_id"] for r in records] == [CONTRACT_CLAIM["claim_id"]]
 
 
-X12_SAMPLE = (Path(__file__).parent / "fixtures" / "x12" / "837_005010X222A2__demo.example1.837").read_bytes()
+X12_SAMPLE = (Path(__file__).parents[1] / "fixtures" / "x12" / "837_005010X222A2__demo.example1.837").read_bytes()
 
 
 def _x12_ok(response, world: World) -> None:
@@ -105,7 +105,7 @@ def _x12_ok(response, world: World) -> None:
     assert [r["claim_id"] for r in records] == ["26463774"]
 
 
-FHIR_SAMPLE = (Path(__file__).parent / "fixtures" / "fhir" / "claim-professional.json").read_bytes()
+FHIR_SAMPLE = (Path(__file__).parents[1] / "fixtures" / "fhir" / "claim-professional.json").read_bytes()
 
 
 def _fhir_ok(response, world: World) -> None:

@@ -15,7 +15,7 @@ from scrubber.refdata.importers import (BASELINE_DIR, DataImportError, ImportFil
                                 read_aoc, read_hcpcs, read_mce, read_mue, read_ptp)
 from scrubber.refdata.store import database_path
 
-CMS = Path(__file__).parent / "fixtures" / "cms"
+CMS = Path(__file__).parents[1] / "fixtures" / "cms"
 PTP = CMS / "ncci_ptp_practitioner_2026q3.excerpt.txt"
 MUE = CMS / "mue_practitioner_2026-07-01.excerpt.csv"
 HCPCS = CMS / "hcpcs_2026_oct.excerpt.csv"

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from scrubber.service.app import create_app
 from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.payers import load_deployment
-from tests.contract import CONTRACT_CLAIM, assert_problem
+from tests.contract_example import CONTRACT_CLAIM, assert_problem
 
 SCRUB = "/v1/claims/scrub"
 PROBLEM = "application/problem+json"

@@ -14,7 +14,7 @@ from scrubber.contract.claim import Claim
 from scrubber.intake.fhir import FhirError, read_fhir
 from scrubber.intake.parse import ClaimError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "fhir"
 NAMES = ("claim-professional.json", "claim-institutional.json", "bundle-transaction.json")
 
 

@@ -42,7 +42,7 @@ from scrubber.audit.tables import ApiKey
 from scrubber.ruleset.examples import complete_claim
 from scrubber.refdata.store import database_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 HEADER_TIMEOUT = 1.0  # --header-timeout of the two-worker server
 BALANCING_TITLE = "title: Total charge is not the sum of the line charges"

@@ -10,7 +10,7 @@ from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.payers import load_deployment
 from scrubber.service.app import create_app
 from scrubber.settings import settings
-from tests.contract import assert_problem
+from tests.contract_example import assert_problem
 
 
 @pytest.fixture(scope="module")

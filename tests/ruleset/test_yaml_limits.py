@@ -20,7 +20,7 @@ from scrubber.service.routes import rules as rule_routes
 from scrubber.service.app import create_app
 from scrubber.cli import main
 from scrubber.ruleset.yaml_source import YamlError, load_document
-from tests.contract import assert_problem
+from tests.contract_example import assert_problem
 
 VALIDATE = "/v1/rules/validate"
 YAML = {"content-type": "application/yaml"}

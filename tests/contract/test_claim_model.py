@@ -15,7 +15,7 @@ import pytest
 
 from scrubber.contract.claim import Claim
 from scrubber.intake.parse import ClaimError, claim_from_json, claim_from_object
-from tests.contract import CONTRACT_CLAIM as CONTRACT_EXAMPLE
+from tests.contract_example import CONTRACT_CLAIM as CONTRACT_EXAMPLE
 
 
 
