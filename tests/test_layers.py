@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import grimp
+
+import scrubber
+from scrubber.errors import ScrubberError
 
 PACKAGE = Path(__file__).resolve().parent.parent / "scrubber"
 
@@ -91,3 +96,22 @@ def test_every_import_inside_a_function_says_why():
                 if isinstance(node, (ast.Import, ast.ImportFrom)) and not _explained(lines, node.lineno - 1):
                     unexplained.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert unexplained == []
+
+
+def test_every_error_the_scrubber_raises_on_purpose_derives_from_scrubber_error():
+    """One base (scrubber.errors.ScrubberError), so that a caller tells "the input or the data is wrong" from
+    a bug. Two classes must be something else to work: TooDeep is a json.JSONDecodeError (every JSON reader
+    already catches those) and BodyRefused a Starlette HTTPException (answered by the framework)."""
+    outside = {"scrubber.intake.parse.TooDeep", "scrubber.service.body_limits.BodyRefused"}
+    found, stray = 0, []
+    for info in pkgutil.walk_packages(scrubber.__path__, "scrubber."):
+        if ".migrations" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == info.name:
+                found += 1
+                name = f"{info.name}.{value.__qualname__}"
+                if not issubclass(value, ScrubberError) and name not in outside:
+                    stray.append(name)
+    assert found >= 15 and stray == []

@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, AnyStr, Iterable, Iterator, Mapping
+from typing import Any, AnyStr, Iterable, Mapping
 
 from pydantic import ValidationError
 

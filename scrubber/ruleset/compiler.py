@@ -28,6 +28,7 @@ from scrubber.ruleset.model import OPERATORS, QUANTIFIERS, Rule
 from scrubber.ruleset.program import (AllOf, AnyOf, CompiledRule, Flag, Pattern, Program, Ref, Test, template_field,
                                       template_fields, tests_in)
 from scrubber.ruleset.yaml_source import Document, Path_, Problem
+from scrubber.errors import ScrubberError
 
 INLINE_SET_LIMIT = 16
 MAX_TESTS_PER_RULE = 200
@@ -86,7 +87,7 @@ def code_pattern(pattern: str) -> tuple[str, str]:
 # ----------------------------------------------------------------------------- compiling
 
 
-class _Fail(Exception):
+class _Fail(ScrubberError):  # one condition cannot be compiled: a lint problem at its path
     def __init__(self, path: Path_, message: str):
         super().__init__(message)
         self.path = path

@@ -14,6 +14,7 @@ from scrubber.pipeline.routing import UNKNOWN_PAYER_RULE
 from scrubber.ruleset.compiler import CompiledRule
 from scrubber.ruleset.loader import RuleSet
 from scrubber.ruleset.payers import Deployment
+from scrubber.errors import ScrubberError
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class CataloguedRule:
                 "effective_to": self.effective_to, "source": self.source, "payer": self.payer, "revision": revision}
 
 
-class UnknownPayer(LookupError):
+class UnknownPayer(ScrubberError, LookupError):
     """A payer id with no profile in force."""
 
     def __init__(self, payer: str, known: list[str]):

@@ -17,6 +17,7 @@ from scrubber.pipeline.enrich.history import ClaimHistory
 from scrubber.pipeline.routing import PayerRouter
 from scrubber.refdata.store import ReferenceData
 from scrubber.ruleset.payers import Deployment
+from scrubber.errors import ScrubberError
 
 EXAMPLES_PER_RULE = 5
 
@@ -51,7 +52,7 @@ def _rule_ids(deployment: Deployment) -> set[str]:
     return {r.rule.id for _, ruleset in deployment.rulesets() for r in ruleset.program.rules}
 
 
-class ImpactStopped(Exception):
+class ImpactStopped(ScrubberError):
     """The run was cancelled (`cancel` was set) after `claims` claims had been measured."""
 
     def __init__(self, claims: int):

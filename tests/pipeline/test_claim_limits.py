@@ -31,6 +31,7 @@ from scrubber.ruleset.payers import load_deployment_texts
 from scrubber.pipeline.scrubber import Scrubber, standard_enrichers
 from scrubber.ruleset.loader import SHIPPED_RULES, RuleSetError, load_ruleset, load_texts
 from tests.intake.test_x12 import interchange, transaction, write
+from tests.pipeline.test_enrich import ANY_PAIR_RULE
 
 TODAY = dt.date(2026, 1, 15)
 MAX_LINES = 999  # Claim.lines max_length: the contract's maximum
@@ -223,28 +224,12 @@ def test_999_different_codes_on_one_day_cost_one_ptp_look_up_per_line_not_per_pa
     assert seconds < FAST
 
 
-_ANY_PAIR_RULE = """
-schema_version: 1
-rules:
-  - id: any-pair
-    title: Any two lines on one day
-    category: duplicate
-    severity: info
-    when:
-      pair: {a.line_number: {lt: {field: b.line_number}}}
-    message: "Lines {a.line_number} and {b.line_number}"
-    suggestion: nothing to do
-    examples:
-      - name: two lines
-        claim: {lines: [{}, {procedure_code: "36415"}]}
-        expect: [any-pair]
-"""
 
 
 @pytest.fixture(scope="module")
 def pair_scrubber():
     """A rule set with a pair rule that compares no field: every two lines of a day are a pair."""
-    s = Scrubber(load_texts([("rules/pair.yaml", _ANY_PAIR_RULE)]))
+    s = Scrubber(load_texts([("rules/pair.yaml", ANY_PAIR_RULE)]))
     yield s
     s.close()
 
@@ -279,7 +264,7 @@ def test_a_pair_rule_runs_up_to_the_pair_limit(pair_scrubber):
 
 def test_only_lines_that_agree_on_the_joined_fields_count_towards_the_pair_limit(pair_scrubber):
     """The shipped duplicate rule used to be a pair rule joined on procedure code and units."""
-    rule = _ANY_PAIR_RULE.replace("pair: {a.line_number: {lt: {field: b.line_number}}}",
+    rule = ANY_PAIR_RULE.replace("pair: {a.line_number: {lt: {field: b.line_number}}}",
                                   "pair: {all: [{a.line_number: {lt: {field: b.line_number}}}, "
                                   "{a.procedure_code: {eq: {field: b.procedure_code}}}]}")
     s = Scrubber(load_texts([("rules/pair.yaml", rule)]))

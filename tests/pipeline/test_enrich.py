@@ -341,7 +341,7 @@ def test_pair_rule_builds_no_pairs_for_lines_on_different_dates_or_without_a_dat
     assert FactBuilder(pair_program).build(claim).pairs == []
 
 
-_ANY_PAIR_RULE = """
+ANY_PAIR_RULE = """
 schema_version: 1
 rules:
   - id: any-pair
@@ -360,7 +360,7 @@ rules:
 
 
 def test_without_join_keys_every_ordered_pair_on_the_same_date_is_built():
-    program = load_texts([("rules/pair.yaml", _ANY_PAIR_RULE)]).program
+    program = load_texts([("rules/pair.yaml", ANY_PAIR_RULE)]).program
     claim = claim_of({"lines": [{"procedure_code": "99213"}, {"procedure_code": "36415"},
                                 {"procedure_code": "81002", "service_date": "2026-01-06"},
                                 {"procedure_code": "85025"}]})

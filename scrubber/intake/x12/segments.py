@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
+from scrubber.errors import ScrubberError
 
 __all__ = ["BLANK", "CHUNK_SIZE", "CONTROL", "ISA_SCAN", "MAX_SEGMENT", "IsaHeader", "Segment", "Separators",
            "X12Error", "is_isa", "read_segments", "scan_isa"]
@@ -26,7 +27,7 @@ BLANK = " \t\r\n"  # skipped around segments
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # removed from inside a segment (with a finding)
 
 
-class X12Error(ValueError):
+class X12Error(ScrubberError, ValueError):
     """Nothing at all can be read: no ISA header, or one too broken to give the separators."""
 
 
