@@ -26,6 +26,7 @@ from scrubber.ruleset.loader import RuleSetError
 
 if TYPE_CHECKING:
     from scrubber.intake.items import Item
+    from scrubber.refdata.freshness import Freshness
 
 
 def _deployment_or_exit(path: str):
@@ -475,6 +476,8 @@ def cmd_data_status(args: argparse.Namespace) -> int:
 
     # imported here: each command loads only what it needs (the service, database and batch modules cost ~0.8 s)
     from scrubber.refdata.store import database_path, datasets
+    # imported when run: freshness reads the catalogue (pydantic, yaml), which the other commands do not need
+    from scrubber.refdata.freshness import report
 
     path = database_path(args.data_dir)
     loaded = []
@@ -489,9 +492,18 @@ def cmd_data_status(args: argparse.Namespace) -> int:
     if not loaded:
         print(f"no reference data loaded in {path}")
         return 0
-    rows = [[d.name, d.source, str(d.rows), d.files, d.loaded_at, d.detail] for d in loaded]
-    print(_table(rows, ["dataset", "source", "rows", "files", "loaded_at", "detail"]))
+    fresh = {f.name: f for f in report(args.data_dir, loaded)}
+    rows = [[d.name, d.source, str(d.rows), d.files, d.loaded_at, fresh[d.name].release,
+             str(fresh[d.name].age_days), _stale_cell(fresh[d.name]), d.detail] for d in loaded]
+    print(_table(rows, ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale", "detail"]))
+    for f in fresh.values():
+        if f.source == "update":
+            print(f"{f.name}: updated from {', '.join(f.urls)}")
     return 0
+
+
+def _stale_cell(f: Freshness) -> str:
+    return f"yes (since {f.stale_since})" if f.stale else "no"
 
 
 def cmd_data_update(args: argparse.Namespace) -> int:
@@ -621,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--version", type=int, metavar="N", help="mce: the MCE version; icd10cm: the fiscal year")
     load.add_argument("--data-dir", default=settings().data_dir, help="default: $SCRUBBER_DATA_DIR or ./var")
     load.set_defaults(func=cmd_data_import)
-    status = data.add_parser("status", help="list the loaded datasets")
+    status = data.add_parser("status", help="list the loaded datasets: release, age, stale or not")
     status.add_argument("--data-dir", default=settings().data_dir, help="default: $SCRUBBER_DATA_DIR or ./var")
     status.set_defaults(func=cmd_data_status)
     refresh = data.add_parser("update", help="download the current CMS release of each dataset (catalogue: "

@@ -170,7 +170,32 @@ class Health(BaseModel):
     status: str
 
 
+class DatasetFreshness(BaseModel):
+    """One reference dataset: its release, where it came from, how old it is and whether it is stale."""
+
+    name: str = Field(description="as `scrubber data status` lists it, e.g. icd10cm:2026, ncci-ptp:practitioner")
+    kind: str
+    release: str = Field(description="FY2026, v37 (FY2020), 2026Q3, 2026; unknown when no file or record names it")
+    release_start: dt.date = Field(description="the release's first day (the load date when unknown)")
+    source: Literal["baseline", "import", "update"]
+    urls: list[str] = Field(description="where `scrubber data update` downloaded it (empty otherwise)")
+    loaded_at: str
+    rows: int
+    cycle: Literal["quarterly", "yearly"]
+    age_days: int = Field(description="days since the release's first day")
+    stale: bool = Field(description="a newer release is due: the dataset is older than its publication cycle")
+    stale_since: dt.date | None = Field(description="the first day of the next release (null: an older fiscal "
+                                                    "year kept for older claims, never stale)")
+
+
+class DataStatus(BaseModel):
+    datasets: list[DatasetFreshness]
+    stale: list[str] = Field(description="the names of the stale datasets")
+
+
 class Readiness(BaseModel):
     status: Literal["ready"]
     checks: dict[str, bool]
     revision: str | None
+    data: DataStatus | None = Field(default=None, description="the reference datasets' freshness (information "
+                                                             "only: stale data does not make the service unready)")

@@ -4,7 +4,8 @@ unknown key, each with its exact status.
 The expected roles are those of the code's tuples, written out here so that a change to who may call
 what is a visible, reviewed change to this table:
 
-    ANY_ROLE     = submitter, coder, compliance, admin   (GET /v1/scrubs, /v1/scrubs/{id}, /v1/stats, /metrics)
+    ANY_ROLE     = submitter, coder, compliance, admin   (GET /v1/scrubs, /v1/scrubs/{id}, /v1/stats, /v1/data,
+                                                           /metrics)
     SCRUBBING    = submitter, coder                       (POST /v1/claims/scrub, /v1/claims/scrub/batch)
     RULE_READERS = compliance, coder                      (GET /v1/rules, /v1/rules/{rule_id})
     COMPLIANCE   = compliance                             (POST /v1/rules/validate)
@@ -174,6 +175,11 @@ def _health_ok(response, world: World) -> None:
     assert response.json() == {"status": "ok"}
 
 
+def _data_ok(response, world: World) -> None:
+    _json_body(response, world)
+    assert response.json()["datasets"]
+
+
 def _ready_ok(response, world: World) -> None:
     _json_body(response, world)
     assert response.json()["status"] == "ready"
@@ -211,6 +217,7 @@ ENDPOINTS = [
                                     headers={**h, "content-type": "application/yaml"}), _validation_ok),
     Endpoint("GET /v1/codes/{system}/{code}", ALL,
              lambda c, h, w: c.get("/v1/codes/icd10cm/E119", params={"date": "2026-01-05"}, headers=h), _code_ok),
+    Endpoint("GET /v1/data", ALL, lambda c, h, w: c.get("/v1/data", headers=h), _data_ok),
     Endpoint("GET /metrics", ALL, lambda c, h, w: c.get("/metrics", headers=h), _metrics_ok),
     Endpoint("GET /healthz", PUBLIC, lambda c, h, w: c.get("/healthz", headers=h), _health_ok),
     Endpoint("GET /readyz", PUBLIC, lambda c, h, w: c.get("/readyz", headers=h), _ready_ok),

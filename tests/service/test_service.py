@@ -478,7 +478,8 @@ def test_readyz_reports_every_check_and_the_rule_set_revision(client):
     assert response.json() == {
         "status": "ready",
         "checks": {"rules_loaded": True, "reference_data_loaded": True, "database_reachable": True},
-        "revision": client.get("/v1/rules").json()["revision"]}
+        "revision": client.get("/v1/rules").json()["revision"],
+        "data": client.get("/v1/data").json()}  # the datasets' freshness, as information
 
 
 UNREACHABLE = "postgresql+psycopg://scrubber:scrubber@127.0.0.1:1/scrubber_test?connect_timeout=2"

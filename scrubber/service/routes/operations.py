@@ -12,6 +12,7 @@ from scrubber.service.current import rules_in_force
 from scrubber.service.models import Health, Readiness
 from scrubber.service.observability import metrics_payload
 from scrubber.service.problems import problem, problem_responses
+from scrubber.service.routes.data import data_status
 
 router = APIRouter(tags=["operations"])
 
@@ -24,7 +25,8 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses=problem_responses(503))
 def readyz(request: Request):
-    """Readiness: rules and reference data loaded, database reachable."""
+    """Readiness: rules and reference data loaded, database reachable. Carries the reference datasets'
+    freshness as information: stale data does not make the service unready."""
     current, reference = rules_in_force(request), request.app.state.reference
     scrubber_ = current.scrubber if current is not None else None
     checks = {"rules_loaded": scrubber_ is not None and len(scrubber_.program.rules) > 0,
@@ -37,7 +39,7 @@ def readyz(request: Request):
         response.body = response.render({**json.loads(bytes(response.body)), "checks": checks})
         response.headers["content-length"] = str(len(response.body))
         return response
-    return Readiness(status="ready", checks=checks, revision=scrubber_.ruleset.revision)
+    return Readiness(status="ready", checks=checks, revision=scrubber_.ruleset.revision, data=data_status(reference))
 
 
 @router.get("/metrics", response_class=Response,
