@@ -495,9 +495,12 @@ def test_cli_import_and_status(tmp_path, capsys):
     assert capsys.readouterr().out == "mue:practitioner: 44 rows from mue_practitioner_2026-07-01.excerpt.csv (2026-07-01)\n"
     assert main(["data", "status", "--data-dir", data]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["dataset", "source", "rows", "files", "loaded_at", "detail"]
+    assert out[0].split() == ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale", "detail"]
     assert out[2].split()[:4] == ["mue:practitioner", "import", "44", "mue_practitioner_2026-07-01.excerpt.csv"]
     assert out[3].split()[:4] == ["ncci-ptp:practitioner", "import", "154", "ncci_ptp_practitioner_2026q3.excerpt.txt"]
+    # both are 2026Q3 releases, stale from the next quarter's first day (the tests run after it)
+    assert [line.split()[5] for line in out[2:4]] == ["2026Q3", "2026Q3"]
+    assert all("yes (since 2026-10-01)" in line for line in out[2:4])
 
 
 def test_cli_bad_file_prints_file_and_line_and_exits_1(tmp_path, capsys, monkeypatch):
