@@ -494,8 +494,10 @@ def cmd_data_status(args: argparse.Namespace) -> int:
         return 0
     fresh = {f.name: f for f in report(args.data_dir, loaded)}
     rows = [[d.name, d.source, str(d.rows), d.files, d.loaded_at, fresh[d.name].release,
-             str(fresh[d.name].age_days), _stale_cell(fresh[d.name]), d.detail] for d in loaded]
-    print(_table(rows, ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale", "detail"]))
+             str(fresh[d.name].age_days), _stale_cell(fresh[d.name]), "excerpt" if d.excerpt else "complete",
+             d.detail] for d in loaded]
+    print(_table(rows, ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale", "coverage",
+                        "detail"]))
     for f in fresh.values():
         if f.source == "update":
             print(f"{f.name}: updated from {', '.join(f.urls)}")

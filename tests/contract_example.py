@@ -22,6 +22,21 @@ CONTRACT_CLAIM: dict[str, Any] = {
     "total_charge": "125.00",
 }
 
+# The "Fields added in version 1.1" example of shared/contract.md, verbatim (a fragment: it is merged
+# into CONTRACT_CLAIM, its one line replacing the example's line).
+CONTRACT_11_FIELDS: dict[str, Any] = {
+    "clia_number": "05D0642827",
+    "lines": [{"procedure_code": "J1100", "ndc": "00641036721", "ndc_quantity": 1, "ndc_unit": "ML",
+               "anesthesia_minutes": None}],
+    "statement_from": "2026-11-01", "statement_to": "2026-11-03",
+    "admission_type": "1", "admission_source": "7", "admission_hour": "13", "patient_status": "01",
+    "condition_codes": ["07"],
+    "occurrence_codes": [{"code": "11", "date": "2026-10-30"}],
+    "occurrence_spans": [{"code": "70", "from": "2026-10-01", "to": "2026-10-05"}],
+    "value_codes": [{"code": "80", "amount": "2.00"}],
+    "procedures": [{"code": "0SRC0J9", "date": "2026-11-01"}],
+}
+
 
 PROBLEM = "application/problem+json"
 

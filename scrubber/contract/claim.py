@@ -46,19 +46,23 @@ def _money(value: Any) -> Decimal:
                      "such as \"125.00\"")
 
 
-def _units(value: Any) -> Decimal:
+def _units(value: Any, what: str = "a number of units", example: str = "1") -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise ValueError("must be a number of units, such as 1")
+        raise ValueError(f"must be {what}, such as {example}")
     try:
         units = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError("must be a number of units, such as 1") from None
+        raise ValueError(f"must be {what}, such as {example}") from None
     exponent = units.as_tuple().exponent  # 'n', 'N' or 'F' (not an int) for NaN and infinity
     if not isinstance(exponent, int) or abs(units) >= 10**7:
-        raise ValueError("must be a number of units below 10,000,000")
+        raise ValueError(f"must be {what} below 10,000,000")
     if exponent < -3 and units != units.quantize(Decimal("0.001")):
-        raise ValueError("must be a number of units with at most 3 decimal places")
+        raise ValueError(f"must be {what} with at most 3 decimal places")
     return units.quantize(Decimal("0.001")).normalize() if exponent < -3 else units
+
+
+def _ndc_quantity(value: Any) -> Decimal:
+    return _units(value, "a drug quantity (a number)", "1.5")
 
 
 def _whole(low: int, high: int, what: str) -> Callable[[Any], int]:
@@ -88,6 +92,15 @@ Units = Annotated[
     PlainSerializer(lambda d: int(d) if d == d.to_integral_value() else float(d)),
     WithJsonSchema({"type": "number", "multipleOf": 0.001, "minimum": -9999999.999, "maximum": 9999999.999}),
 ]
+NdcQuantity = Annotated[
+    Decimal,
+    BeforeValidator(_ndc_quantity),
+    PlainSerializer(lambda d: int(d) if d == d.to_integral_value() else float(d)),
+    WithJsonSchema({"description": "the drug quantity in ndc_unit: a number with at most 3 decimal places",
+                    "type": "number", "multipleOf": 0.001, "minimum": -9999999.999, "maximum": 9999999.999}),
+]
+Minutes = Annotated[int, BeforeValidator(_whole(0, 99999, "a number of minutes")),
+                    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": 99999})]
 LineNumber = Annotated[int, BeforeValidator(_whole(1, 999999, "a line number")),
                        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 999999})]
 PointerNumber = Annotated[int, BeforeValidator(_whole(-999, 999, "a diagnosis pointer")),
@@ -130,6 +143,9 @@ class Provider(_Strict):
     npi: Code | None = None
     taxonomy: Code | None = None
     tax_id: Code | None = None
+    # 1.1: NM103/NM104; an organisation's (a service facility's) name is its last_name
+    last_name: Text100 | None = None
+    first_name: Text100 | None = None
 
 
 class Diagnosis(_Strict):
@@ -151,6 +167,43 @@ class Line(_Strict):
     place_of_service: Code | None = None
     ndc: Code | None = None
     revenue_code: Code | None = None
+    # 1.1: structure only; the NDC form, the unit vocabulary and missing minutes are rule findings
+    ndc_quantity: NdcQuantity | None = None
+    ndc_unit: Code | None = None
+    anesthesia_minutes: Minutes | None = None
+    ordering_provider: Provider | None = None
+    rendering_provider: Provider | None = None
+
+
+class OccurrenceCode(_Strict):
+    """A UB-04 occurrence code (FL 31-34) and its date."""
+
+    code: Code | None = None
+    date: IsoDate | None = None
+
+
+class OccurrenceSpan(_Strict):
+    """A UB-04 occurrence span code (FL 35-36) and its from-through dates (`from` in JSON)."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_alias=True, validate_by_name=False)
+
+    code: Code | None = None
+    from_: IsoDate | None = Field(default=None, alias="from")
+    to: IsoDate | None = None
+
+
+class ValueCode(_Strict):
+    """A UB-04 value code (FL 39-41) and its amount."""
+
+    code: Code | None = None
+    amount: Money | None = None
+
+
+class Procedure(_Strict):
+    """An ICD-10-PCS procedure (UB-04 FL 74) and its date."""
+
+    code: Code | None = None
+    date: IsoDate | None = None
 
 
 class Claim(_Strict):
@@ -171,6 +224,26 @@ class Claim(_Strict):
     diagnoses: list[Diagnosis] = Field(default_factory=list, max_length=40)
     lines: list[Line] = Field(min_length=1, max_length=999)
     total_charge: Money | None = None
+    # 1.1 (shared/contract.md "Fields added in version 1.1"): all optional, structure only
+    ordering_provider: Provider | None = None
+    supervising_provider: Provider | None = None
+    attending_provider: Provider | None = None
+    operating_provider: Provider | None = None
+    service_facility: Provider | None = None
+    clia_number: Code | None = None
+    statement_from: IsoDate | None = None
+    statement_to: IsoDate | None = None
+    admission_type: Code | None = None
+    admission_source: Code | None = None
+    admission_hour: Code | None = None
+    patient_status: Code | None = None
+    # bounds: 837I carries 2 HI segments of 12 for each kind; procedures are 1 principal + 2 x 12 others
+    condition_codes: list[Annotated[str, Field(max_length=40, pattern=PRINTABLE)]] = Field(
+        default_factory=list, max_length=24)
+    occurrence_codes: list[OccurrenceCode] = Field(default_factory=list, max_length=24)
+    occurrence_spans: list[OccurrenceSpan] = Field(default_factory=list, max_length=24)
+    value_codes: list[ValueCode] = Field(default_factory=list, max_length=24)
+    procedures: list[Procedure] = Field(default_factory=list, max_length=25)
 
 
 Severity = Literal["error", "warning", "info"]

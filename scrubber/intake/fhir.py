@@ -92,11 +92,20 @@ the rules report a SNOMED diagnosis as an invalid ICD-10-CM code rather than los
   ``typeofbill`` (CARIN / Da Vinci PCT; code in https://www.nubc.org/CodeSystem/TypeOfBill) ->
   ``type_of_bill``, whose last digit -> ``frequency_code``; ``admissionperiod`` (CARIN) or
   ``hospitalized`` (claiminformationcategory) ``timingPeriod.start`` / ``.end`` (or
-  ``timingDate``) -> ``admission_date`` / ``discharge_date``. ``billablePeriod`` is the
-  statement period (UB-04 FL 6), not the stay, and is not mapped: taking it for the admission
-  would invent one on every outpatient bill. A professional claim has no frequency code in FHIR.
-* Not mapped (the contract has no field): ``Claim.procedure`` (ICD-10-PCS), ``accident``,
-  ``related``, ``subType``, ``status``, ``use``, line-level care team, ``billablePeriod``.
+  ``timingDate``) -> ``admission_date`` / ``discharge_date``, and the start's hour, when it is a
+  dateTime, -> ``admission_hour``; ``admtype``, ``pointoforigin``, ``discharge-status`` (CARIN)
+  ``code`` -> ``admission_type``, ``admission_source``, ``patient_status``. ``billablePeriod`` is
+  the statement period (UB-04 FL 6), not the stay: -> ``statement_from`` / ``statement_to``, never
+  the admission (that would invent one on every outpatient bill). A professional claim has no
+  frequency code in FHIR. Condition, occurrence and value codes are not read from FHIR (no R4 or
+  CARIN element carries them).
+* Contract 1.1, added only when present (the table in README, "Claim fields (contract 1.1)"):
+  careTeam roles ``ordering``/``DK``, ``supervisor``/``supervising``/``DQ``, ``attending``/``71``,
+  ``operating``/``72`` -> the claim's providers; ``facility`` -> ``service_facility``; the CLIA
+  number from ``supportingInfo`` (code ``CLIA``) or a CLIA-system identifier; ``procedure[]`` ->
+  ``procedures``; per item, the NDC's quantity and unit, minutes (``min``) -> ``anesthesia_minutes``,
+  and the ordering / rendering members of its ``careTeamSequence``. Providers get their names.
+* Not mapped (the contract has no field): ``accident``, ``related``, ``subType``, ``status``, ``use``.
 
 Missing data is left out (None) for the rules to report: a Claim without diagnoses, units or
 a payer is still a claim. A partial FHIR date (``1950`` or ``1950-03``) cannot be a contract
@@ -146,11 +155,22 @@ DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 NUCC = ("http://nucc.org/provider-taxonomy",)
 EIN = "urn:oid:2.16.840.1.113883.4.4"
+CLIA = "urn:oid:2.16.840.1.113883.4.7"  # the CLIA number's identifier system (HL7 OID registry)
+ICD10PCS = ("http://www.cms.gov/Medicare/Coding/ICD10", "http://hl7.org/fhir/sid/icd-10-pcs")
+UCUM = "http://unitsofmeasure.org"
+# UCUM units of a drug quantity as the NCPDP units of the contract (837 CTP05-1); others are kept as sent
+NDC_UNITS = {"mL": "ML", "ml": "ML", "g": "GR", "mg": "ME", "[iU]": "F2", "[IU]": "F2", "{unit}": "UN",
+             "{each}": "UN", "1": "UN"}
 
 SUPPORTED = ("professional", "institutional")
 UNSUPPORTED = ("oral", "pharmacy", "vision")
 SEX = {"male": "M", "female": "F", "other": "U", "unknown": "U"}
-RENDERING_ROLES = (("rendering", "performing"), ("primary",))
+RENDERING_ROLES = (("rendering", "performing", "82"), ("primary",))
+# careTeam.role codes, any system: R4 claimcareteamrole / CARIN C4BB names, and the X12 NM101 entity
+# codes some senders use (Da Vinci PAS); contract 1.1
+CARE_TEAM_ROLES = {"ordering_provider": ("ordering", "DK"), "supervising_provider": ("supervisor", "supervising", "DQ"),
+                   "attending_provider": ("attending", "71"), "operating_provider": ("operating", "72")}
+LINE_ROLES = {"ordering_provider": ("ordering", "DK"), "rendering_provider": ("rendering", "performing", "82")}
 LEFT_OUT_DIAGNOSES = frozenset({"admitting", "patientreasonforvisit"})
 PROVIDERS = ("Practitioner", "PractitionerRole", "Organization")
 
@@ -405,7 +425,7 @@ class _Mapper:
             "patient": self._patient(coverage, where),
             "billing_provider": self._provider("billing_provider", c.provider, "provider"),
             "rendering_provider": self._care_team("rendering_provider", RENDERING_ROLES),
-            "referring_provider": self._care_team("referring_provider", (("referring",),)),
+            "referring_provider": self._care_team("referring_provider", (("referring", "DN"),)),
             "place_of_service": self._place_of_service(lines),
             "prior_authorization": self._prior_authorization(insurance, where),
             "type_of_bill": None,
@@ -417,7 +437,17 @@ class _Mapper:
         }
         if claim_type == "institutional":
             self._institutional(out)
+        self._contract_11(out)
         return self._checked(out)
+
+    def _contract_11(self, out: dict[str, Any]) -> None:
+        """The 1.1 fields, each added only when the Claim carries it (a 1.0 Claim maps exactly as before)."""
+        found: dict[str, Any] = {key: self._care_team(key, (roles,)) for key, roles in CARE_TEAM_ROLES.items()}
+        found["service_facility"] = self._provider("service_facility", self.c.facility, "facility",
+                                                   kinds=("Location", "Organization"))
+        found["clia_number"] = self._clia()
+        found["procedures"] = self._procedures()
+        out.update((key, value) for key, value in found.items() if value)
 
     # -- claim level
 
@@ -495,10 +525,11 @@ class _Mapper:
         return None
 
     def _provider(self, field: str, ref: Reference | None, where: str,
-                  qualification: CodeableConcept | None = None) -> dict[str, Any] | None:
+                  qualification: CodeableConcept | None = None,
+                  kinds: tuple[str, ...] = PROVIDERS) -> dict[str, Any] | None:
         if ref is None:
             return None
-        found = self._resolve(ref, PROVIDERS)
+        found = self._resolve(ref, kinds)
         resources = [found] if found is not None else []
         if found is not None and found.get_resource_type() == "PractitionerRole":
             resources += [r for r in (self._resolve(found.practitioner, ("Practitioner",)),
@@ -515,7 +546,47 @@ class _Mapper:
             elif kind == "PractitionerRole":
                 concepts += list(r.specialty or [])
         taxonomy = next((code for cc in concepts if (code := _code(cc, NUCC, fallback=False))), None)
-        return self._group(field, {"npi": npi, "taxonomy": taxonomy, "tax_id": tax_id}, where)
+        values: dict[str, Any] = {"npi": npi, "taxonomy": taxonomy, "tax_id": tax_id}
+        values.update(_provider_name(resources))
+        return self._group(field, values, where)
+
+    def _clia(self) -> str | None:
+        """The CLIA number: a supportingInfo whose code is ``CLIA`` (any system; category ``info`` in
+        practice) with a valueString, or whose valueReference is an identifier in the CLIA system;
+        else an identifier in the CLIA system on the facility (Location) or the billing Organization."""
+        for i, info in enumerate(self.c.supportingInfo or []):
+            coded = info.code is not None and any(cd.code == "CLIA" for cd in info.code.coding or [])
+            ident = info.valueReference.identifier if info.valueReference is not None else None
+            if coded and info.valueString:
+                return self._set("clia_number", info.valueString, f"supportingInfo[{i}].valueString")
+            if ident is not None and ident.system == CLIA and ident.value:
+                return self._set("clia_number", ident.value, f"supportingInfo[{i}].valueReference.identifier")
+        for ref, where in ((self.c.facility, "facility"), (self.c.provider, "provider")):
+            found = self._resolve(ref, ("Location", "Organization"))
+            identifiers = ([ref.identifier] if ref is not None and ref.identifier else []) + \
+                list(found.identifier or [] if found is not None else [])
+            value = next((i.value for i in identifiers if i.system == CLIA and i.value), None)
+            if value:
+                return self._set("clia_number", value, where)
+        return None
+
+    def _procedures(self) -> list[dict[str, Any]]:
+        """Claim.procedure (ICD-10-PCS): those typed principal (CARIN) or primary first, then by sequence."""
+        found = []
+        for i, proc in enumerate(self.c.procedure or []):
+            types = {cd.code for t in proc.type or [] for cd in t.coding or []}
+            if proc.procedureCodeableConcept is not None:
+                code = _code(proc.procedureCodeableConcept, ICD10PCS)
+            else:
+                resource = self._resolve(proc.procedureReference, ("Procedure",))
+                code = _code(resource.code if resource is not None else None, ICD10PCS)
+            first = 0 if types & {"principal", "primary"} else 1
+            found.append((first, proc.sequence or 0, i, {"code": code, "date": _day(proc.date)}))
+        found.sort(key=lambda p: p[:3])
+        for position, (_, _, i, _) in enumerate(found):
+            self.src[f"procedures[{position}]"] = f"procedure[{i}]"
+        self.src["procedures"] = "procedure"
+        return [p[3] for p in found]
 
     def _prior_authorization(self, focal: Any, where: str) -> str | None:
         candidates = [(focal, where)] if focal is not None else []
@@ -541,6 +612,17 @@ class _Mapper:
                 out["admission_date"] = self._set("admission_date", _day(start), f"{where}.timing")
                 out["discharge_date"] = self._set("discharge_date", _day(period.end) if period else None,
                                                   f"{where}.timingPeriod.end")
+                if isinstance(start, dt.datetime):  # a dateTime with its time: the admission hour (UB-04 FL 13)
+                    out["admission_hour"] = self._set("admission_hour", f"{start.hour:02d}", f"{where}.timing")
+            for category, key in (("admtype", "admission_type"), ("pointoforigin", "admission_source"),
+                                  ("discharge-status", "patient_status")):
+                if category in categories and key not in out and (code := _code(info.code, ())):
+                    out[key] = self._set(key, code, f"{where}.code")
+        period = self.c.billablePeriod  # the statement period (UB-04 FL 6)
+        if period is not None:
+            for key, value in (("statement_from", _day(period.start)), ("statement_to", _day(period.end))):
+                if value:
+                    out[key] = self._set(key, value, "billablePeriod")
 
     # -- diagnoses and lines
 
@@ -575,8 +657,11 @@ class _Mapper:
         elif item.servicedPeriod is not None:
             start, end = _day(item.servicedPeriod.start), _day(item.servicedPeriod.end)
         modifiers = [code for m in item.modifier or [] if (code := _code(m, PROCEDURE))]
-        ndc = _code(item.productOrService, (NDC,), fallback=False) or next(
-            (code for d in item.detail or [] if (code := _code(d.productOrService, (NDC,), fallback=False))), None)
+        ndc = _code(item.productOrService, (NDC,), fallback=False)
+        drug, drug_at = (item.quantity, f"{at}.quantity") if ndc else (None, "")
+        for j, detail in enumerate(item.detail or []):
+            if ndc is None and (ndc := _code(detail.productOrService, (NDC,), fallback=False)):
+                drug, drug_at = detail.quantity, f"{at}.detail[{j}].quantity"
         pointers: list[int | str] = [positions.get(s, f"#{s}"[:8]) for s in item.diagnosisSequence or [] if s]
         line = {
             "line_number": item.sequence,
@@ -591,6 +676,7 @@ class _Mapper:
             "ndc": ndc,
             "revenue_code": _code(item.revenue, REVENUE),
         }
+        self._line_11(i, item, line, drug, drug_at)
         serviced = f"{at}.servicedDate" if item.servicedDate is not None else f"{at}.servicedPeriod"
         for key, source in (("line_number", "sequence"), ("procedure_code", "productOrService"),
                             ("modifiers", "modifier"), ("units", "quantity.value"), ("charge", "net"),
@@ -601,6 +687,30 @@ class _Mapper:
         self.src[f"{to}.service_date"] = self.src[f"{to}.service_date_end"] = serviced
         self.src[to] = at
         return line
+
+    def _line_11(self, i: int, item: ClaimItem, line: dict[str, Any], drug: Any, drug_at: str) -> None:
+        """A line's 1.1 fields, added only when present: the NDC's quantity and unit (the item's quantity
+        for an NDC item, the detail's for an NDC detail), anesthesia minutes (an item quantity in
+        ``min``), the ordering and rendering providers among the item's careTeamSequence."""
+        at, to = f"item[{i}]", f"lines[{i}]"
+        if drug is not None and drug.value is not None:
+            line["ndc_quantity"] = self._set(f"{to}.ndc_quantity", _number(drug.value), f"{drug_at}.value")
+        if drug is not None and (unit := drug.code or drug.unit):
+            unit = NDC_UNITS.get(unit, unit) if drug.system in (UCUM, None) else unit
+            line["ndc_unit"] = self._set(f"{to}.ndc_unit", unit, f"{drug_at}.code")
+        quantity = item.quantity
+        if quantity is not None and quantity.value is not None and "min" in (quantity.code, quantity.unit):
+            line["anesthesia_minutes"] = self._set(f"{to}.anesthesia_minutes", _number(quantity.value),
+                                                   f"{at}.quantity.value")
+        sequences = set(item.careTeamSequence or [])
+        team = [(k, member) for k, member in enumerate(self.c.careTeam or []) if member.sequence in sequences]
+        for key, roles in LINE_ROLES.items():
+            for k, member in team:
+                codes = {cd.code for cd in (member.role.coding or [] if member.role else [])}
+                if codes & set(roles) and (found := self._provider(f"{to}.{key}", member.provider,
+                                                                   f"careTeam[{k}].provider", member.qualification)):
+                    line[key] = found
+                    break
 
     def _charge(self, item: ClaimItem, at: str) -> str | None:
         if item.net is not None and item.net.value is not None:
@@ -716,6 +826,18 @@ def _code(concept: CodeableConcept | None, systems: Sequence[str], *, fallback: 
     if chosen is None and fallback:
         chosen = next((cd for cd in codings if cd.system not in skip and cd.system != DATA_ABSENT), None)
     return chosen.code if chosen is not None else None
+
+
+def _provider_name(resources: list[Any]) -> dict[str, str]:
+    """last_name / first_name of the first resource that has a name: a Practitioner's (official, else
+    usual, else first) family and given[0]; an Organization's or Location's name as last_name."""
+    for r in resources:
+        if r.get_resource_type() == "Practitioner" and (name := _name(r.name or [])) is not None:
+            names = {"last_name": name.family, "first_name": name.given[0] if name.given else None}
+            return {key: value for key, value in names.items() if value}
+        if r.get_resource_type() in ("Organization", "Location") and r.name:
+            return {"last_name": r.name}
+    return {}
 
 
 def _typed(identifier: Identifier, codes: Sequence[str]) -> bool:

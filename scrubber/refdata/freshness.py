@@ -32,9 +32,9 @@ from scrubber.refdata.store import Dataset
 from scrubber.refdata.update import load_catalogue, read_provenance
 
 Cycle = Literal["quarterly", "yearly"]
-FISCAL_YEAR_KINDS = ("icd10cm", "mce")  # one dataset per fiscal year / version; the year starts October 1
+FISCAL_YEAR_KINDS = ("icd10cm", "icd10pcs", "mce")  # one dataset per fiscal year / version; the year starts October 1
 DEFAULT_CYCLES: dict[str, Cycle] = {"ncci-ptp": "quarterly", "mue": "quarterly", "aoc": "quarterly",
-                                    "hcpcs": "quarterly", "icd10cm": "yearly", "mce": "yearly", "pos": "yearly"}
+                                    "hcpcs": "quarterly", "icd10cm": "yearly", "icd10pcs": "yearly", "mce": "yearly", "pos": "yearly"}
 _MONTHS = {"jan": 1, "apr": 4, "jul": 7, "oct": 10}
 
 
@@ -60,6 +60,8 @@ class Freshness:
     age_days: int
     stale: bool
     stale_since: dt.date | None  # the first day of the next release (None: superseded fiscal year)
+    excerpt: bool  # a shipped excerpt of the CMS table, not the whole table: its silence is not a pass
+    detail: str
 
 
 def next_release(start: dt.date, kind: str, cycle: Cycle) -> dt.date:
@@ -103,7 +105,7 @@ def release_of(dataset: Dataset, recorded_release: str | None = None) -> Release
     """The release a dataset holds (see the module docstring); `recorded_release` is the label
     `scrubber data update` recorded for this load, if any."""
     scope = dataset.name.split(":", 1)[1] if ":" in dataset.name else ""
-    if dataset.kind == "icd10cm" and scope.isdigit():
+    if dataset.kind in ("icd10cm", "icd10pcs") and scope.isdigit():
         return Release(f"FY{scope}", dt.date(int(scope) - 1, 10, 1))
     if dataset.kind == "mce" and scope.isdigit():
         fy = int(scope) + 1983
@@ -134,7 +136,8 @@ def freshness(dataset: Dataset, today: dt.date, *, cycle: Cycle | None = None,
     urls = tuple(str(f["url"]) for f in recorded.get("files", []) if f.get("url")) if recorded else ()
     due = None if superseded else next_release(release.start, dataset.kind, cycle)
     return Freshness(dataset.name, dataset.kind, release.label, release.start, source, urls, dataset.loaded_at,
-                     dataset.rows, cycle, max((today - release.start).days, 0), due is not None and today >= due, due)
+                     dataset.rows, cycle, max((today - release.start).days, 0), due is not None and today >= due, due,
+                     dataset.excerpt, dataset.detail)
 
 
 def freshness_of_all(loaded: Iterable[Dataset], today: dt.date, *, cycles: Mapping[str, Cycle] | None = None,

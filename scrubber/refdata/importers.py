@@ -736,16 +736,14 @@ def _import_icd10cm(paths: list[Path], data_dir: str | Path, fiscal_year: int | 
 
 
 def baseline_files() -> list[tuple[str, Path, dict[str, Any]]]:
-    """The reference files shipped in scrubber/data (see SOURCES.md there), one dataset each, as
-    (kind, path, options): load each with `import_files(kind, [path], data_dir, **options,
-    source="baseline:<hash>")`. The hcpcs dataset is the 2022 list (option `base`) updated by the
-    October 2026 excerpt, whose modifier rows carry dates."""
+    """The reference files shipped in scrubber/data in a published layout (see SOURCES.md there),
+    one dataset each, as (kind, path, options): load each with `import_files(kind, [path],
+    data_dir, **options, source="baseline:<hash>")`. The complete tables built by
+    scripts/build-baseline are loaded by scrubber.refdata.baseline itself."""
     b = BASELINE_DIR
     return [
         ("ncci-ptp", b / "ncci_ptp_practitioner_2026q3.excerpt.txt", {"setting": "practitioner"}),
         ("mue", b / "mue_practitioner_2026-07-01.excerpt.csv", {"setting": "practitioner", "effective": "2026-07-01"}),
-        ("aoc", b / "aoc_constructed.excerpt.csv", {}),
         ("mce", b / "MCE_Simple_Code_Edits_v37.txt", {"version": 37}),
-        ("hcpcs", b / "hcpcs_2026_oct.excerpt.csv", {"base": [b / "hcpcs_level2_2022.csv"]}),
         ("pos", DATA_DIR / "place_of_service.csv", {}),
     ]

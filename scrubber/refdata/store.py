@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator, TypeVar, cast
 
 from scrubber.owner_only import private_directory, private_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "reference.sqlite"
 
 SCHEMA = """
@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS ptp_rationale (id INTEGER PRIMARY KEY, text TEXT NOT 
 CREATE TABLE IF NOT EXISTS mue (
     setting TEXT NOT NULL, code TEXT NOT NULL, value INTEGER NOT NULL, mai INTEGER NOT NULL,
     rationale TEXT NOT NULL, PRIMARY KEY (setting, code)) WITHOUT ROWID;
+-- ICD-10-PCS codes valid in a fiscal year (inpatient procedures; codes only, no descriptions).
+CREATE TABLE IF NOT EXISTS icd10pcs (fy INTEGER NOT NULL, code TEXT NOT NULL, PRIMARY KEY (fy, code)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS aoc (
     addon TEXT NOT NULL, primary_code TEXT NOT NULL, edit_type INTEGER NOT NULL,
     effective INTEGER NOT NULL, deletion INTEGER, PRIMARY KEY (addon, primary_code, effective)
@@ -83,8 +85,10 @@ _DATASET_TABLES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "ncci-ptp": (("ptp", "setting = ?"),),
     "mue": (("mue", "setting = ?"),),
     "aoc": (("aoc", None),),
+    "icd10pcs": (("icd10pcs", "fy = ?"),),
 }
-KINDS = tuple(_DATASET_TABLES)
+# The kinds `scrubber data import` reads (icd10pcs ships with the baseline only: no importer yet).
+KINDS = tuple(kind for kind in _DATASET_TABLES if kind != "icd10pcs")
 PTP_SETTINGS = ("practitioner", "hospital")
 MUE_SETTINGS = ("practitioner", "hospital", "dme")
 
@@ -115,6 +119,11 @@ class Dataset:
     rows: int
     loaded_at: str
     detail: str
+
+    @property
+    def excerpt(self) -> bool:
+        """Loaded from a shipped excerpt of a CMS table (a baseline file named *.excerpt.*), not the whole table."""
+        return self.source.startswith("baseline") and ".excerpt." in self.files
 
 
 def database_path(data_dir: str | Path) -> Path:
@@ -322,6 +331,10 @@ class ReferenceData:
             fy for (fy,) in conn.execute("SELECT DISTINCT fy FROM icd10cm ORDER BY fy"))
         self.mce_versions: tuple[int, ...] = tuple(
             v for (v,) in conn.execute("SELECT DISTINCT version FROM mce ORDER BY version"))
+        self.icd10pcs_years: tuple[int, ...] = tuple(
+            fy for (fy,) in conn.execute("SELECT DISTINCT fy FROM icd10pcs ORDER BY fy"))
+        # Datasets loaded from a shipped excerpt: their silence is not a pass.
+        self.excerpts: frozenset[str] = frozenset(d.name for d in datasets(conn) if d.excerpt)
         self.rationales = dict(conn.execute("SELECT id, text FROM ptp_rationale"))
         self._cache: dict[tuple, object] = {}
         self._cache_lock = threading.Lock()
@@ -391,13 +404,26 @@ class ReferenceData:
                 (fy, *prefixes)))
         return self._cached(("ex1", fy, code), compute)
 
+    # ICD-10-PCS --------------------------------------------------------------------------
+    def icd10pcs_year_for(self, fy: int) -> int | None:
+        """The loaded fiscal year of ICD-10-PCS to judge a procedure of fiscal year `fy` by (as for ICD-10-CM)."""
+        years = self.icd10pcs_years
+        if not years:
+            return None
+        return fy if fy in years else min(years, key=lambda y: (abs(y - fy), -y))
+
+    def icd10pcs(self, code: str, fy: int) -> bool:
+        """Whether an ICD-10-PCS code (7 characters) is valid in fiscal year `fy`."""
+        return self._cached(("pcs", fy, code), lambda: self._conn().execute(
+            "SELECT 1 FROM icd10pcs WHERE fy=? AND code=?", (fy, code)).fetchone() is not None)
+
     # Medicare Code Editor ----------------------------------------------------------------
     def mce_version_for(self, fy: int) -> int | None:
-        """MCE version N is fiscal year N - 17 (v37 = FY2020). The version for the claim's year,
-        else the newest loaded version before it, else the oldest loaded."""
+        """MCE version N is for fiscal year N + 1983 (v37 = FY2020, v44 = FY2027). The version for the
+        claim's year, else the newest loaded version before it, else the oldest loaded."""
         if not self.mce_versions:
             return None
-        wanted = fy + 17
+        wanted = fy - 1983
         older = [v for v in self.mce_versions if v <= wanted]
         return max(older) if older else min(self.mce_versions)
 

@@ -88,6 +88,12 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     _f("first_service_date", "date", "the earliest line service date"),
     _f("last_service_date", "date", "the latest line service date (or end date)"),
     _f("days_to_submission", "integer", "days from the first date of service to the submission date"),
+    # From reference data (scrubber.pipeline.enrich.coding_edits)
+    _f("ptp_excerpt", "text", "set when the NCCI PTP table of the claim's setting is only a shipped excerpt and "
+       "the claim has two or more codes on one date of service: which table, in words (pairs outside the "
+       "excerpt were not checked)"),
+    _f("mue_excerpt", "text", "set when the MUE table of the claim's setting is only a shipped excerpt and a "
+       "line billed with more than one unit has a code not in it: which table and which codes, in words"),
 )
 
 LINE_FIELDS: tuple[Field, ...] = (
@@ -139,16 +145,23 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("ptp_deletion_date", "date", "the PTP edit's deletion date (the last day it applies), if any"),
     _f("ptp_rationale", "text", "CMS's rationale for the PTP edit"),
     _f("ptp_setting", "text", "the NCCI table used: practitioner or hospital (outpatient)"),
+    _f("ptp_release", "text", "the NCCI PTP table and release that decided it, e.g. 'hospital table, release 2026Q2'"),
     _f("mue_limit", "integer", "the code's MUE value (maximum units)"),
     _f("mue_mai", "integer", "MUE adjudication indicator: 1 per line, 2 per day (policy), 3 per day (clinical)"),
     _f("mue_units", "number", "the units the MUE counts: this line's (MAI 1), or every line with the code on "
        "the date of service (MAI 2 and 3, on the first of those lines)"),
     _f("mue_lines", "text", "the line numbers whose units mue_units adds up"),
     _f("mue_setting", "text", "the MUE table used: practitioner, hospital or dme"),
+    _f("mue_release", "text", "the MUE table and release that decided it, e.g. 'practitioner table, release 2026Q3'"),
     _f("addon_edit_type", "integer", "for an NCCI add-on code: its edit type (1 listed primaries only, "
        "2 no primaries listed, 3 some primaries listed)"),
     _f("addon_primaries", "text", "the add-on code's primary codes in effect on the date of service"),
     _f("addon_primary_present", "boolean", "one of those primary codes is billed on the same date of service"),
+    _f("addon_other_procedure", "boolean", "another procedure code (not an add-on code) is billed on the same "
+       "date of service (what a type 2 add-on code needs: CMS lists no primaries for it)"),
+    _f("addon_release", "text", "the add-on code table and release that decided it, e.g. 'add-on code edits, release 2026Q2'"),
+    _f("procedure_code_release", "text", "the HCPCS release a HCPCS Level II code's status was judged by, e.g. "
+       "'release 2026Q2'"),
 )
 
 DIAGNOSIS_FIELDS: tuple[Field, ...] = (
@@ -167,7 +180,8 @@ DIAGNOSIS_FIELDS: tuple[Field, ...] = (
     _f("sex_edit", "text", "female or male, when the code is for that sex only and the patient is the other"),
     _f("manifestation", "boolean", "the code is a manifestation code (MCE): never the first-listed diagnosis"),
     _f("unacceptable_principal", "boolean", "the code is on the MCE unacceptable principal diagnosis list"),
-    _f("mce_version", "integer", "the Medicare Code Editor version used"),
+    _f("mce_version", "integer", "the Medicare Code Editor version used (43 for v43.1)"),
+    _f("mce_release", "text", "the Medicare Code Editor release used, in words, e.g. 'MCE v43.1 (FY2026)'"),
     _f("excludes1_code", "text", "an earlier diagnosis on the claim that an Excludes1 note says is never coded "
        "with this one"),
     _f("excludes1_note", "text", "the Excludes1 note, as written in ICD-10-CM"),

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from scrubber.contract.claim import Claim, ScrubResult
+from scrubber.pipeline.enrich.coding_edits import CodeSystem
 
 
 class ScrubSummary(BaseModel):
@@ -106,7 +107,7 @@ class Validation(BaseModel):
 
 
 class CodeInfo(BaseModel):
-    system: Literal["icd10cm", "hcpcs", "cpt", "modifier", "pos"]
+    system: CodeSystem
     code: str = Field(description="the code as looked up (ICD-10-CM with its dot)")
     date: dt.date = Field(description="the date of service it was judged on")
     valid: bool = Field(description="may be billed on that date")
@@ -186,6 +187,9 @@ class DatasetFreshness(BaseModel):
     stale: bool = Field(description="a newer release is due: the dataset is older than its publication cycle")
     stale_since: dt.date | None = Field(description="the first day of the next release (null: an older fiscal "
                                                     "year kept for older claims, never stale)")
+    excerpt: bool = Field(description="only a shipped excerpt of the CMS table, not the whole table: a code or "
+                                      "pair it lacks was not checked (import or update the dataset)")
+    detail: str = Field(description="what the dataset holds, e.g. the MCE version or the table's coverage")
 
 
 class DataStatus(BaseModel):

@@ -149,8 +149,9 @@ def test_undeclared_component_separator_is_reported_and_the_claim_still_read():
     assert claim["diagnoses"] == [{"code": "496"}, {"code": "25000"}]
     assert [(ln["procedure_code"], ln["modifiers"], ln["diagnosis_pointers"]) for ln in claim["lines"]] == [
         ("E0570", ["RR"], [1, 2]), ("A7003", ["NU"], [1])]
-    assert claim["rendering_provider"] == {"npi": "1122334455"}
-    assert claim["referring_provider"] == {"npi": "9988776655"}
+    assert claim["rendering_provider"] == {"npi": "1122334455", "last_name": "ANTHONY", "first_name": "SUSAN"}
+    assert claim["referring_provider"] == {"npi": "9988776655", "last_name": "DOE", "first_name": "JOHN"}
+    assert claim["service_facility"] == {"npi": None, "last_name": "HAPPY DOCTORS GROUP"}  # NM1*77 without NM108/09
 
 
 def test_missing_other_payer_loop():
@@ -173,7 +174,8 @@ def test_example1_professional_claim_exactly():
         "payer": {"id": "999996666", "name": "KEY INSURANCE COMPANY"},
         "patient": {"member_id": "JS00111223333", "first_name": "TED", "last_name": "SMITH",
                     "birth_date": "1973-05-01", "sex": "M"},
-        "billing_provider": {"npi": "1912301953", "taxonomy": "203BF0100Y", "tax_id": "587654321"},
+        "billing_provider": {"npi": "1912301953", "taxonomy": "203BF0100Y", "tax_id": "587654321",
+                             "last_name": "BEN KILDARE SERVICE"},
         "rendering_provider": None, "referring_provider": None, "place_of_service": "11",
         "prior_authorization": None, "type_of_bill": None, "admission_date": None, "discharge_date": None,
         "diagnoses": [{"code": "0340"}, {"code": "V7389"}],
@@ -218,8 +220,9 @@ def test_professional_samples_providers_modifiers_ranges_and_ndc():
     assert drug.claim["billing_provider"]["tax_id"] == "10-1234567"  # kept as sent, with a finding
 
     (cob,) = parse_file("837_005010X222A2__demo.cob.example4.837")
-    assert cob.claim["rendering_provider"] == {"npi": "9090909090", "taxonomy": "207X00000X"}
-    assert cob.claim["referring_provider"] == {"npi": None}  # NM1*DN without an NPI
+    assert cob.claim["rendering_provider"] == {"npi": "9090909090", "taxonomy": "207X00000X",
+                                               "last_name": "HENZES", "first_name": "JACK"}
+    assert cob.claim["referring_provider"] == {"npi": None, "last_name": "BRYHT", "first_name": "LEE"}  # no NPI
     assert cob.claim["payer"] == {"id": "10234", "name": "MEDICARE"}
     assert cob.claim["lines"][0]["modifiers"] == ["25"]
 
@@ -234,7 +237,8 @@ def test_institutional_claim_exactly():
         "payer": {"id": "00435", "name": "MEDICARE B"},
         "patient": {"member_id": "030005074A", "first_name": "JON", "last_name": "DOE",
                     "birth_date": "1926-11-11", "sex": "M"},
-        "billing_provider": {"npi": "9876540809", "taxonomy": "203BA0200N", "tax_id": "567891234"},
+        "billing_provider": {"npi": "9876540809", "taxonomy": "203BA0200N", "tax_id": "567891234",
+                             "last_name": "JONES HOSPITAL"},
         "rendering_provider": None, "referring_provider": None, "place_of_service": None,
         "prior_authorization": None, "type_of_bill": "141", "admission_date": None, "discharge_date": None,
         "diagnoses": [{"code": "3669"}, {"code": "4019"}, {"code": "79431"}],
@@ -245,6 +249,12 @@ def test_institutional_claim_exactly():
              "charge": "76.54"},
         ],
         "total_charge": "89.93",
+        # contract 1.1: DTP*434 (sent as D8), CL1*3**01, HI BH/BE/BG, NM1*71 without an NPI
+        "statement_from": "1996-09-11", "statement_to": "1996-09-11", "admission_type": "3", "patient_status": "01",
+        "occurrence_codes": [{"code": "A1", "date": "1926-11-11"}, {"code": "A2", "date": "1991-11-01"},
+                             {"code": "B1", "date": "1926-11-11"}, {"code": "B2", "date": "1987-01-01"}],
+        "value_codes": [{"code": "A2", "amount": "15.31"}], "condition_codes": ["09"],
+        "attending_provider": {"npi": None, "last_name": "JONES", "first_name": "JOHN"},
     }
     (finding,) = result.findings
     assert "DTP*434" in finding["message"] and "RD8" in finding["message"] and finding["rarc"] == "MA31"
@@ -258,7 +268,8 @@ def test_out_of_network_institutional_claim_exactly():
         "payer": {"id": "0012", "name": "CONSERVATIVE INSURANCE"},
         "patient": {"member_id": "34902390F", "first_name": "JAMES", "last_name": "SMITH",
                     "birth_date": "1962-10-15", "sex": "M"},
-        "billing_provider": {"npi": "1122334455", "taxonomy": None, "tax_id": "111002222"},
+        "billing_provider": {"npi": "1122334455", "taxonomy": None, "tax_id": "111002222",
+                             "last_name": "LOCAL HOSPITAL"},
         "rendering_provider": None, "referring_provider": None, "place_of_service": None,
         "prior_authorization": None, "type_of_bill": "131", "admission_date": "2005-06-17",
         "discharge_date": None,
@@ -267,6 +278,10 @@ def test_out_of_network_institutional_claim_exactly():
                    "units": 1, "charge": "14.84", "service_date": "2005-06-17", "service_date_end": None,
                    "diagnosis_pointers": [], "place_of_service": None, "ndc": None}],
         "total_charge": "14.84",
+        # contract 1.1: DTP*434 RD8, DTP*435 DT (the hour), CL1*1*1*01, NM1*71
+        "statement_from": "2005-06-17", "statement_to": "2005-06-17", "admission_hour": "08",
+        "admission_type": "1", "admission_source": "1", "patient_status": "01",
+        "attending_provider": {"npi": "2244224455", "last_name": "RIVERS", "first_name": "DAWN"},
     }
 
 
@@ -363,7 +378,8 @@ def test_the_constructed_good_claim():
     c = result.claim
     assert (c["claim_id"], c["total_charge"], c["prior_authorization"], c["submission_date"]) == (
         "PCN1", "165.00", "AUTH77", "2026-11-27")
-    assert c["rendering_provider"] == {"npi": "1234567893", "taxonomy": "207Q00000X"}
+    assert c["rendering_provider"] == {"npi": "1234567893", "taxonomy": "207Q00000X",
+                                     "last_name": "KILDARE", "first_name": "BEN"}
     assert c["lines"][0] == {
         "line_number": 1, "procedure_code": "99213", "modifiers": ["25", "59"], "units": 1, "charge": "125.00",
         "service_date": "2026-11-01", "service_date_end": None, "diagnosis_pointers": [1, 2],

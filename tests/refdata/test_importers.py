@@ -21,7 +21,8 @@ MUE = CMS / "mue_practitioner_2026-07-01.excerpt.csv"
 HCPCS = CMS / "hcpcs_2026_oct.excerpt.csv"
 AOC = CMS / "aoc_constructed.excerpt.csv"
 MCE = BASELINE_DIR / "MCE_Simple_Code_Edits_v37.txt"
-HCPCS_2022 = BASELINE_DIR / "hcpcs_level2_2022.csv"
+# The 2022 list is an input of scripts/build-baseline now, kept beside it.
+HCPCS_2022 = Path(__file__).parents[2] / "scripts" / "baseline-inputs" / "hcpcs_level2_2022.csv"
 POS = BASELINE_DIR.parent / "place_of_service.csv"
 
 MCE_COUNTS = {
@@ -471,14 +472,9 @@ def test_baseline_files_all_import(tmp_path):
         assert path.is_file() and all(Path(p).is_file() for p in options.get("base", []))
         report = import_files(kind, [str(path)], tmp_path, source="baseline:test", **options)
         loaded[report.dataset] = report.rows
-    assert loaded == {"ncci-ptp:practitioner": 154, "mue:practitioner": 44, "aoc": 10, "mce:37": 14153,
-                      "hcpcs": 7502, "pos": 52}
+    assert loaded == {"ncci-ptp:practitioner": 154, "mue:practitioner": 44, "mce:37": 14153, "pos": 52}
     assert query(tmp_path, "SELECT DISTINCT source FROM dataset") == [("baseline:test",)]
-    assert query(tmp_path, "SELECT files FROM dataset WHERE name = 'hcpcs'") == \
-        [("hcpcs_level2_2022.csv, hcpcs_2026_oct.excerpt.csv",)]
-    assert query(tmp_path, "SELECT termination_date FROM hcpcs WHERE code = 'JG'") == [(20241231,)]
-    for name in ("ncci_ptp_practitioner_2026q3.excerpt.txt", "mue_practitioner_2026-07-01.excerpt.csv",
-                 "hcpcs_2026_oct.excerpt.csv", "aoc_constructed.excerpt.csv"):
+    for name in ("ncci_ptp_practitioner_2026q3.excerpt.txt", "mue_practitioner_2026-07-01.excerpt.csv"):
         assert (BASELINE_DIR / name).read_bytes() == (CMS / name).read_bytes()
 
 

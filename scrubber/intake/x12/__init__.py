@@ -18,13 +18,18 @@ Loops walked (what is mapped to the contract claim is named; everything else is 
         2010BB NM1*PR payer id and name
        2000C HL*..*23 patient (optional): PAT, 2010CA NM1*QC name, DMG
         2300 CLM claim: CLM01 claim_id, CLM02 total_charge, CLM05 place of service / facility
-             type + frequency (837I: CLM05-1 + CLM05-3 = type_of_bill); DTP*435 admission,
-             DTP*096 discharge, DTP*434 statement period; REF*G1 prior authorization;
-             HI diagnoses (ABK/BK principal, ABF/BF other, 837I also ABN/BN external cause)
-         2310x NM1*82 (+PRV*PE) rendering, NM1*DN referring, NM1*77 facility, NM1*71 ... (rest skipped)
+             type + frequency (837I: CLM05-1 + CLM05-3 = type_of_bill); DTP*435 admission
+             (and its hour when DT), DTP*096 discharge, DTP*434 statement period; CL1 admission
+             type, source, patient status; REF*G1 prior authorization, REF*X4 CLIA;
+             HI diagnoses (ABK/BK principal, ABF/BF other, 837I also ABN/BN external cause),
+             procedures (BBR/BR principal, BBQ/BQ), 837I BG/BH/BI/BE UB-04 codes
+         2310x NM1 (+PRV) 82 rendering, DN referring, DK ordering, DQ supervising, 71 attending,
+               72 operating, 77 service facility, with NM103/NM104 names (others skipped)
          2320  SBR other subscriber; 2330A NM1*IL and 2330B NM1*PR required in it (checked only)
-         2400  LX line_number; SV1 (837P) or SV2 (837I); DTP*472 service date(s); REF*6R
-          2410 LIN*..*N4 NDC, CTP;  2420x line providers, 2430 SVD adjudication (skipped)
+         2400  LX line_number; SV1 (837P; SV103 MJ: SV104 minutes) or SV2 (837I); DTP*472
+               service date(s); REF*6R, REF*X4
+          2410 LIN*..*N4 NDC, CTP04 quantity, CTP05-1 unit
+          2420x NM1 (+PRV) 82 line rendering, DK line ordering; 2430 SVD adjudication (skipped)
       SE
      GE
     IEA
@@ -33,9 +38,11 @@ Mapping choices: submission_date is BHT04 (the day the file was created). The pa
 2000C patient when there is one, with the subscriber's member id. discharge_date is DTP*096
 when that is sent as a date; when it is only the discharge hour (TM), discharge_date is the
 DTP*434 statement 'through' date. Diagnoses are the principal first, then the others in order
-(837I: then the external cause codes). Admitting, reason-for-visit and procedure codes are
-checked but not mapped, since the contract has no fields for them. Nor does it have fields for
-the service facility (NM1*77), the line providers or REF*6R, which goes in ``control``. A
+(837I: then the external cause codes). Admitting and reason-for-visit codes are checked but not
+mapped, since the contract has no fields for them; nor does it have one for REF*6R, which goes in
+``control``, or for a line's CLIA number (REF*X4 in 2400), which goes in ``control`` too and onto
+the claim when 2300 has none. The contract 1.1 fields are added to the claim only when the 837
+carries them, so a 1.0 claim reads exactly as before (README, "Claim fields (contract 1.1)"). A
 component separator that ISA16 does not declare, such as '>' where ISA16 is ':', gets a
 ``format`` error for each element that uses it. A payer's translator would reject the claim
 for it. The element is still split on that separator, so that the rest of the claim is checked

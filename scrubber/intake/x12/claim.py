@@ -19,8 +19,8 @@ from scrubber.intake.x12.segments import Segment
 from scrubber.intake.x12.state import Build, WalkState, X12Claim, composite, control, outside_claim, problem
 from scrubber.intake.x12.values import at, blank, finding, parse_date, parse_money
 
-__all__ = ["HANDLERS", "ICD10_START", "clm", "close_claim", "dmg", "dtp", "fit", "hi", "nm1", "pat", "prv", "ref",
-           "sbr"]
+__all__ = ["CLAIM_PROVIDERS", "HANDLERS", "ICD10_START", "LINE_PROVIDERS", "cl1", "clm", "close_claim", "dmg", "dtp",
+           "fit", "hi", "nm1", "party", "pat", "prv", "ref", "sbr"]
 
 ICD10_START = dt.date(2015, 10, 1)
 # HI qualifiers: (role, ICD version)
@@ -31,45 +31,70 @@ _HI = {"ABK": ("principal", 10), "BK": ("principal", 9),
        "APR": ("reason", 10), "PR": ("reason", 9),
        "BBR": ("procedure", 10), "BBQ": ("procedure", 10), "BR": ("procedure", 9), "BQ": ("procedure", 9)}
 _ICD10_QUALIFIER = {"BK": "ABK", "BF": "ABF", "BN": "ABN", "BJ": "ABJ", "PR": "APR", "BR": "BBR", "BQ": "BBQ"}
+_PRINCIPAL_PROCEDURE = frozenset({"BBR", "BR"})
+# UB-04 code lists read from 837I HI (contract 1.1): qualifier -> contract field
+_UB04 = {"BG": "condition_codes", "BH": "occurrence_codes", "BI": "occurrence_spans", "BE": "value_codes"}
+# contract 1.1 bounds of the claim's lists (a sender past them gets a finding; the first ones are kept)
+_LIST_LIMITS = (("condition_codes", 24), ("occurrence_codes", 24), ("occurrence_spans", 24), ("value_codes", 24),
+                ("procedures", 25))
+# NM101 entity codes of the providers the contract carries: claim loops 2310x, line loops 2420x
+CLAIM_PROVIDERS = {"82": "rendering_provider", "DN": "referring_provider", "DK": "ordering_provider",
+                   "DQ": "supervising_provider", "71": "attending_provider", "72": "operating_provider",
+                   "77": "service_facility"}
+LINE_PROVIDERS = {"82": "rendering_provider", "DK": "ordering_provider"}
 
 
 # --------------------------------------------------------------------------- levels and loops 2310-2330
 
 
 def prv(state: WalkState, seg: Segment) -> None:
-    """PRV: the billing provider's taxonomy (PRV*BI), or the rendering provider's (2310B)."""
+    """PRV: the billing provider's taxonomy (PRV*BI), or that of the claim provider (2310x) or line
+    provider (2420x) being read."""
     b = state.build
     if b is None:
         if state.level == "20" and state.billing is not None and seg.get(1) == "BI":
             state.billing.data["taxonomy"] = blank(seg.get(3))
-    elif b.loop == "2310" and b.entity == "82" and b.claim["rendering_provider"] is not None:
-        b.claim["rendering_provider"]["taxonomy"] = blank(seg.get(3))
+    elif b.loop == "2310" and b.entity in CLAIM_PROVIDERS and b.claim.get(CLAIM_PROVIDERS[b.entity]) is not None:
+        b.claim[CLAIM_PROVIDERS[b.entity]]["taxonomy"] = blank(seg.get(3))
+    elif b.loop == "2420" and b.line is not None and b.line.get(LINE_PROVIDERS.get(b.entity, "")) is not None:
+        b.line[LINE_PROVIDERS[b.entity]]["taxonomy"] = blank(seg.get(3))
 
 
 def nm1(state: WalkState, seg: Segment) -> None:
-    """NM1: a level's party (2010AA/BA/BB/CA), a claim provider (2310x), an other subscriber or
-    payer (2330A/B), or a line provider (2420x, skipped)."""
+    """NM1: a level's party (2010AA/BA/BB/CA), a claim provider (2310x: :data:`CLAIM_PROVIDERS`), an
+    other subscriber or payer (2330A/B), or a line provider (2420x: :data:`LINE_PROVIDERS`)."""
     entity = seg.get(1)
     b = state.build
     if b is None:
         _level_name(state, seg, entity)
     elif b.loop in ("2300", "2310"):
         b.loop, b.entity = "2310", entity
-        if entity in ("82", "DN"):
-            key = "rendering_provider" if entity == "82" else "referring_provider"
-            b.claim[key] = {"npi": blank(seg.get(9)) if seg.get(8) == "XX" else None}
+        if entity in CLAIM_PROVIDERS:
+            b.claim[CLAIM_PROVIDERS[entity]] = party(seg)
     elif b.loop in ("2320", "2330"):
         b.loop = "2330"
         if b.other_subscribers and entity in ("IL", "PR"):
             b.other_subscribers[-1][entity] = True
     elif b.loop.startswith("24"):
-        b.loop = "2420"
+        b.loop, b.entity = "2420", entity
+        if entity in LINE_PROVIDERS and b.line is not None:
+            b.line[LINE_PROVIDERS[entity]] = party(seg)
+
+
+def party(seg: Segment) -> dict[str, Any]:
+    """A provider from its NM1: NM109 is the NPI when NM108 is XX; NM103 (last or organisation
+    name) and NM104 (first name) are added when sent."""
+    found: dict[str, Any] = {"npi": blank(seg.get(9)) if seg.get(8) == "XX" else None}
+    for key, element in (("last_name", 3), ("first_name", 4)):
+        if name := blank(seg.get(element)):
+            found[key] = name
+    return found
 
 
 def _level_name(state: WalkState, seg: Segment, entity: str) -> None:
     if entity == "85" and state.level == "20" and state.billing is not None:
         state.billing.seen.add("NM1*85")
-        state.billing.data["npi"] = blank(seg.get(9)) if seg.get(8) == "XX" else None
+        state.billing.data.update(party(seg))
     elif entity == "IL" and state.level == "22" and state.subscriber is not None:
         state.subscriber.seen.add("NM1*IL")
         state.subscriber.data.update(member_id=blank(seg.get(9)), last_name=blank(seg.get(3)),
@@ -83,8 +108,9 @@ def _level_name(state: WalkState, seg: Segment, entity: str) -> None:
 
 
 def ref(state: WalkState, seg: Segment) -> None:
-    """REF: the billing provider's tax id (EI/SY), the prior authorization (G1), a line's control
-    number (6R, in ``control``)."""
+    """REF: the billing provider's tax id (EI/SY), the prior authorization (G1), the CLIA number (X4:
+    the claim's in 2300; a line's in 2400 goes in ``control`` and onto a claim that has none, see
+    :func:`close_claim`), a line's control number (6R, in ``control``)."""
     qualifier, value = seg.get(1), blank(seg.get(2))
     b = state.build
     if b is None:
@@ -98,8 +124,12 @@ def ref(state: WalkState, seg: Segment) -> None:
                     "Send the 9-digit EIN (REF*EI) or SSN (REF*SY) without separators"))
     elif b.loop == "2300" and qualifier == "G1":
         b.claim["prior_authorization"] = value
+    elif b.loop == "2300" and qualifier == "X4":
+        b.claim["clia_number"] = value
     elif b.loop == "2400" and qualifier == "6R" and b.line is not None:
         b.control["line_control"][str(b.line["line_number"])] = value
+    elif b.loop == "2400" and qualifier == "X4" and b.line is not None and value:
+        b.control.setdefault("line_clia", {})[str(b.line["line_number"])] = value
 
 
 def sbr(state: WalkState, seg: Segment) -> None:
@@ -219,8 +249,8 @@ def _facility(b: Build) -> list[dict[str, Any]]:
 
 
 def dtp(state: WalkState, seg: Segment) -> None:
-    """DTP: admission (435), discharge (096) and statement period (434) of the claim; a line's
-    service date(s) (472)."""
+    """DTP: admission date and hour (435), discharge (096) and statement period (434) of the claim;
+    a line's service date(s) (472)."""
     qualifier, fmt, raw = seg.get(1), seg.get(2), seg.get(3)
     b = state.build
     if b is None:
@@ -242,8 +272,11 @@ def dtp(state: WalkState, seg: Segment) -> None:
     elif b.loop == "2300":
         if qualifier == "435":
             b.claim["admission_date"] = start.isoformat()
+            if fmt == "DT":
+                b.claim["admission_hour"] = raw[8:10]  # CCYYMMDDHHMM: the hour (UB-04 FL 13)
         elif qualifier == "434":
             b.statement = (start, end)
+            b.claim["statement_from"], b.claim["statement_to"] = start.isoformat(), end.isoformat()
         elif qualifier == "096" and fmt in ("D8", "DT"):
             b.claim["discharge_date"] = start.isoformat()
     if qualifier == "434":
@@ -286,9 +319,22 @@ def _dates(state: WalkState, seg: Segment, fmt: str, raw: str, fld: str | None,
     return start, end
 
 
+def cl1(state: WalkState, seg: Segment) -> None:
+    """CL1 (837I 2300): admission type (CL101), admission source (CL102), patient status (CL103)."""
+    b = state.build
+    if b is None:
+        outside_claim(state, seg)
+        return
+    for key, element in (("admission_type", 1), ("admission_source", 2), ("patient_status", 3)):
+        if value := blank(seg.get(element)):
+            b.claim[key] = value
+
+
 def hi(state: WalkState, seg: Segment) -> None:
-    """HI: the diagnoses (principal, other, 837I external cause); admitting, reason-for-visit and
-    procedure codes are checked (and their code set) but not mapped."""
+    """HI: the diagnoses (principal, other, 837I external cause); the ICD procedures (BBR/BR principal,
+    BBQ/BQ other, with their dates); the 837I condition (BG), occurrence (BH), occurrence span (BI) and
+    value (BE) codes. Admitting and reason-for-visit codes are checked (and their code set) but not
+    mapped."""
     b = state.build
     if b is None:
         outside_claim(state, seg)
@@ -308,9 +354,12 @@ def hi(state: WalkState, seg: Segment) -> None:
             continue
         qualifier = parts[0]
         code = parts[1].strip() if len(parts) > 1 else ""
+        if qualifier in _UB04:
+            _ub04(state, seg, element, qualifier, parts)
+            continue
         kind = _HI.get(qualifier)
         if kind is None:
-            continue  # occurrence, value, condition, DRG, anesthesia... codes: not in the contract
+            continue  # DRG, anesthesia... codes: not in the contract
         role, version = kind
         if not code:
             problem(state, finding("missing-element", "required_field",
@@ -339,6 +388,58 @@ def hi(state: WalkState, seg: Segment) -> None:
                         rarc="M76", suggestion="Send the principal diagnosis (ABK) as HI01"))
         elif role == "other" or (role == "external" and b.claim["claim_type"] == "institutional"):
             b.others.append(code)
+        elif role == "procedure":
+            procedure = {"code": code, "date": _hi_date(state, seg, element, parts, "procedures")}
+            (b.principal_procedures if qualifier in _PRINCIPAL_PROCEDURE else b.other_procedures).append(procedure)
+
+
+def _ub04(state: WalkState, seg: Segment, element: int, qualifier: str, parts: list[str]) -> None:
+    """A BG/BH/BI/BE code of HI into its contract list: BH and BI with their date (HI0x-3 D8 / RD8,
+    HI0x-4), BE with its amount (HI0x-5)."""
+    b = state.build
+    assert b is not None
+    fld = _UB04[qualifier]
+    code = parts[1].strip() if len(parts) > 1 else ""
+    if not code:
+        problem(state, finding("missing-element", "required_field", f"{at(seg, element)}: qualifier {qualifier} "
+                               "has no code", field=fld, suggestion="Send the code after the qualifier"))
+        return
+    entry: Any
+    if qualifier == "BG":
+        entry = code
+    elif qualifier == "BH":
+        entry = {"code": code, "date": _hi_date(state, seg, element, parts, fld)}
+    elif qualifier == "BI":
+        head, _, tail = (parts[3].strip() if len(parts) > 3 else "").partition("-")
+        start, end = parse_date(head), parse_date(tail)
+        if (len(parts) > 2 and parts[2] != "RD8") or start is None or end is None:
+            problem(state, finding("date-format", "format", f"{at(seg, element)}: an occurrence span needs "
+                                   "RD8 and its from-through dates in HI0x-3 and HI0x-4", field=fld,
+                                   suggestion=f"Send {qualifier}:{code}:RD8:CCYYMMDD-CCYYMMDD"))
+            start = end = None
+        entry = {"code": code, "from": start.isoformat() if start else None, "to": end.isoformat() if end else None}
+    else:
+        raw = parts[4].strip() if len(parts) > 4 else ""
+        amount = parse_money(raw) if raw else None
+        if raw and amount is None:
+            problem(state, finding("number-format", "format", f"{at(seg, element)}: the value code amount "
+                                   "(HI0x-5) is not an amount with at most 2 decimal places", field=fld,
+                                   suggestion=f"Send {qualifier}:{code}:::<amount>"))
+        entry = {"code": code, "amount": amount}
+    b.claim.setdefault(fld, []).append(entry)
+
+
+def _hi_date(state: WalkState, seg: Segment, element: int, parts: list[str], fld: str) -> str | None:
+    """The D8 date of an HI code (HI0x-3 D8, HI0x-4 CCYYMMDD); None, with a finding when it is unreadable."""
+    fmt, raw = (parts[2].strip() if len(parts) > 2 else ""), (parts[3].strip() if len(parts) > 3 else "")
+    if not fmt and not raw:
+        return None
+    date = parse_date(raw) if fmt == "D8" else None
+    if date is None:
+        problem(state, finding("date-format", "format", f"{at(seg, element)}: the date must be sent as "
+                               "D8 and CCYYMMDD in HI0x-3 and HI0x-4", field=fld,
+                               suggestion=f"Send {parts[0]}:{parts[1].strip()}:D8:CCYYMMDD"))
+    return date.isoformat() if date else None
 
 
 # --------------------------------------------------------------------------- closing a claim
@@ -364,6 +465,7 @@ def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
     if billing is not None:
         claim["billing_provider"] = {"npi": billing.data.get("npi"), "taxonomy": billing.data.get("taxonomy"),
                                      "tax_id": billing.data.get("tax_id")}
+        claim["billing_provider"].update((k, billing.data[k]) for k in ("last_name", "first_name") if k in billing.data)
         if "NM1*85" not in billing.seen:
             findings.append(finding("missing-segment", "required_field",
                                     f"{at(billing.segment)}: the billing provider level has no NM1*85 "
@@ -442,6 +544,7 @@ def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
                                 field="lines", suggestion="Split the claim"))
         b.lines = b.lines[:999]
     claim["lines"] = b.lines
+    _contract_11(b, claim, findings)
     if not b.lines:
         findings.append(finding("missing-loop", "required_field",
                                 f"{at(b.clm)}: the claim has no service line (LX loop 2400)", field="lines",
@@ -453,6 +556,22 @@ def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
     state.out.append(X12Claim(claim, findings, b.control))
     state.emitted += 1
     state.set_claims += 1
+
+
+def _contract_11(b: Build, claim: dict[str, Any], findings: list[dict[str, Any]]) -> None:
+    """The 1.1 fields completed at the claim's end: the procedures (principal first), the CLIA number
+    of the first line that has one when 2300 has none, and the lists cut to the contract's bounds."""
+    if b.principal_procedures or b.other_procedures:
+        claim["procedures"] = b.principal_procedures + b.other_procedures
+    line_clia = b.control.get("line_clia")
+    if line_clia and not claim.get("clia_number"):
+        claim["clia_number"] = next(iter(line_clia.values()))
+    for key, limit in _LIST_LIMITS:
+        if len(claim.get(key, ())) > limit:
+            findings.append(finding("too-many-codes", "format", f"{at(b.clm)}: the claim has {len(claim[key])} "
+                                    f"{key.replace('_', ' ')}; the first {limit} are kept", field=key,
+                                    suggestion=f"Send at most {limit}"))
+            claim[key] = claim[key][:limit]
 
 
 def _code_set(b: Build) -> list[dict[str, Any]]:
@@ -486,15 +605,18 @@ def _code_set(b: Build) -> list[dict[str, Any]]:
 
 
 _LIMITS: tuple[tuple[str, int], ...] = (("claim_id", 80), ("frequency_code", 40), ("place_of_service", 40),
-                                        ("prior_authorization", 80), ("type_of_bill", 40))
+                                        ("prior_authorization", 80), ("type_of_bill", 40), ("clia_number", 40),
+                                        ("admission_type", 40), ("admission_source", 40), ("admission_hour", 40),
+                                        ("patient_status", 40))
+_PROVIDER = (("npi", 40), ("taxonomy", 40), ("tax_id", 40), ("last_name", 100), ("first_name", 100))
 _NESTED: dict[str, tuple[tuple[str, int], ...]] = {
     "payer": (("id", 40), ("name", 200)),
     "patient": (("member_id", 80), ("first_name", 100), ("last_name", 100), ("sex", 40)),
-    "billing_provider": (("npi", 40), ("taxonomy", 40), ("tax_id", 40)),
-    "rendering_provider": (("npi", 40), ("taxonomy", 40)),
-    "referring_provider": (("npi", 40),),
+    "billing_provider": _PROVIDER,
+    **{key: _PROVIDER for key in CLAIM_PROVIDERS.values()},
 }
-_LINE_KEYS = ("procedure_code", "place_of_service", "ndc", "revenue_code")
+_LINE_KEYS = ("procedure_code", "place_of_service", "ndc", "revenue_code", "ndc_unit")
+_CODED_LISTS = ("occurrence_codes", "occurrence_spans", "value_codes", "procedures")
 
 
 def fit(claim: dict[str, Any]) -> list[dict[str, Any]]:
@@ -510,9 +632,18 @@ def fit(claim: dict[str, Any]) -> list[dict[str, Any]]:
         if holder:
             checks.extend((holder, key, limit, f"{group}.{key}", None) for key, limit in limits)
     checks.extend((dx, "code", 40, "diagnoses", None) for dx in claim["diagnoses"])
+    checks.extend((entry, "code", 40, key, None) for key in _CODED_LISTS for entry in claim.get(key, ()))
+    if any(len(code) > 40 for code in claim.get("condition_codes", ())):
+        claim["condition_codes"] = [code for code in claim["condition_codes"] if len(code) <= 40]
+        out.append(finding("too-long", "format", "condition_codes: a code over 40 characters is left out",
+                           field="condition_codes", suggestion="Send 2-character condition codes"))
     for line in claim["lines"]:
         number = line["line_number"]
         checks.extend((line, key, 40, f"lines[{number}].{key}", number) for key in _LINE_KEYS)
+        for key in LINE_PROVIDERS.values():
+            if line.get(key):
+                checks.extend((line[key], name, limit, f"lines[{number}].{key}.{name}", number)
+                              for name, limit in _PROVIDER)
         if any(len(m) > 40 for m in line["modifiers"]):
             line["modifiers"] = [m for m in line["modifiers"] if len(m) <= 40]
             out.append(finding("too-long", "format", f"lines[{number}].modifiers: a modifier over 40 characters "
@@ -529,4 +660,5 @@ def fit(claim: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 HANDLERS: dict[str, Callable[[WalkState, Segment], None]] = {
-    "PRV": prv, "NM1": nm1, "REF": ref, "SBR": sbr, "DMG": dmg, "PAT": pat, "CLM": clm, "DTP": dtp, "HI": hi}
+    "PRV": prv, "NM1": nm1, "REF": ref, "SBR": sbr, "DMG": dmg, "PAT": pat, "CLM": clm, "DTP": dtp, "HI": hi,
+    "CL1": cl1}

@@ -1,9 +1,10 @@
-"""The service lines of a claim (loop 2400): LX, SV1 (837P) or SV2 (837I), LIN (2410), SVD (2430).
+"""The service lines of a claim (loop 2400): LX, SV1 (837P) or SV2 (837I), LIN and CTP (2410), SVD (2430).
 
 Each handler is a function ``(state, segment)`` (see :mod:`scrubber.intake.x12.state`);
 :data:`HANDLERS` maps segment ids to them. A line is complete at the next LX or when its claim
-closes (:func:`close_line`). The line's DTP*472 service date and REF*6R control number are read
-with the claim's DTP and REF (:mod:`scrubber.intake.x12.claim`), which know the loop.
+closes (:func:`close_line`). The line's DTP*472 service date, REF*6R control number, REF*X4 CLIA
+number and its 2420x providers are read with the claim's DTP, REF and NM1
+(:mod:`scrubber.intake.x12.claim`), which know the loop.
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any
 
 from scrubber.intake.x12.segments import Segment
 from scrubber.intake.x12.state import WalkState, composite, outside_claim, problem
-from scrubber.intake.x12.values import at, blank, finding, parse_money, parse_units
+from scrubber.intake.x12.values import at, blank, finding, parse_decimal, parse_money, parse_units
 
-__all__ = ["HANDLERS", "close_line", "lin", "lx", "sv1", "sv2", "svd"]
+__all__ = ["HANDLERS", "close_line", "ctp", "lin", "lx", "sv1", "sv2", "svd"]
 
 _PRODUCT_QUALIFIERS = frozenset({"HC", "AD", "ER", "HP", "IV", "WK", "N4"})
 _POINTER_LETTERS = frozenset("ABCDEFGHIJKL")
@@ -117,13 +118,23 @@ def _amounts(state: WalkState, seg: Segment, charge_at: int, basis_at: int, unit
 
 
 def sv1(state: WalkState, seg: Segment) -> None:
-    """SV1 (837P): procedure and modifiers, charge, units, place of service, diagnosis pointers."""
+    """SV1 (837P): procedure and modifiers, charge, units, place of service, diagnosis pointers; with
+    SV103 MJ, SV104 is also the anesthesia time in minutes (``units`` keeps SV104, as CMS-1500 24G)."""
     found = _service(state, seg)
     if found is None:
         return
     line, number = found
     _procedure(state, seg, 1, line, number, required=True)
     _amounts(state, seg, 2, 3, 4, line, number)
+    if seg.get(3) == "MJ" and seg.get(4):
+        minutes = parse_decimal(seg.get(4))
+        if minutes is not None and minutes == minutes.to_integral_value() and 0 <= minutes <= 99999:
+            line["anesthesia_minutes"] = int(minutes)
+        else:
+            problem(state, finding("number-format", "format", f"{at(seg, 4)}: anesthesia minutes (SV103 MJ) "
+                                   "must be a whole number of minutes from 0 to 99999",
+                                   field=f"lines[{number}].anesthesia_minutes", line=number, rarc="N203",
+                                   suggestion="Send the anesthesia time in whole minutes in SV104"))
     line["place_of_service"] = blank(seg.get(5))
     pointers: list[int | str] = []
     for raw in composite(state, seg, 7, f"lines[{number}].diagnosis_pointers", number):
@@ -180,6 +191,31 @@ def lin(state: WalkState, seg: Segment) -> None:
     b.line["ndc"] = blank(seg.get(3))
 
 
+def ctp(state: WalkState, seg: Segment) -> None:
+    """CTP (2410): the drug's quantity (CTP04) and unit (CTP05-1: F2, GR, ME, ML or UN, checked by the
+    rules) for the NDC of the LIN before it."""
+    b = state.build
+    if b is None or b.line is None or b.loop != "2410":
+        outside_claim(state, seg) if b is None else problem(state, finding(
+            "segment-order", "format", f"{at(seg)} has no drug identification (LIN) before it; it is ignored",
+            line=b.line["line_number"] if b.line is not None else None,
+            suggestion="Send CTP right after the LIN*N4 of its service line"))
+        return
+    number = b.line["line_number"]
+    raw = seg.get(4)
+    if raw:
+        quantity = parse_units(raw)
+        if quantity is None:
+            problem(state, finding("number-format", "format", f"{at(seg, 4)}: the drug quantity is not a number "
+                                   "below 10,000,000 with at most 3 decimals", field=f"lines[{number}].ndc_quantity",
+                                   line=number, rarc="M119", suggestion="Send the quantity of the NDC in CTP04"))
+        else:
+            b.line["ndc_quantity"] = quantity
+    unit = composite(state, seg, 5, f"lines[{number}].ndc_unit", number)
+    if unit and (code := blank(unit[0])):
+        b.line["ndc_unit"] = code
+
+
 def svd(state: WalkState, seg: Segment) -> None:
     """SVD (2430): line adjudication, skipped; what follows belongs to it."""
     if state.build is None:
@@ -212,4 +248,4 @@ def close_line(state: WalkState) -> None:
 
 
 HANDLERS: dict[str, Callable[[WalkState, Segment], None]] = {"LX": lx, "SV1": sv1, "SV2": sv2, "LIN": lin,
-                                                            "SVD": svd}
+                                                            "CTP": ctp, "SVD": svd}

@@ -65,6 +65,8 @@ class Build:
     entity: str = ""
     principal: str | None = None
     others: list[str] = field(default_factory=list)
+    principal_procedures: list[dict[str, Any]] = field(default_factory=list)  # HI BBR (BR), contract 1.1
+    other_procedures: list[dict[str, Any]] = field(default_factory=list)  # HI BBQ (BQ)
     hi_seen: bool = False
     coded: list[tuple[Segment, int, str, str, int]] = field(default_factory=list)  # seg, element, qual, role, ver
     facility: tuple[str, str] = ("", "")

@@ -18,12 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Literal
 
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.facts import Facts
+from scrubber.refdata.freshness import release_of
 from scrubber.refdata.icd10cm import fiscal_year
-from scrubber.refdata.store import ReferenceData
+from scrubber.refdata.store import ReferenceData, dataset_name
 
 # CPT modifiers are AMA codes: only the two-character codes are listed here (no descriptors),
 # so a modifier that is neither one of these nor a HCPCS Level II modifier is reported.
@@ -48,9 +49,19 @@ PROCEDURE_SHAPES: tuple[tuple[str, re.Pattern], ...] = (
     ("hcpcs", re.compile(r"[A-V][0-9]{4}")),
 )
 
-# Medicare Code Editor age ranges (domain.md) by MCE list.
+# Medicare Code Editor age ranges by MCE list, from the MCE's own age table (v43.1, as shipped in
+# MCE-2.0-43.1.0.0.jar): the maternity range is 12-55 to 2019-09-30 and 9-64 from 2019-10-01.
 MCE_AGES = {"Newborn_Only": (0, 0, "newborn (age 0)"), "Pediatric_Only": (0, 17, "pediatric (age 0-17)"),
-            "Maternity_Only": (12, 55, "maternity (age 12-55)"), "Adult_Only": (15, 124, "adult (age 15-124)")}
+            "Maternity_Only": (9, 64, "maternity (age 9-64)"), "Adult_Only": (15, 124, "adult (age 15-124)")}
+MCE_MATERNITY_BEFORE_FY2020 = (12, 55, "maternity (age 12-55)")
+MCE_FY2020_START = dt.date(2019, 10, 1)
+
+
+def mce_age_range(edit: str, day: dt.date) -> tuple[int, int, str]:
+    """The MCE age range of an age list on a discharge / service date."""
+    if edit == "Maternity_Only" and day < MCE_FY2020_START:
+        return MCE_MATERNITY_BEFORE_FY2020
+    return MCE_AGES[edit]
 
 # Type of bill (first two digits, facility type + bill classification) that is hospital
 # outpatient for NCCI (the OCE): 12x inpatient Part B, 13x outpatient, 14x non-patient,
@@ -150,16 +161,37 @@ class CodingEdits:
     provides = frozenset({
         # diagnoses
         "code_fiscal_year", "code_status", "code_detail", "code_description", "code_children", "age_edit",
-        "sex_edit", "manifestation", "unacceptable_principal", "mce_version", "excludes1_code", "excludes1_note",
+        "sex_edit", "manifestation", "unacceptable_principal", "mce_version", "mce_release", "excludes1_code",
+        "excludes1_note",
         # lines
         "procedure_code_kind", "procedure_code_status", "procedure_code_date", "invalid_modifier",
         "invalid_modifier_reason", "ptp_column1_code", "ptp_column1_line", "ptp_modifier_indicator",
         "ptp_effective_date", "ptp_deletion_date", "ptp_rationale", "ptp_setting", "mue_limit", "mue_mai",
-        "mue_setting", "mue_units", "mue_lines", "addon_edit_type", "addon_primaries", "addon_primary_present"})
+        "mue_setting", "mue_units", "mue_lines", "addon_edit_type", "addon_primaries", "addon_primary_present",
+        "ptp_release", "mue_release", "addon_release", "addon_other_procedure", "procedure_code_release",
+        # claim
+        "ptp_excerpt", "mue_excerpt"})
 
     def __init__(self, reference: ReferenceData):
         self.ref = reference
         self._pairs: dict[tuple[int, str, str], str | None] = {}  # (fy, code, other) -> Excludes1 note
+        # What each dataset is, in words a finding can carry: "hospital table 2026Q2", or for a
+        # shipped excerpt "practitioner table 2026Q3 (a shipped excerpt of 154 edits)".
+        self._tables: dict[str, str] = {}
+        for dataset in reference.datasets():
+            scope = dataset.name.split(":", 1)[1] + " table, " if ":" in dataset.name else ""
+            words = f"{scope}release {release_of(dataset).label}"
+            if dataset.name in reference.excerpts:
+                words += f", a shipped excerpt of {dataset.rows:,} rows, not the whole CMS table"
+            self._tables[dataset.name] = words
+        self._mce_releases: dict[int, str] = {}
+        for dataset in reference.datasets():
+            if dataset.kind == "mce":
+                version = dataset.name.split(":", 1)[1]
+                label = release_of(dataset).label  # "v43 (FY2026)"; the detail names a point release: v43.1
+                if dataset.detail.startswith(f"v{version}."):
+                    label = label.replace(f"v{version}", dataset.detail, 1)
+                self._mce_releases[int(version)] = f"MCE {label}"
 
     def enrich(self, claim: Claim, facts: Facts) -> None:
         if facts.diagnoses:
@@ -200,15 +232,16 @@ class CodingEdits:
             if found.children:
                 fact["code_children"] = _join(dotted(c) for c in found.children)
             if version is not None:
-                self._mce(fact, code, version, age, sex)
+                self._mce(fact, code, version, age, sex, day)
         self._excludes1(facts.diagnoses, codes, fy)
 
-    def _mce(self, fact: dict, code: str, version: int, age: int | None, sex: str | None) -> None:
+    def _mce(self, fact: dict, code: str, version: int, age: int | None, sex: str | None, day: dt.date) -> None:
         edits = self.ref.mce_edits(code, version)
         if not edits:
             return
         if age is not None:
-            for edit, (low, high, label) in MCE_AGES.items():
+            for edit in MCE_AGES:
+                low, high, label = mce_age_range(edit, day)
                 if edit in edits and not low <= age <= high:
                     fact["age_edit"] = label
                     break
@@ -221,6 +254,7 @@ class CodingEdits:
         if "Principal_Unacceptable" in edits:
             fact["unacceptable_principal"] = True
         fact["mce_version"] = version
+        fact["mce_release"] = self._mce_releases.get(version, f"MCE v{version}")
 
     def _excludes1(self, diagnoses: list[dict], codes: list[str], fy: int) -> None:
         """Each pair of diagnoses that an Excludes1 note of either one excludes is reported once,
@@ -253,6 +287,7 @@ class CodingEdits:
                 fact["procedure_code_kind"] = kind
                 if kind == "hcpcs":
                     entry = ref.hcpcs(code)
+                    fact["procedure_code_release"] = self._tables.get("hcpcs", "release unknown")
                     if entry is None or entry.is_modifier:
                         fact["procedure_code_status"] = "unknown"
                     else:
@@ -272,10 +307,37 @@ class CodingEdits:
         setting = ncci_setting(claim)
         if setting is not None:
             self._ptp(lines, setting)
+            self._ptp_excerpt(lines, setting, facts.claim)
         setting = mue_setting(claim)
         if setting is not None:
             self._mue(lines, setting)
+            self._mue_excerpt(lines, setting, facts.claim)
         self._add_on(lines)
+
+    def _ptp_excerpt(self, lines: list[dict], setting: str, claim_fact: dict) -> None:
+        """A claim with two or more codes on one date checked against an excerpt of the PTP table:
+        its silence is not a pass, so say so."""
+        name = dataset_name("ncci-ptp", setting)
+        if name not in self.ref.excerpts:
+            return
+        codes_by_day: dict[int, set[str]] = {}
+        for fact in lines:
+            if fact.get("procedure_code") and fact.get("service_date") is not None:
+                codes_by_day.setdefault(fact["service_date"], set()).add(fact["procedure_code"])
+        if any(len(codes) > 1 for codes in codes_by_day.values()):
+            claim_fact["ptp_excerpt"] = f"the NCCI {self._tables[name]}"
+
+    def _mue_excerpt(self, lines: list[dict], setting: str, claim_fact: dict) -> None:
+        """Codes billed with more than one unit that the MUE excerpt has no row for were not checked
+        against any limit (one unit is within every MUE but the few of 0, which CMS gives codes a setting
+        never pays)."""
+        name = dataset_name("mue", setting)
+        if name not in self.ref.excerpts:
+            return
+        unchecked = sorted({f["procedure_code"] for f in lines if f.get("procedure_code") and "mue_limit" not in f
+                            and (f.get("units") or 0) > 1})
+        if unchecked:
+            claim_fact["mue_excerpt"] = f"the MUE {self._tables[name]}, which has no row for {_join(unchecked)}"
 
     def _modifier_problem(self, modifier: str, day: dt.date | None) -> str | None:
         entry = self.ref.hcpcs(modifier)
@@ -306,7 +368,9 @@ class CodingEdits:
             mods_b = {b["mod1"], b["mod2"], b["mod3"], b["mod4"]}
             codes = by_day[dos]
             column1 = self.ref.ptp_column1_codes(setting, code_b)
-            candidates = sorted(i for code in codes.keys() & column1 if code != code_b for i in codes[code])
+            # column1.intersection(codes) walks the claim's few codes; codes.keys() & column1 would walk
+            # the whole frozenset (a hospital code has up to 6,374 column-one codes: 360 µs a line).
+            candidates = sorted(i for code in column1.intersection(codes) if code != code_b for i in codes[code])
             for i in candidates:
                 a = lines[i]
                 code_a = a["procedure_code"]
@@ -324,6 +388,7 @@ class CodingEdits:
                         b["ptp_deletion_date"] = edit.deletion.toordinal()
                     b["ptp_rationale"] = edit.rationale
                     b["ptp_setting"] = setting
+                    b["ptp_release"] = self._tables.get(dataset_name("ncci-ptp", setting), setting)
                     break
                 if "ptp_column1_code" in b:
                     break
@@ -342,6 +407,7 @@ class CodingEdits:
             fact["mue_limit"] = limit.value
             fact["mue_mai"] = limit.mai
             fact["mue_setting"] = setting
+            fact["mue_release"] = self._tables.get(dataset_name("mue", setting), setting)
             if limit.mai == 1 or fact.get("service_date") is None:
                 fact["mue_units"] = units
                 fact["mue_lines"] = str(fact["line_number"])
@@ -353,6 +419,9 @@ class CodingEdits:
             group[0]["mue_lines"] = ", ".join(str(fact["line_number"]) for fact in group)
 
     def _add_on(self, lines: list[dict]) -> None:
+        """Type 1: one of the listed primaries must be billed that day; type 3: CMS lists some
+        primaries and a MAC may accept others; type 2: CMS lists none (each MAC decides), so the
+        most that can be told is whether any other, non-add-on procedure is billed that day."""
         by_day: dict[int, set[str]] = {}
         for fact in lines:
             if fact.get("procedure_code") and fact.get("service_date") is not None:
@@ -370,8 +439,13 @@ class CodingEdits:
                 continue
             fact["addon_edit_type"] = min(e.edit_type for e in in_force)
             primaries = sorted({e.primary for e in in_force if e.primary})
-            fact["addon_primaries"] = _join(primaries)
+            fact["addon_primaries"] = _join(primaries) if primaries else "none listed by CMS"
             fact["addon_primary_present"] = bool(set(primaries) & by_day[dos])
+            fact["addon_other_procedure"] = any(not self._is_add_on(other, day) for other in by_day[dos] - {code})
+            fact["addon_release"] = f"add-on code edits, {self._tables.get('aoc', 'release unknown')}"
+
+    def _is_add_on(self, code: str, day: dt.date) -> bool:
+        return any(e.in_force(day) for e in self.ref.add_on(code))
 
 
 _MISSING = object()
@@ -385,7 +459,7 @@ def _excluded(notes: Iterable[tuple[str, str, str, str]], code: str) -> str | No
     return None
 
 
-CODE_SYSTEMS = ("icd10cm", "hcpcs", "cpt", "modifier", "pos")
+CodeSystem = Literal["icd10cm", "icd10pcs", "hcpcs", "cpt", "modifier", "pos"]
 
 
 @dataclass(frozen=True)
@@ -413,6 +487,16 @@ def look_up(ref: ReferenceData, system: str, code: str, day: dt.date) -> CodeLoo
         return CodeLookup(system, dotted(bare), day, found.status == "valid", found.status, found.detail,
                           found.status == "valid" if found.status in ("valid", "header") else None,
                           found.description, tuple(dotted(c) for c in found.children), found.fiscal_year)
+    if system == "icd10pcs":
+        fy = ref.icd10pcs_year_for(fiscal_year(day))
+        note = f" (FY{fiscal_year(day)} is not loaded)" if fy is not None and fy != fiscal_year(day) else ""
+        if fy is None:
+            return CodeLookup(system, code, day, False, "unknown", "no ICD-10-PCS code set is loaded")
+        if ref.icd10pcs(code, fy):
+            return CodeLookup(system, code, day, True, "valid", f"valid in the FY{fy} ICD-10-PCS code set" + note,
+                              True, fiscal_year=fy)
+        return CodeLookup(system, code, day, False, "unknown", f"not an ICD-10-PCS code in FY{fy}" + note,
+                          fiscal_year=fy)
     if system == "cpt":
         kind = procedure_kind(code)
         ok = kind.startswith("cpt")
