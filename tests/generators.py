@@ -20,16 +20,29 @@ from scrubber.ruleset.fields import CATALOGUES, ORDERED_TYPES, SCOPES
 
 PROCEDURES = ["99213", "99214", "71046", "36415", "G0439", "3074F", "0001U", "9921", "W1234", "73560", "J1100",
               # codes the coding edits know about: NCCI pairs, MUEs, an add-on, HCPCS
-              "0030U", "0001A", "36591", "0009U", "99417", "99215", "A9990", "J9271", "82306", "99396"]
-MODIFIERS = ["25", "26", "TC", "LT", "RT", "50", "59", "XS", "XE", "76", "91", "GT", "JG", "ZZ"]
+              "0030U", "0001A", "36591", "0009U", "99417", "99215", "A9990", "J9271", "82306", "99396",
+              # add-on codes of NCCI edit types 2 (15777) and 3 (64727; 64721 is a listed primary), and HCPCS
+              # codes with dates: A2026 added 2024-04-01, A9155 ended 2025-03-31 (scrubber/data/SOURCES.md)
+              "15777", "64727", "64721", "A2026", "A9155",
+              # what payers require beyond the codes (rules/claim_requirements.yaml): a lab panel (CLIA), a
+              # CLIA-waived test that needs QW (87880), anesthesia (00142), a ground ambulance trip and its
+              # mileage (A0429, A0425), a walker (DMEPOS: ordering provider)
+              "80053", "87880", "00142", "A0429", "A0425", "E0143"]
+MODIFIERS = ["25", "26", "TC", "LT", "RT", "50", "59", "XS", "XE", "76", "91", "GT", "JG", "ZZ",
+             "QW", "RH", "AA", "95"]  # CLIA waiver, ambulance residence-to-hospital, anesthesia, telehealth
 DIAGNOSES = ["E11.9", "I10", "E78.5", "J45.909", "K21.9", "M54.50", "Z00.00", "R05.9", "e119", "XYZ",
              # header, unknown, added or deleted on 2025-10-01, MCE lists, Excludes1
              "E11", "E11.99", "E11.A", "S30.1XXA", "E30.1", "C61", "N94.0", "F02.80", "O09.01", "E10.9"]
-EDGE_DAYS = [dt.date(2022, 1, 1), dt.date(2023, 12, 31), dt.date(2025, 9, 30), dt.date(2025, 10, 1)]
+EDGE_DAYS = [dt.date(2022, 1, 1), dt.date(2023, 12, 31), dt.date(2025, 9, 30), dt.date(2025, 10, 1),
+             dt.date(2024, 3, 31), dt.date(2025, 4, 1)]  # the days before A2026 began and after A9155 ended
 POS = ["11", "22", "21", "02", "10", "30", "99", "1", "27"]
 SEXES = ["F", "M", "U", "X"]
 POINTERS: list[Any] = [1, 1, 2, 3, 4, 0, 13, "A", "B", "1.00"]
 BASE_DAY = dt.date(2026, 1, 1)
+# NDCs: 11 digits (5-4-2), 4-4-2 with hyphens (padded to 11), 10 digits without hyphens (ambiguous), not an NDC
+NDCS = ["00641036721", "0641-0367-21", "0641036721", "12345"]
+NDC_UNITS = ["ML", "UN", "ME", "MG"]  # MG is not an NDC unit (ME is milligrams)
+CLIA_NUMBERS = ["05D0642827", "0500642827"]  # well-formed; a zero where the D belongs
 
 
 def _npi(rng: random.Random) -> str:
@@ -44,6 +57,13 @@ def _day(rng: random.Random, spread: int = 60) -> dt.date:
 
 def _maybe(rng: random.Random, value: Any, p: float = 0.9) -> Any:
     return value if rng.random() < p else None
+
+
+def _member_id(rng: random.Random) -> str:
+    """One of 400 members: most with a Medicare Beneficiary Identifier, every fourth with an id that is
+    not one (a commercial or Medicaid id, or a Medicare claim that gets `member-id-not-mbi`)."""
+    n = rng.randint(1, 400)
+    return f"M{n:06d}" if n % 4 == 0 else f"{1 + n // 100}EG4TE5MK{n % 100:02d}"
 
 
 def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
@@ -66,6 +86,11 @@ def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
             if rng.random() < 0.15 else None,
             "diagnosis_pointers": rng.sample(POINTERS, k=rng.choice([0, 1, 1, 2, 3, 4, 5])),
             "place_of_service": rng.choice([None, None, None] + POS),
+            "ndc": rng.choice([None, None, None] + NDCS),
+            "ndc_quantity": rng.choice([None, 1, 2.5]),
+            "ndc_unit": rng.choice([None] + NDC_UNITS),
+            "anesthesia_minutes": rng.choice([None, None, 45]),
+            "ordering_provider": _maybe(rng, {"npi": _npi(rng)}, 0.1),
         })
     charges = [Decimal(line["charge"]) for line in lines if line["charge"] is not None]
     total = sum(charges) if charges else Decimal(0)
@@ -76,7 +101,7 @@ def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
         "frequency_code": rng.choice(["1", "1", "7", "8", "2", None]),
         "submission_date": (BASE_DAY + dt.timedelta(days=rng.randint(-5, 40))).isoformat(),
         "payer": {"id": rng.choice(["medicare", "acme", "state-medicaid"]), "name": "Payer"},
-        "patient": {"member_id": _maybe(rng, f"M{rng.randint(1, 400):06d}", 0.95), "first_name": _maybe(rng, "Ann", 0.97),
+        "patient": {"member_id": _maybe(rng, _member_id(rng), 0.95), "first_name": _maybe(rng, "Ann", 0.97),
                     "last_name": "Lee", "birth_date": _maybe(rng, birth.isoformat(), 0.95),
                     "death_date": _day(rng, 30).isoformat() if rng.random() < 0.05 else None,
                     "sex": _maybe(rng, rng.choice(SEXES), 0.95)},
@@ -91,6 +116,8 @@ def claim_dict(rng: random.Random, index: int = 0) -> dict[str, Any]:
         "admission_date": _maybe(rng, days[0].isoformat(), 0.3),
         "discharge_date": _maybe(rng, (days[0] + dt.timedelta(days=rng.choice([-2, 0, 4]))).isoformat(), 0.3),
         "total_charge": _maybe(rng, str(rng.choice([total, total, total, total + 1])), 0.97),
+        "clia_number": _maybe(rng, rng.choice(CLIA_NUMBERS), 0.3),
+        "ordering_provider": _maybe(rng, {"npi": _npi(rng)}, 0.1),
     }
 
 

@@ -7,6 +7,7 @@ diagnosis, a future date) are left for the rules so that the whole claim is chec
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Callable, Literal
@@ -68,7 +69,9 @@ def _ndc_quantity(value: Any) -> Decimal:
 def _whole(low: int, high: int, what: str) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         # 2.0 is a whole number in JSON (and JSON Schema); true is not, nor is 2.5
-        if isinstance(value, (float, Decimal)) and not isinstance(value, bool) and value == value // 1:
+        # (checked in range before dividing: Decimal("1E+30") // 1 raises InvalidOperation)
+        if isinstance(value, (float, Decimal)) and not isinstance(value, bool) and math.isfinite(value) \
+                and low <= value <= high and value == value // 1:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"must be {what}: a whole number from {low} to {high}")
@@ -252,6 +255,10 @@ Category = Literal[
     "dx_manifestation", "dx_unacceptable_principal", "dx_excludes1", "dx_pointer",
     "procedure_invalid", "modifier", "ncci_ptp", "mue", "add_on", "place_of_service", "duplicate",
     "timely_filing", "prior_auth", "medical_necessity", "frequency", "coverage", "payer_specific",
+    # 1.1: payment policy (MPFS indicators), what a payer requires beyond the codes, hospital edits
+    "fee_schedule", "modifier_procedure", "global_surgery",
+    "clia", "ndc", "ordering_provider", "member_id", "ambulance", "anesthesia", "telehealth",
+    "institutional", "outpatient_code_editor",
 ]
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
 

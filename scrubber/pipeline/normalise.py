@@ -38,6 +38,23 @@ def pointer(value: int | str) -> int | str:
     return value
 
 
+# The hyphenated NDC forms and where each gets its leading zero to become 11 digits (5-4-2): the
+# labeler (4-4-2), the product (5-3-2) or the package (5-4-1) part (FDA NDC Directory; CMS ASP files).
+_NDC_PARTS = re.compile(r"([0-9]{4,5})-([0-9]{3,4})-([0-9]{1,2})")
+_NDC_WIDTHS = {(4, 4, 2), (5, 3, 2), (5, 4, 1), (5, 4, 2)}
+
+
+def ndc_11(ndc: str) -> str:
+    """A hyphenated NDC as 11 digits: 0641-0367-21 -> 00641036721, 00641-367-21 -> 00641036721,
+    00641-0367-1 -> 00641036701, 00641-0367-21 -> 00641036721. Any other text loses only its hyphens
+    (an unhyphenated 10-digit NDC cannot be padded: which part lacks its zero cannot be told)."""
+    found = _NDC_PARTS.fullmatch(ndc)
+    if found is None or tuple(len(part) for part in found.groups()) not in _NDC_WIDTHS:
+        return ndc.replace("-", "")
+    labeler, product, package = found.groups()
+    return labeler.zfill(5) + product.zfill(4) + package.zfill(2)
+
+
 def _upper(value: str | None) -> str | None:
     return value.strip().upper() if value is not None else None
 
@@ -52,7 +69,7 @@ def _line(line: Line) -> Line:
     if not all(type(p) is int for p in line.diagnosis_pointers):
         changes["diagnosis_pointers"] = [pointer(p) for p in line.diagnosis_pointers]
     if line.ndc and "-" in line.ndc:
-        changes["ndc"] = line.ndc.replace("-", "")
+        changes["ndc"] = ndc_11(line.ndc)
     if line.place_of_service == "":
         changes["place_of_service"] = None
     return line.model_copy(update=changes) if changes else line

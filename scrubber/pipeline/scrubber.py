@@ -16,6 +16,7 @@ from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.pipeline.engine import Evaluator
 from scrubber.pipeline.engine.durable import Engine
 from scrubber.pipeline.engine.reference import ReferenceEvaluator
+from scrubber.pipeline.enrich.claim_requirements import ClaimRequirements
 from scrubber.pipeline.enrich.coding_edits import CodingEdits
 from scrubber.pipeline.enrich.facts import Enricher, FactBuilder
 from scrubber.pipeline.enrich.history import ClaimHistory, PreviouslyBilled
@@ -44,11 +45,13 @@ def new_scrub_id() -> str:
 
 def standard_enrichers(reference: ReferenceData | None = None, history: ClaimHistory | None = None
                        ) -> tuple[Enricher, ...]:
-    """The enrichers the service runs: coding edits from reference data (scrubber.refdata.store) and the
-    claim history (a ClaimHistory: the audit store, or a MemoryHistory), each when given."""
+    """The enrichers the service runs: coding edits from reference data (scrubber.refdata.store), the
+    claim requirements (CLIA, NDC, ordering provider, MBI, ambulance; with the reference data when
+    given) and the claim history (a ClaimHistory: the audit store, or a MemoryHistory), when given."""
     found: list[Enricher] = []
     if reference is not None:
         found.append(CodingEdits(reference))
+    found.append(ClaimRequirements(reference))
     if history is not None:
         found.append(PreviouslyBilled(history))
     return tuple(found)

@@ -5,7 +5,7 @@ Two kinds of shipped file:
 - files in a published CMS layout (the practitioner NCCI and MUE excerpts, MCE v37, place of
   service), read by the importers exactly as `scrubber data import` reads them;
 - complete tables built by `scripts/build-baseline` (the hospital NCCI PTP table, add-on codes,
-  HCPCS by quarter, MCE v43.1 and v44, ICD-10-PCS): gzip TSV files whose columns are those of the
+  HCPCS by quarter, the I/OCE's OPPS facts per code, MCE v43.1 and v44, ICD-10-PCS): gzip TSV files whose columns are those of the
   table they fill, loaded here row for row (see TABLE_FILES).
 
 The first start after an install builds the database (about 1.7M rows: tens of seconds, with a
@@ -55,6 +55,8 @@ TABLE_FILES: tuple[TableFile, ...] = (
     TableFile("mce", 44, "mce_v44_fy2027.tsv.gz", "mce", "v44"),
     TableFile("icd10pcs", 2026, "icd10pcs_fy2026.tsv.gz", "icd10pcs", "codes of MCE v43.1"),
     TableFile("icd10pcs", 2027, "icd10pcs_fy2027.tsv.gz", "icd10pcs", "codes of MCE v44"),
+    TableFile("hcpcs-opps", None, "hcpcs_opps_2026q2.tsv.gz", "hcpcs_opps",
+              "2026Q2 (I/OCE 27.1): OPPS facts of every CPT and HCPCS code, with their history back to I/OCE 20.2"),
 )
 
 
@@ -76,6 +78,9 @@ def _row_converter(table_file: TableFile, rationale_id: int) -> Callable[[list[s
     if table_file.table == "icd10pcs":
         fy = table_file.scope
         return lambda f: (fy, f[0])
+    if table_file.table == "hcpcs_opps":  # code, dates, SI, APC, payment indicator, ages, then integer flags
+        return lambda f: (f[0], int(f[1]), _integer(f[2]), f[3], f[4], f[5], _integer(f[6]), _integer(f[7]),
+                          *(int(v) for v in f[8:14]), f[14], *(int(v) for v in f[15:]))
     raise ValueError(f"no row converter for table {table_file.table}")
 
 

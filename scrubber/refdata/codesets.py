@@ -12,7 +12,7 @@ from importlib import resources
 
 @lru_cache(maxsize=1)
 def place_of_service() -> dict[str, str]:
-    with resources.files("scrubber.data").joinpath("place_of_service.csv").open(encoding="utf-8-sig") as f:
+    with resources.files("scrubber.data").joinpath("place_of_service_2026.csv").open(encoding="utf-8-sig") as f:
         return {row["code"]: row["description"] for row in csv.DictReader(f)}
 
 

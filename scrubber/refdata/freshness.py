@@ -34,7 +34,11 @@ from scrubber.refdata.update import load_catalogue, read_provenance
 Cycle = Literal["quarterly", "yearly"]
 FISCAL_YEAR_KINDS = ("icd10cm", "icd10pcs", "mce")  # one dataset per fiscal year / version; the year starts October 1
 DEFAULT_CYCLES: dict[str, Cycle] = {"ncci-ptp": "quarterly", "mue": "quarterly", "aoc": "quarterly",
-                                    "hcpcs": "quarterly", "icd10cm": "yearly", "icd10pcs": "yearly", "mce": "yearly", "pos": "yearly"}
+                                    "hcpcs": "quarterly", "icd10cm": "yearly", "icd10pcs": "yearly", "mce": "yearly", "pos": "yearly",
+                                    # CMS republishes the Order and Referring file weekly: quarterly is the
+                                    # shortest cycle known here; the CLIA list and the ASP crosswalk are quarterly
+                                    "clia-waived": "quarterly", "order-referring": "quarterly",
+                                    "ndc-hcpcs": "quarterly", "hcpcs-opps": "quarterly"}
 _MONTHS = {"jan": 1, "apr": 4, "jul": 7, "oct": 10}
 
 

@@ -17,6 +17,9 @@ One reader per kind, each a generator over the rows of a file, or of the matchin
 | `hcpcs`    | `read_hcpcs`  | hcpcs                   | hcpcs                |
 | `pos`      | `read_pos`    | pos                     | pos                  |
 | `icd10cm`  | scrubber.refdata.icd10cm.read_for_import | icd10cm, icd10cm_excludes1 | icd10cm:<fiscal year> |
+| `clia-waived` | `read_clia_waived` | clia_waived      | clia-waived          |
+| `order-referring` | `read_order_referring` | order_referring | order-referring |
+| `ndc-hcpcs` | `read_ndc_hcpcs` | ndc_hcpcs              | ndc-hcpcs            |
 
 Text is decoded as UTF-8 (a byte-order mark is dropped), else as Windows-1252/Latin-1 (the MUE
 tables are Latin-1); CRLF, LF and CR line ends are all accepted.
@@ -536,9 +539,261 @@ def read_pos(path: str | Path) -> Iterator[PosRow]:
             raise ImportFileError(source.name, None, "empty file (expected code,description)")
 
 
+# ---------------------------------------------------------------------------------------------
+# Claim requirements: CLIA waived tests, the Order and Referring file, the ASP NDC-HCPCS crosswalk
+
+class CliaWaivedRow(NamedTuple):
+    code: str
+    effective: int | None
+    needs_qw: int
+    test_name: str
+    where: Where
+
+
+class OrderReferringRow(NamedTuple):
+    npi: str
+    partb: int
+    dme: int
+    hha: int
+    pmd: int
+    hospice: int
+    where: Where
+
+
+class NdcHcpcsRow(NamedTuple):
+    hcpcs: str
+    ndc: str
+    drug_name: str
+    labeler: str
+    hcpcs_dosage: str
+    pkg_size: str
+    pkg_qty: str
+    billunits: str
+    billunitspkg: str
+    where: Where
+
+
+def _stream_records(path: str | Path, suffixes: tuple[str, ...]) -> Iterator[tuple[Where, list[str]]]:
+    """CSV records of a file, or of the matching members of a .zip, read as a stream (memory stays
+    flat for a file of millions of rows). UTF-8 (a byte-order mark is dropped); an undecodable byte
+    becomes U+FFFD (the fields this is used for are ASCII)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() != ".zip":
+            with open(path, encoding="utf-8-sig", errors="replace", newline="") as text:
+                yield from _numbered(csv.reader(text), path.name)
+            return
+        with zipfile.ZipFile(path) as archive:
+            members = sorted((m for m in archive.infolist() if not m.is_dir() and m.filename.lower().endswith(suffixes)
+                              and not _SKIPPED_MEMBERS.search(m.filename)), key=lambda m: m.filename)
+            if not members:
+                raise ImportFileError(path.name, None, f"the zip holds no {' or '.join(suffixes)} file")
+            for member in members:
+                with archive.open(member) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
+                                                                   newline="") as text:
+                    yield from _numbered(csv.reader(text), f"{path.name}:{member.filename}")
+    except zipfile.BadZipFile:
+        raise ImportFileError(path.name, None, "not a readable zip file") from None
+    except OSError as exc:
+        raise ImportFileError(path.name, None, f"cannot read: {exc.strerror or exc}") from None
+    except csv.Error as exc:
+        raise ImportFileError(path.name, None, f"not a readable CSV file: {exc}") from None
+
+
+def _numbered(reader: Any, name: str) -> Iterator[tuple[Where, list[str]]]:
+    start = 1
+    for record in reader:
+        yield Where(name, start), record
+        start = reader.line_num + 1
+
+
+def _find_header(records: Iterable[tuple[Where, list[str]]], is_header: Callable[[set[str]], bool],
+                 is_data: Callable[[list[str]], bool], expected: str, name: str
+                 ) -> Iterator[tuple[Where, list[str], list[str] | None]]:
+    """Skips the title rows above a header; yields (where, record, header) for each data record
+    (header None for the header record itself). A data record before any header is an error."""
+    header: list[str] | None = None
+    for where, record in records:
+        if _blank(record):
+            continue
+        if header is None:
+            if is_header({_norm(f) for f in record}):
+                header = record
+                yield where, record, None
+            elif is_data(record):
+                raise where.error(f"data row before the header ({expected})")
+            continue
+        yield where, record, header
+    if header is None:
+        raise ImportFileError(name, None, f"no header row ({expected})")
+
+
+# The nine codes CMS CR 11747 (transmittal R10048CP, 2020-07-01) lists as waived without QW.
+CLIA_NO_QW_CODES = frozenset({"81002", "81025", "82270", "82272", "82962", "83026", "84830", "85013", "85651"})
+_CLIA_COLUMNS = {
+    "code": ("cptcode", "cptcodes", "cpt", "code", "hcpcscode", "hcpcs"),
+    "effective": ("effectivedate", "effective"),
+    "test": ("testname", "testnamemanufacturer", "testnameandmanufacturer", "description", "test"),
+    "manufacturer": ("manufacturer",),
+}
+_CLIA_HEADER = "CPT Code, Effective Date, Test Name"
+_CLIA_CODE = re.compile(r"([0-9A-Z]{5})(QW)?")
+
+
+def _long_date(value: str, what: str, where: Where) -> int | None:
+    """A date written 'June 25, 2007' (or 'Jun 25, 2007'), or as `_any_date` reads it; blank: None."""
+    for pattern in ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y"):
+        try:
+            date = dt.datetime.strptime(" ".join(value.split()), pattern).date()
+            return date.year * 10000 + date.month * 100 + date.day
+        except ValueError:
+            pass
+    try:
+        return _any_date(value, what, where)
+    except ImportFileError:
+        raise where.error(f"{what} '{value}' is not a date (June 25, 2007, MM/DD/YYYY, YYYY-MM-DD "
+                          "or YYYYMMDD)") from None
+
+
+def read_clia_waived(path: str | Path) -> Iterator[CliaWaivedRow]:
+    """The CMS/CDC list of tests granted waived status under CLIA, saved as CSV (from the CMS
+    change-request attachment or the CDC list), read by header names after any title rows:
+    `CPT Code` (also CPT Code(s), CPT, Code, HCPCS Code, HCPCS), `Effective Date` (also Effective),
+    `Test Name` (also Test Name/Manufacturer, Description, Test) and optionally `Manufacturer`
+    (appended to the test name in parentheses). A code cell may hold several codes ("82465QW,
+    83718QW"), each with or without the QW suffix: one row per code. Dates: "June 25, 2007",
+    MM/DD/YYYY, YYYY-MM-DD or YYYYMMDD; blank = waived before the dates the list gives.
+
+    needs_qw: a code printed with QW needs it, except the nine codes CR 11747 says are recognized
+    as waived without QW (CLIA_NO_QW_CODES); a code printed without QW does not need it (the CMS
+    list prints those codes without the suffix)."""
+    def is_header(names: set[str]) -> bool:
+        return any(a in names for a in _CLIA_COLUMNS["code"]) and any(a in names for a in _CLIA_COLUMNS["test"])
+
+    def is_data(record: list[str]) -> bool:
+        return bool(_CLIA_CODE.fullmatch(record[0].strip().upper()))
+
+    for source in _sources(path, (".csv",)):
+        index: dict[str, int] = {}
+        width = 0
+        for where, record, header in _find_header(_records(source), is_header, is_data, _CLIA_HEADER, source.name):
+            if header is None:
+                index = _header_index(record, _CLIA_COLUMNS, ("code", "effective", "test"), where)
+                width = len(record)
+                continue
+            get = _getter(_columns(record, width, where), index)
+            codes = [c for c in re.split(r"[\s,;/]+", get("code").upper()) if c]
+            if not codes:
+                raise where.error("no CPT code")
+            test = get("test")
+            if get("manufacturer"):
+                test = f"{test} ({get('manufacturer')})" if test else get("manufacturer")
+            if not test:
+                raise where.error("no test name")
+            effective = _long_date(get("effective"), "effective date", where)
+            for token in codes:
+                match = _CLIA_CODE.fullmatch(token)
+                if not match:
+                    raise where.error(f"CPT code '{token}' is not a 5-character code with or without QW")
+                code = match[1]
+                yield CliaWaivedRow(code, effective, int(bool(match[2]) and code not in CLIA_NO_QW_CODES), test, where)
+
+
+_OR_FLAGS = ("partb", "dme", "hha", "pmd", "hospice")
+_OR_COLUMNS: dict[str, tuple[str, ...]] = {"npi": ("npi",), **{flag: (flag,) for flag in _OR_FLAGS}}
+_OR_HEADER = "NPI,LAST_NAME,FIRST_NAME,PARTB,DME,HHA,PMD,HOSPICE"
+
+
+def read_order_referring(path: str | Path) -> Iterator[OrderReferringRow]:
+    """The CMS Order and Referring file (PECOS practitioners eligible to order or refer), CSV as
+    downloaded from data.cms.gov or zipped: header NPI,LAST_NAME,FIRST_NAME,PARTB,DME,HHA,PMD,HOSPICE
+    (read by name; the names are not kept), one practitioner per row, flags Y or N. A full file has
+    about 2 million rows: it is streamed, never held in memory."""
+    def is_header(names: set[str]) -> bool:
+        return "npi" in names and "partb" in names
+
+    def is_data(record: list[str]) -> bool:
+        return bool(re.fullmatch(r"\d{10}", record[0].strip()))
+
+    index: dict[str, int] = {}
+    width = 0
+    for where, record, header in _find_header(_stream_records(path, (".csv",)), is_header, is_data, _OR_HEADER,
+                                              Path(path).name):
+        if header is None:
+            index = _header_index(record, _OR_COLUMNS, ("npi", *_OR_FLAGS), where)
+            width = len(record)
+            continue
+        get = _getter(_columns(record, width, where), index)
+        npi = get("npi")
+        if not re.fullmatch(r"\d{10}", npi):
+            raise where.error(f"NPI '{npi}' is not 10 digits")
+        flags = []
+        for flag in _OR_FLAGS:
+            value = get(flag).upper()
+            if value not in ("Y", "N"):
+                raise where.error(f"{flag.upper()} '{get(flag)}' is not Y or N")
+            flags.append(int(value == "Y"))
+        partb, dme, hha, pmd, hospice = flags
+        yield OrderReferringRow(npi, partb, dme, hha, pmd, hospice, where)
+
+
+_NDC_COLUMNS: dict[str, tuple[str, ...]] = {
+    "hcpcs": ("hcpcscode",),  # the `_2026_CODE` column, renamed before the lookup
+    "ndc": ("ndc2",),
+    "drug_name": ("drugname",),
+    "labeler": ("labelername",),
+    "hcpcs_dosage": ("hcpcsdosage",),
+    "pkg_size": ("pkgsize",),
+    "pkg_qty": ("pkgqty",),
+    "billunits": ("billunits",),
+    "billunitspkg": ("billunitspkg",),
+}
+_NDC_HEADER = "_YYYY_CODE, Short Description, LABELER NAME, NDC2, Drug Name, HCPCS Dosage, PKG SIZE, PKG QTY, " \
+              "BILLUNITS, BILLUNITSPKG"
+_YEAR_CODE = re.compile(r"\d{4}code")
+
+
+def read_ndc_hcpcs(path: str | Path) -> Iterator[NdcHcpcsRow]:
+    """The CMS ASP NDC-HCPCS crosswalk (quarterly ASP pricing files), CSV or the zip as downloaded:
+    title rows, then the header `_YYYY_CODE` (the HCPCS code; the year varies), Short Description,
+    LABELER NAME, NDC2 (the NDC, 11 digits hyphenated 5-4-2; 11 plain digits are accepted too), Drug
+    Name, HCPCS Dosage, PKG SIZE, PKG QTY, BILLUNITS, BILLUNITSPKG, read by name; one HCPCS-NDC pair
+    per row (a pair listed twice is refused). NDCs are stored as 11 digits without hyphens. From a
+    zip, only the CSV members named like the crosswalk (NDC or crosswalk in the name) are read."""
+    def is_header(names: set[str]) -> bool:
+        return "ndc2" in names and any(_YEAR_CODE.fullmatch(n) for n in names)
+
+    def is_data(record: list[str]) -> bool:
+        return bool(_CODE.fullmatch(record[0].strip())) and any(
+            re.fullmatch(r"\d{5}-\d{4}-\d{2}", f.strip()) for f in record)
+
+    sources = list(_sources(path, (".csv",)))
+    crosswalks = [s for s in sources if ":" not in s.name or re.search(r"ndc|crosswalk", s.name.split(":", 1)[1], re.I)]
+    if not crosswalks:  # the ASP zip also holds the pricing and NOC files
+        raise ImportFileError(Path(path).name, None, "the zip holds no NDC-HCPCS crosswalk CSV "
+                              "(a member named like *NDC*HCPCS*.csv or *crosswalk*.csv)")
+    for source in crosswalks:
+        index: dict[str, int] = {}
+        width = 0
+        for where, record, header in _find_header(_records(source), is_header, is_data, _NDC_HEADER, source.name):
+            if header is None:
+                renamed = ["hcpcs code" if _YEAR_CODE.fullmatch(_norm(h)) else h for h in record]
+                index = _header_index(renamed, _NDC_COLUMNS, ("hcpcs", "ndc"), where)
+                width = len(record)
+                continue
+            get = _getter(_columns(record, width, where), index)
+            ndc = get("ndc")
+            if not re.fullmatch(r"\d{5}-\d{4}-\d{2}|\d{11}", ndc):
+                raise where.error(f"NDC2 '{ndc}' is not an 11-digit NDC in 5-4-2 form (like 00006-3026-02)")
+            yield NdcHcpcsRow(_code(get("hcpcs").upper(), "HCPCS code", where), ndc.replace("-", ""),
+                              get("drug_name"), get("labeler"), get("hcpcs_dosage"), get("pkg_size"), get("pkg_qty"),
+                              get("billunits"), get("billunitspkg"), where)
+
+
 READERS: dict[str, Callable[[str | Path], Iterator[NamedTuple]]] = {
     "ncci-ptp": read_ptp, "mue": read_mue, "aoc": read_aoc, "mce": read_mce, "hcpcs": read_hcpcs,
-    "pos": read_pos,
+    "pos": read_pos, "clia-waived": read_clia_waived, "order-referring": read_order_referring,
+    "ndc-hcpcs": read_ndc_hcpcs,
 }
 
 
@@ -614,6 +869,9 @@ _KEYS: dict[str, Callable[[Any], Hashable]] = {  # each table's primary key, les
     "mce": lambda r: (r.edit, r.code_type, r.code),
     "hcpcs": lambda r: r.code,
     "pos": lambda r: r.code,
+    "clia-waived": lambda r: (r.code, r.effective, r.test_name),  # no key in the table: never a duplicate
+    "order-referring": lambda r: r.npi,
+    "ndc-hcpcs": lambda r: (r.hcpcs, r.ndc),
 }
 
 
@@ -690,7 +948,8 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
             return {"mue": ((scope, *r[:-1]) for r in rows())}
         if kind == "hcpcs":
             return {"hcpcs": [r[:-1] for r in merged.values()]}
-        return {kind: (r[:-1] for r in rows())}  # aoc, mce, pos: the table is named like the kind
+        # aoc, mce, pos, clia-waived, order-referring, ndc-hcpcs: the table is named like the kind
+        return {kind.replace("-", "_"): (r[:-1] for r in rows())}
 
     # Pass 2: write, all or nothing.
     with Writer(database_path(data_dir)).connect() as conn:
@@ -745,5 +1004,8 @@ def baseline_files() -> list[tuple[str, Path, dict[str, Any]]]:
         ("ncci-ptp", b / "ncci_ptp_practitioner_2026q3.excerpt.txt", {"setting": "practitioner"}),
         ("mue", b / "mue_practitioner_2026-07-01.excerpt.csv", {"setting": "practitioner", "effective": "2026-07-01"}),
         ("mce", b / "MCE_Simple_Code_Edits_v37.txt", {"version": 37}),
-        ("pos", DATA_DIR / "place_of_service.csv", {}),
+        ("pos", DATA_DIR / "place_of_service_2026.csv", {}),
+        ("clia-waived", b / "clia_waived.excerpt.csv", {}),
+        ("order-referring", b / "order_referring.excerpt.csv", {}),
+        ("ndc-hcpcs", b / "ndc_hcpcs.excerpt.csv", {}),
     ]

@@ -73,6 +73,31 @@ CREATE TABLE IF NOT EXISTS aoc (
     addon TEXT NOT NULL, primary_code TEXT NOT NULL, edit_type INTEGER NOT NULL,
     effective INTEGER NOT NULL, deletion INTEGER, PRIMARY KEY (addon, primary_code, effective)
 ) WITHOUT ROWID;
+-- Tests granted waived status under CLIA (CMS/CDC list): code without the QW suffix; effective
+-- None = waived before the dates the list gives; needs_qw 0 for the codes billed without QW.
+-- A code has one row per test (kit) on the list; identical rows are harmless (no key).
+CREATE TABLE IF NOT EXISTS clia_waived (
+    code TEXT NOT NULL, effective INTEGER, needs_qw INTEGER NOT NULL, test_name TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS clia_waived_code ON clia_waived (code);
+-- CMS Order and Referring file: practitioners eligible to order or refer, per benefit (names not kept).
+CREATE TABLE IF NOT EXISTS order_referring (
+    npi TEXT PRIMARY KEY, partb INTEGER NOT NULL, dme INTEGER NOT NULL, hha INTEGER NOT NULL,
+    pmd INTEGER NOT NULL, hospice INTEGER NOT NULL) WITHOUT ROWID;
+-- CMS ASP NDC-HCPCS crosswalk: the 11-digit NDCs (no hyphens) billed under a HCPCS code.
+CREATE TABLE IF NOT EXISTS ndc_hcpcs (
+    hcpcs TEXT NOT NULL, ndc TEXT NOT NULL, drug_name TEXT NOT NULL, labeler TEXT NOT NULL,
+    hcpcs_dosage TEXT NOT NULL, pkg_size TEXT NOT NULL, pkg_qty TEXT NOT NULL, billunits TEXT NOT NULL,
+    billunitspkg TEXT NOT NULL, PRIMARY KEY (hcpcs, ndc)) WITHOUT ROWID;
+-- The I/OCE's per-code OPPS facts (CPT and HCPCS Level II), one row per code and validity window;
+-- flags 0/1; bilateral C (conditional), I (independent), H (inherent) or ''; addon_type 0-3.
+CREATE TABLE IF NOT EXISTS hcpcs_opps (
+    code TEXT NOT NULL, effective INTEGER NOT NULL, deletion INTEGER, status_indicator TEXT NOT NULL,
+    apc TEXT NOT NULL, payment_indicator TEXT NOT NULL, lo_age INTEGER, hi_age INTEGER,
+    lab_service INTEGER NOT NULL, telehealth INTEGER NOT NULL, part_b_billable INTEGER NOT NULL,
+    not_recognized_mcare INTEGER NOT NULL, not_recognized_opps INTEGER NOT NULL, non_covered INTEGER NOT NULL,
+    bilateral TEXT NOT NULL, addon_type INTEGER NOT NULL, separate_procedure INTEGER NOT NULL,
+    statutory_exclusion INTEGER NOT NULL, vaccine INTEGER NOT NULL, device_procedure INTEGER NOT NULL,
+    PRIMARY KEY (code, effective)) WITHOUT ROWID;
 """
 
 # Which table rows belong to which dataset (a dataset is replaced whole).
@@ -86,9 +111,13 @@ _DATASET_TABLES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "mue": (("mue", "setting = ?"),),
     "aoc": (("aoc", None),),
     "icd10pcs": (("icd10pcs", "fy = ?"),),
+    "clia-waived": (("clia_waived", None),),
+    "order-referring": (("order_referring", None),),
+    "ndc-hcpcs": (("ndc_hcpcs", None),),
+    "hcpcs-opps": (("hcpcs_opps", None),),
 }
-# The kinds `scrubber data import` reads (icd10pcs ships with the baseline only: no importer yet).
-KINDS = tuple(kind for kind in _DATASET_TABLES if kind != "icd10pcs")
+# The kinds `scrubber data import` reads (icd10pcs and hcpcs-opps ship with the baseline only: no importer yet).
+KINDS = tuple(kind for kind in _DATASET_TABLES if kind not in ("icd10pcs", "hcpcs-opps"))
 PTP_SETTINGS = ("practitioner", "hospital")
 MUE_SETTINGS = ("practitioner", "hospital", "dme")
 
@@ -307,6 +336,82 @@ class AddOnEdit:
         return self.effective <= day and (self.deletion is None or day <= self.deletion)
 
 
+@dataclass(frozen=True)
+class WaivedTest:
+    """A test granted waived status under CLIA (the CMS/CDC list), as it stands on a date."""
+
+    code: str  # CPT/HCPCS code, without the QW suffix
+    needs_qw: bool  # billed with modifier QW to be recognized as waived (False: CR 11747's codes)
+    effective: dt.date | None  # the earliest in-force listing's date (None: before the list's dates)
+    test_name: str  # that listing's test name / manufacturer
+
+
+@dataclass(frozen=True)
+class OrderReferrer:
+    """A practitioner on the CMS Order and Referring file, with the benefits it may order or refer for."""
+
+    npi: str
+    partb: bool
+    dme: bool
+    hha: bool
+    pmd: bool
+    hospice: bool
+
+
+# OPPS status indicators of drugs and biologicals: G (pass-through), K (non-pass-through, paid separately).
+DRUG_STATUS_INDICATORS = frozenset({"G", "K"})
+
+
+@dataclass(frozen=True)
+class HcpcsFacts:
+    """The I/OCE's OPPS facts of a CPT/HCPCS code in one validity window (one I/OCE quarter range).
+
+    Derived flags (the I/OCE data has no drug flag, and its lab_service flag is never set in the
+    shipped source): `lab` = the I/OCE lab flag, or CPT 80047-89398, or a PLA/MAAA code (NNNNU,
+    NNNNM), or a Level II code with status indicator Q4 (conditionally packaged laboratory test);
+    `drug` = status indicator G or K, or a HCPCS J code (drugs administered other than orally)."""
+
+    code: str
+    effective: dt.date  # the window's first day; 2019-07-01 means "in force at or before 2019Q3"
+    deletion: dt.date | None  # the window's last day (None: in force in the newest I/OCE quarter)
+    status_indicator: str  # OPPS SI: C inpatient only, B not recognized on an outpatient bill, E1/E2, J1, T, S, N, ...
+    apc: str
+    payment_indicator: str
+    lo_age: int | None
+    hi_age: int | None
+    lab_service: bool
+    telehealth: bool
+    part_b_billable: bool
+    not_recognized_mcare: bool
+    not_recognized_opps: bool
+    non_covered: bool
+    bilateral: str  # 'C' conditional, 'I' independent, 'H' inherent, '' none
+    addon_type: int  # 0: not an add-on code; 1-3: the NCCI add-on edit type
+    separate_procedure: bool
+    statutory_exclusion: bool
+    vaccine: bool
+    device_procedure: bool
+
+    @property
+    def lab(self) -> bool:
+        code = self.code
+        return (self.lab_service or ("80047" <= code <= "89398" and code.isdigit())
+                or (code[:4].isdigit() and code[4:] in ("U", "M"))
+                or (code[:1].isalpha() and self.status_indicator == "Q4"))
+
+    @property
+    def drug(self) -> bool:
+        return self.status_indicator in DRUG_STATUS_INDICATORS or self.code.startswith("J")
+
+    def in_force(self, day: dt.date) -> bool:
+        """In force on `day`; a first window starting 2019-07-01 also covers earlier days."""
+        starts = self.effective <= day or self.effective == IOCE_FIRST_DAY
+        return starts and (self.deletion is None or day <= self.deletion)
+
+
+IOCE_FIRST_DAY = dt.date(2019, 7, 1)  # I/OCE 20.2: "in force at or before 2019Q3", not a start date
+
+
 _Value = TypeVar("_Value")
 
 
@@ -334,7 +439,10 @@ class ReferenceData:
         self.icd10pcs_years: tuple[int, ...] = tuple(
             fy for (fy,) in conn.execute("SELECT DISTINCT fy FROM icd10pcs ORDER BY fy"))
         # Datasets loaded from a shipped excerpt: their silence is not a pass.
-        self.excerpts: frozenset[str] = frozenset(d.name for d in datasets(conn) if d.excerpt)
+        loaded = datasets(conn)
+        self.excerpts: frozenset[str] = frozenset(d.name for d in loaded if d.excerpt)
+        # Datasets loaded whole (imported, or a complete shipped table): their silence is an answer.
+        self.complete: frozenset[str] = frozenset(d.name for d in loaded if not d.excerpt and d.rows > 0)
         self.rationales = dict(conn.execute("SELECT id, text FROM ptp_rationale"))
         self._cache: dict[tuple, object] = {}
         self._cache_lock = threading.Lock()
@@ -486,6 +594,62 @@ class ReferenceData:
             AddOnEdit(code, p, t, date_of_ymd(e), from_ymd(d)) for p, t, e, d in self._conn().execute(
                 "SELECT primary_code, edit_type, effective, deletion FROM aoc WHERE addon=? ORDER BY primary_code",
                 (code,))))
+
+
+    # Claim requirements: CLIA waived tests, ordering/referring eligibility, NDCs, OPPS facts ------
+    def is_complete(self, dataset: str) -> bool:
+        """Whether a dataset (e.g. 'order-referring', 'ndc-hcpcs', 'clia-waived', 'hcpcs-opps') is
+        loaded whole: only then does a code or NPI missing from it mean "not listed"."""
+        return dataset in self.complete
+
+    def clia_waived(self, code: str, day: dt.date) -> WaivedTest | None:
+        """The code's waived status on a date of service (None: not on the list as loaded, or not
+        yet waived on that day). needs_qw is False if any listing in force says the code is billed
+        without QW."""
+        def compute() -> tuple[tuple[int | None, int, str], ...]:
+            return tuple(self._conn().execute(
+                "SELECT effective, needs_qw, test_name FROM clia_waived WHERE code=? "
+                "ORDER BY coalesce(effective, 0), test_name", (code,)))
+        on = day.year * 10000 + day.month * 100 + day.day
+        rows = [r for r in self._cached(("clia", code), compute) if r[0] is None or r[0] <= on]
+        if not rows:
+            return None
+        first = rows[0]
+        return WaivedTest(code, all(r[1] for r in rows), from_ymd(first[0]), first[2])
+
+    def order_referring(self, npi: str) -> OrderReferrer | None:
+        """The NPI's row of the Order and Referring file (None: not on the file as loaded)."""
+        def compute() -> OrderReferrer | None:
+            row = self._conn().execute("SELECT * FROM order_referring WHERE npi=?", (npi,)).fetchone()
+            return OrderReferrer(row[0], *(bool(v) for v in row[1:])) if row else None
+        return self._cached(("oandr", npi), compute)
+
+    def ndcs_for_hcpcs(self, hcpcs: str) -> frozenset[str]:
+        """The 11-digit NDCs (no hyphens) the ASP crosswalk lists for a HCPCS code (empty: none)."""
+        return self._cached(("ndc", hcpcs), lambda: frozenset(
+            n for (n,) in self._conn().execute("SELECT ndc FROM ndc_hcpcs WHERE hcpcs=?", (hcpcs,))))
+
+    def hcpcs_facts_history(self, code: str) -> tuple[HcpcsFacts, ...]:
+        """Every I/OCE validity window of a code, oldest first."""
+        def compute() -> tuple[HcpcsFacts, ...]:
+            return tuple(_hcpcs_facts(row) for row in self._conn().execute(
+                "SELECT * FROM hcpcs_opps WHERE code=? ORDER BY effective", (code,)))
+        return self._cached(("opps", code), compute)
+
+    def hcpcs_facts(self, code: str, day: dt.date) -> HcpcsFacts | None:
+        """The OPPS facts of a CPT/HCPCS code on a date (None: not in force that day in the I/OCE as loaded)."""
+        for facts in reversed(self.hcpcs_facts_history(code)):
+            if facts.in_force(day):
+                return facts
+        return None
+
+
+def _hcpcs_facts(row: tuple) -> HcpcsFacts:
+    (code, effective, deletion, si, apc, pi, lo_age, hi_age, lab, telehealth, part_b, nr_mcare, nr_opps,
+     non_covered, bilateral, addon_type, separate, statutory, vaccine, device) = row
+    return HcpcsFacts(code, date_of_ymd(effective), from_ymd(deletion), si, apc, pi, lo_age, hi_age, bool(lab),
+                      bool(telehealth), bool(part_b), bool(nr_mcare), bool(nr_opps), bool(non_covered), bilateral,
+                      addon_type, bool(separate), bool(statutory), bool(vaccine), bool(device))
 
 
 _MISSING = object()

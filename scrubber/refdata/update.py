@@ -80,7 +80,8 @@ class CatalogueEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    kind: Literal["ncci-ptp", "mue", "aoc", "mce", "hcpcs", "icd10cm", "pos"]
+    kind: Literal["ncci-ptp", "mue", "aoc", "mce", "hcpcs", "icd10cm", "pos", "clia-waived", "order-referring",
+                  "ndc-hcpcs"]
     dataset: str
     options: dict[Literal["setting", "version"], str] = {}
     cycle: Literal["quarterly", "yearly"]

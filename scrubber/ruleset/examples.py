@@ -16,7 +16,7 @@ BASE_CLAIM: dict[str, Any] = {
     "frequency_code": "1",
     "submission_date": "2026-01-15",
     "payer": {"id": "medicare", "name": "Medicare Part B"},
-    "patient": {"member_id": "EX0000001", "first_name": "Pat", "last_name": "Example",
+    "patient": {"member_id": "1EG4TE5MK73", "first_name": "Pat", "last_name": "Example",
                 "birth_date": "1970-01-01", "sex": "F"},
     "billing_provider": {"npi": "1234567893", "taxonomy": "207Q00000X", "tax_id": "123456789"},
     "place_of_service": "11",

@@ -76,6 +76,12 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     _f("billing_provider.tax_id", "text", "billing provider tax id (EIN or SSN)"),
     _f("rendering_provider.npi", "text", "rendering provider NPI"),
     _f("referring_provider.npi", "text", "referring provider NPI"),
+    _f("ordering_provider.npi", "text", "ordering provider NPI (837P NM1*DK)"),
+    _f("supervising_provider.npi", "text", "supervising provider NPI (837P NM1*DQ)"),
+    _f("attending_provider.npi", "text", "attending provider NPI (837I NM1*71)"),
+    _f("operating_provider.npi", "text", "operating provider NPI (837I NM1*72)"),
+    _f("service_facility.npi", "text", "service facility NPI (NM1*77)"),
+    _f("clia_number", "text", "the laboratory's CLIA number (837P REF*X4, CMS-1500 item 23), NNDNNNNNNN"),
     _f("place_of_service", "text", "claim-level place of service code"),
     _f("prior_authorization", "text", "prior authorization number"),
     _f("type_of_bill", "text", "institutional type of bill"),
@@ -92,6 +98,10 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     _f("ptp_excerpt", "text", "set when the NCCI PTP table of the claim's setting is only a shipped excerpt and "
        "the claim has two or more codes on one date of service: which table, in words (pairs outside the "
        "excerpt were not checked)"),
+    # From scrubber.pipeline.enrich.claim_requirements
+    _f("member_id_not_mbi", "text", "the member id is not shaped like a Medicare Beneficiary Identifier (11 "
+       "characters, CMS positions): the first position that is wrong and what it must be, in words (never the "
+       "member id itself)"),
     _f("mue_excerpt", "text", "set when the MUE table of the claim's setting is only a shipped excerpt and a "
        "line billed with more than one unit has a code not in it: which table and which codes, in words"),
 )
@@ -109,7 +119,13 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("service_date_end", "date", "date of service (to), when a range"),
     _f("place_of_service", "text", "the line's own place of service code"),
     _f("effective_place_of_service", "text", "the line's place of service, else the claim's"),
-    _f("ndc", "text", "National Drug Code"),
+    _f("ndc", "text", "National Drug Code, as normalised: hyphenated 4-4-2, 5-3-2 and 5-4-1 forms are padded to "
+       "11 digits (5-4-2) and the hyphens dropped; anything else is kept as sent"),
+    _f("ndc_quantity", "number", "the drug quantity (837 CTP04), in ndc_unit"),
+    _f("ndc_unit", "text", "the drug quantity's unit (837 CTP05-1): F2, GR, ME, ML or UN"),
+    _f("anesthesia_minutes", "integer", "anesthesia time in minutes (837P SV103 MJ, SV104)"),
+    _f("ordering_provider.npi", "text", "the line's own ordering provider NPI (loop 2420E)"),
+    _f("rendering_provider.npi", "text", "the line's own rendering provider NPI (loop 2420A)"),
     _f("revenue_code", "text", "institutional revenue code"),
     _f("pointer_count", "integer", "number of diagnosis pointers"),
     _f("bad_pointer", "text", "the first pointer that is not a diagnosis number 1..n on this claim"),
@@ -124,7 +140,7 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("previously_billed_in", "text", "the claim id of an earlier claim (same member) that billed the same "
        "service: date, code, modifiers, units and billing NPI"),
     _f("duplicate_of", "integer", "the number of the first line of this claim that this line repeats: same date "
-       "of service, procedure code, modifiers (in any order) and units"),
+       "of service, procedure code, modifiers (in any order), units, charge and NDC"),
     _f("duplicate_lines", "text", "on the first of a group of such identical lines, the later lines that repeat "
        "it, e.g. '2, 3' or '2-999' (a finding of a rule that tests it names the whole group)", line_list=True),
     # From reference data (scrubber.pipeline.enrich.coding_edits)
@@ -162,6 +178,26 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("addon_release", "text", "the add-on code table and release that decided it, e.g. 'add-on code edits, release 2026Q2'"),
     _f("procedure_code_release", "text", "the HCPCS release a HCPCS Level II code's status was judged by, e.g. "
        "'release 2026Q2'"),
+    # From scrubber.pipeline.enrich.claim_requirements (what a payer requires beyond the codes)
+    _f("lab_test", "text", "the line is a clinical laboratory test, and why: 'CPT 80047-89398' or 'a HCPCS "
+       "laboratory code'"),
+    _f("clia_waived_test", "text", "a CLIA-waived test that the CMS waived-tests list says needs modifier QW on "
+       "this date of service: the test's name"),
+    _f("drug_line", "text", "the line bills a drug, and why: 'a J code', or 'a drug code in the HCPCS data' / "
+       "'a code of the NDC-HCPCS crosswalk' for Q and S codes"),
+    _f("ndc_problem", "text", "why the NDC is not 11 digits (5-4-2) after normalising, in words"),
+    _f("ndc_not_listed", "text", "the NDC is not one the CMS NDC-HCPCS crosswalk lists for the code (only with "
+       "the complete crosswalk loaded, never an excerpt): the NDCs it lists, in words"),
+    _f("ordering_benefit", "text", "the line is a service Medicare pays only when ordered or referred: lab, "
+       "imaging, DMEPOS or home health"),
+    _f("ordering_npi", "text", "the NPI that orders or refers this line: the line's ordering provider, else the "
+       "claim's ordering provider, else its referring provider"),
+    _f("ordering_not_eligible", "text", "that NPI may not order or refer this benefit, per the CMS Order and "
+       "Referring file (only with the complete file loaded, never an excerpt): why, in words"),
+    _f("origin_destination", "text", "the line's ambulance origin/destination modifier (two letters of D E G H I "
+       "J N P R S X)"),
+    _f("mileage_without_transport", "boolean", "an ambulance mileage line (A0425, A0435, A0436) with no "
+       "transport line (A0426-A0434) on the same date of service"),
 )
 
 DIAGNOSIS_FIELDS: tuple[Field, ...] = (
@@ -188,7 +224,13 @@ DIAGNOSIS_FIELDS: tuple[Field, ...] = (
 )
 
 PROVIDER_FIELDS: tuple[Field, ...] = (
-    _f("role", "text", "billing, rendering or referring"),
+    _f("role", "text", "billing, rendering, referring, ordering, supervising, attending, operating or "
+       "service_facility (the claim's), or rendering / ordering of a line (then line_number is set)"),
+    _f("who", "text", "the provider in words, e.g. 'billing provider', 'service facility', 'line 2 ordering "
+       "provider'"),
+    _f("npi_field", "text", "where its NPI is on the claim, e.g. 'billing_provider.npi', "
+       "'lines[2].ordering_provider.npi'"),
+    _f("line_number", "integer", "for a line's own provider: the line's number"),
     _f("npi", "text", "the provider's NPI"),
     _f("npi_check_digit_ok", "boolean", "the NPI's 10th digit is its Luhn check digit (prefix 80840)"),
     _f("taxonomy", "text", "taxonomy code"),

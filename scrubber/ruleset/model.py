@@ -260,6 +260,43 @@ class FrequencyLimit(_Model):
     reference: str | None = None
 
 
+# The requirement families a payer profile switches on or off (one key each, named as the category of
+# their rules): on (true) runs the family's rules with their own severity, off (false) does not run
+# them, error / warning / info runs them all with that severity. A family the profile does not name
+# keeps the default of its rules (`enabled` in rules/): universal requirements on (ambulance,
+# anesthesia, npi), Medicare/Medicaid-specific and payer-specific ones off (clia, ordering_provider,
+# member_id, telehealth, ndc).
+REQUIREMENT_FAMILIES = ("clia", "ndc", "ordering_provider", "member_id", "ambulance", "anesthesia", "telehealth",
+                        "npi")
+FamilySetting = bool | Literal["on", "off", "error", "warning", "info"]
+
+
+class Requirements(_Model):
+    """Which requirement families this payer checks, and how severely (see REQUIREMENT_FAMILIES)."""
+
+    clia: FamilySetting | None = Field(default=None, description="CLIA number on lab claims, QW on waived tests")
+    ndc: FamilySetting | None = Field(default=None, description="NDC, quantity and unit on drug lines")
+    ordering_provider: FamilySetting | None = Field(
+        default=None, description="ordering/referring NPI on lab, imaging, DMEPOS and home health lines")
+    member_id: FamilySetting | None = Field(default=None, description="the member id is a Medicare MBI")
+    ambulance: FamilySetting | None = Field(default=None, description="ambulance origin/destination and mileage")
+    anesthesia: FamilySetting | None = Field(default=None, description="anesthesia minutes and pricing modifier")
+    telehealth: FamilySetting | None = Field(default=None,
+                                             description="Medicare telehealth place of service and modifiers")
+    npi: FamilySetting | None = Field(default=None, description="NPI shape and check digit of every provider")
+
+    def setting(self, family: str) -> tuple[bool, str | None] | None:
+        """(on, severity or None for the rules' own) for a family this profile names; None otherwise."""
+        value = getattr(self, family, None) if family in REQUIREMENT_FAMILIES else None
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return value, None
+        if value in ("on", "off"):
+            return value == "on", None
+        return True, value
+
+
 class PayerFile(_Model):
     schema_version: Literal[1]
     payer: PayerInfo
@@ -271,6 +308,10 @@ class PayerFile(_Model):
     overrides: list[dict[str, Any]] = Field(
         default_factory=list, description="base rules changed for this payer: `id` and the settings that differ; "
                                           "a changed `when` needs its own `examples`")
+    requirements: Requirements = Field(
+        default_factory=Requirements,
+        description="requirement families on (true/on), off (false/off) or at a severity (error, warning, info), "
+                    "one key each: clia, ndc, ordering_provider, member_id, ambulance, anesthesia, telehealth, npi")
     timely_filing: TimelyFiling | None = None
     prior_authorization: list[PriorAuthList] = Field(default_factory=list)
     coverage: list[CoveragePolicy] = Field(default_factory=list)

@@ -113,6 +113,21 @@ def load_deployment_texts(rule_texts: list[tuple[str, str]], payer_texts: list[t
     return Deployment(base, payers, revision, dict(rule_texts + payer_texts), {n for n, _ in payer_texts})
 
 
+def _family(rule: Rule, payer: PayerFile, override: dict | None = None) -> Rule:
+    """A base rule as the payer's `requirements:` set its family (its category): on, off or at a
+    severity. An override that sets `enabled` or `severity` itself keeps its own."""
+    setting = payer.requirements.setting(rule.category)
+    if setting is None:
+        return rule
+    on, severity = setting
+    changes: dict = {}
+    if override is None or "enabled" not in override:
+        changes["enabled"] = on
+    if severity is not None and (override is None or "severity" not in override):
+        changes["severity"] = severity
+    return rule.model_copy(update=changes) if changes else rule
+
+
 def _payer_ruleset(checked: list[tuple[Document, RuleFile]], seen: dict[str, Problem], doc: Document,
                    payer: PayerFile, name: str, tables, problems: list[Problem]) -> RuleSet | None:
     base_rules = {rule.id: (f, r) for f, (_, model) in enumerate(checked) for r, rule in enumerate(model.rules)}
@@ -184,11 +199,11 @@ def _payer_ruleset(checked: list[tuple[Document, RuleFile]], seen: dict[str, Pro
     replaced = {rule.id for group in overrides.values() for rule, _ in group}
     for f, (base_doc, model) in enumerate(checked):
         kept = [(r, rule) for r, rule in enumerate(model.rules) if rule.id not in disabled and rule.id not in replaced]
-        compiler.add_file(base_doc, [rule for _, rule in kept], value_sets[f], model.conditions, base_doc.file,
-                          [("rules", r) for r, _ in kept])
+        compiler.add_file(base_doc, [_family(rule, payer) for _, rule in kept], value_sets[f], model.conditions,
+                          base_doc.file, [("rules", r) for r, _ in kept])
         if f in overrides:
-            compiler.add_file(doc, [rule for rule, _ in overrides[f]], value_sets[f], model.conditions, name,
-                              [path for _, path in overrides[f]])
+            compiler.add_file(doc, [_family(rule, payer, payer.overrides[path[1]]) for rule, path in overrides[f]],
+                              value_sets[f], model.conditions, name, [path for _, path in overrides[f]])
     compiler.add_file(doc, [rule for rule, _ in own], all_sets, {}, name, [path for _, path in own])
     problems.extend(compiler.problems)
     known = {rule_id: True for rule_id in ids}

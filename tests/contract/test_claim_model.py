@@ -32,6 +32,12 @@ def refused(claim: dict) -> ClaimError:
     return caught.value
 
 
+def refused_text(text: str) -> ClaimError:
+    with pytest.raises(ClaimError) as caught:
+        claim_from_json(text)
+    return caught.value
+
+
 def fields_of(error: ClaimError) -> set[str]:
     return {e.field for e in error.errors}
 
@@ -92,6 +98,21 @@ def test_date_with_a_time_is_refused():
     error = refused(example(lambda c: c.update(submission_date="2026-11-27T10:00:00")))
 
     assert fields_of(error) == {"submission_date"}
+
+
+# ----------------------------------------------------------------------------- whole numbers
+
+
+@pytest.mark.parametrize("text", ["1e30", "1E+400", "-1e30"])
+def test_a_huge_json_number_as_a_line_number_is_refused_not_a_crash(text):
+    """Decimal("1E+30") // 1 raises InvalidOperation: the range is checked first (a batch answered
+    an empty body for such a line before)."""
+    body = json.dumps(example()).replace('"line_number": 1', f'"line_number": {text}', 1)
+
+    error = refused_text(body)
+
+    assert [(e.field, e.message) for e in error.errors] == [
+        ("lines[0].line_number", "must be a line number: a whole number from 1 to 999999")]
 
 
 # ----------------------------------------------------------------------------- money

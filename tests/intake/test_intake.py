@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import uuid
 from pathlib import Path
 
@@ -30,8 +31,17 @@ def ndjson(response) -> list[dict]:
     return [json.loads(line) for line in response.text.splitlines()]
 
 
+def _unique_mbi() -> str:
+    """A made-up Medicare Beneficiary Identifier (CMS's 11-character format: the example claim is a
+    Medicare claim, whose member id must be an MBI), drawn at random for this run."""
+    letters, digits = "ACDEFGHJKMNPQRTUVWXY", "0123456789"  # no S, L, O, I, B or Z
+    pools = {"C": "123456789", "A": letters, "AN": letters + digits, "N": digits}
+    rng = random.Random(uuid.uuid4().int)
+    return "".join(rng.choice(pools[kind]) for kind in ("C", "A", "AN", "N", "A", "AN", "N", "A", "A", "N", "N"))
+
+
 # a member of this module's own: claims other tests stored never count as this member's history
-MEMBER = f"INTAKE-{uuid.uuid4().hex[:10]}"
+MEMBER = _unique_mbi()
 
 
 def claim_line(claim_id: str, **changes) -> bytes:

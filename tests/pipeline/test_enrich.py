@@ -59,7 +59,7 @@ def test_provider_fact_without_npi_has_no_check_digit_field():
 
     rendering = facts.providers[1]
     assert rendering == {"id": "p1", "t": "prov", "dos": day("2026-01-05"), "role": "rendering",
-                         "taxonomy": "207Q00000X"}
+                         "who": "rendering provider", "npi_field": "rendering_provider.npi", "taxonomy": "207Q00000X"}
 
 
 def test_provider_npi_with_letters_has_no_check_digit_field():

@@ -268,10 +268,23 @@ def test_fiscal_year(day, fy):
 # --- the shipped baseline ------------------------------------------------------------------
 
 def test_baseline_years_and_files():
-    assert baseline_years() == [2025, 2026]
+    assert baseline_years() == [2025, 2026, 2027]
     assert {p.name for p in baseline_paths()} == {
-        "fy2025.tsv.gz", "fy2026.tsv.gz", "excludes1_fy2025.tsv.gz", "excludes1_fy2026.tsv.gz"}
+        "fy2025.tsv.gz", "fy2026.tsv.gz", "fy2027.tsv.gz",
+        "excludes1_fy2025.tsv.gz", "excludes1_fy2026.tsv.gz", "excludes1_fy2027.tsv.gz"}
     assert load_baseline_rows(1999) == ([], [])
+
+
+def test_baseline_fy2027_is_the_mce_v44_code_set_with_fy2026_descriptions():
+    """FY2027 (scrubber/data/SOURCES.md): the MCE v44 diagnosis codes, 74,879 billable and 23,478
+    headers; descriptions carried from FY2026, "description not loaded" for the 192 codes FY2026
+    lacks; the FY2026 Excludes1 notes carried over (6,996)."""
+    codes, excludes = baseline(2027)
+    assert sum(b for b, _ in codes.values()) == 74_879
+    assert len(codes) == 98_357
+    assert len(excludes) == 6_996
+    assert sum(text == "description not loaded (FY2027 code set from MCE v44)" for _, text in codes.values()) == 192
+    assert codes["A000"] == baseline(2026)[0]["A000"]
 
 
 @pytest.mark.parametrize("fy, billable", [(2025, 74_260), (2026, 74_719)])

@@ -23,7 +23,7 @@ AOC = CMS / "aoc_constructed.excerpt.csv"
 MCE = BASELINE_DIR / "MCE_Simple_Code_Edits_v37.txt"
 # The 2022 list is an input of scripts/build-baseline now, kept beside it.
 HCPCS_2022 = Path(__file__).parents[2] / "scripts" / "baseline-inputs" / "hcpcs_level2_2022.csv"
-POS = BASELINE_DIR.parent / "place_of_service.csv"
+POS = BASELINE_DIR.parent / "place_of_service_2026.csv"
 
 MCE_COUNTS = {
     "Adult_Only": 771, "Female_Only": 5429, "Limited_Coverage": 50, "Male_Only": 2445, "Maternity_Only": 2372,
@@ -472,7 +472,8 @@ def test_baseline_files_all_import(tmp_path):
         assert path.is_file() and all(Path(p).is_file() for p in options.get("base", []))
         report = import_files(kind, [str(path)], tmp_path, source="baseline:test", **options)
         loaded[report.dataset] = report.rows
-    assert loaded == {"ncci-ptp:practitioner": 154, "mue:practitioner": 44, "mce:37": 14153, "pos": 52}
+    assert loaded == {"ncci-ptp:practitioner": 154, "mue:practitioner": 44, "mce:37": 14153, "pos": 52,
+                      "clia-waived": 22, "order-referring": 6, "ndc-hcpcs": 1}
     assert query(tmp_path, "SELECT DISTINCT source FROM dataset") == [("baseline:test",)]
     for name in ("ncci_ptp_practitioner_2026q3.excerpt.txt", "mue_practitioner_2026-07-01.excerpt.csv"):
         assert (BASELINE_DIR / name).read_bytes() == (CMS / name).read_bytes()
@@ -491,12 +492,34 @@ def test_cli_import_and_status(tmp_path, capsys):
     assert capsys.readouterr().out == "mue:practitioner: 44 rows from mue_practitioner_2026-07-01.excerpt.csv (2026-07-01)\n"
     assert main(["data", "status", "--data-dir", data]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale", "detail"]
+    assert out[0].split() == ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale",
+                              "coverage", "detail"]
     assert out[2].split()[:4] == ["mue:practitioner", "import", "44", "mue_practitioner_2026-07-01.excerpt.csv"]
     assert out[3].split()[:4] == ["ncci-ptp:practitioner", "import", "154", "ncci_ptp_practitioner_2026q3.excerpt.txt"]
     # both are 2026Q3 releases, stale from the next quarter's first day (the tests run after it)
     assert [line.split()[5] for line in out[2:4]] == ["2026Q3", "2026Q3"]
     assert all("yes (since 2026-10-01)" in line for line in out[2:4])
+    # an imported file is taken as the whole table (only a shipped *.excerpt.* baseline file is an excerpt)
+    assert out[2].split()[-2:] == ["complete", "2026-07-01"]
+    assert out[3].split()[-1] == "complete"
+
+
+ISSUE_11_BASELINE = ("aoc", "hcpcs", "icd10cm:2025", "icd10cm:2026", "icd10cm:2027", "icd10pcs:2026", "icd10pcs:2027",
+                     "mce:37", "mce:43", "mce:44", "mue:practitioner", "ncci-ptp:hospital", "ncci-ptp:practitioner",
+                     "pos")
+
+
+def test_cli_status_shows_the_shipped_excerpts_as_excerpts(data_dir, capsys):
+    assert main(["data", "status", "--data-dir", data_dir]) == 0
+    header, _, *lines = capsys.readouterr().out.splitlines()
+    column = header.index("coverage")  # the table's columns are aligned under the header
+    coverage = {line.split()[0]: line[column:].split()[0] for line in lines}
+
+    # the issue 11 baseline: complete tables but for the practitioner PTP and MUE excerpts
+    assert {name: coverage[name] for name in ISSUE_11_BASELINE} == {
+        name: "excerpt" if name in ("mue:practitioner", "ncci-ptp:practitioner") else "complete"
+        for name in ISSUE_11_BASELINE}
+    assert set(coverage.values()) == {"excerpt", "complete"}
 
 
 def test_cli_bad_file_prints_file_and_line_and_exits_1(tmp_path, capsys, monkeypatch):

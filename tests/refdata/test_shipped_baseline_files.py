@@ -131,11 +131,11 @@ def test_icd10pcs_by_fiscal_year():
 
 
 def test_place_of_service_current_list_reads_with_the_importer():
-    rows = {r.code: r.description for r in read_pos(DATA_DIR / "place_of_service.csv")}
+    rows = {r.code: r.description for r in read_pos(DATA_DIR / "place_of_service_2026.csv")}
     assert len(rows) == 52
     assert rows["27"] == "Outreach Site/Street"
     assert rows["66"] == "Programs of All-Inclusive Care for the Elderly (PACE) Center"
-    with open(DATA_DIR / "place_of_service.csv", encoding="ascii", newline="") as f:
+    with open(DATA_DIR / "place_of_service_2026.csv", encoding="ascii", newline="") as f:
         settings = {r["code"]: r["setting"] for r in csv.DictReader(f)}
     assert (settings["11"], settings["21"]) == ("non-facility", "facility")
 

@@ -119,9 +119,11 @@ def test_prior_authorization_finding_and_its_number(router):
 
 
 def test_vitamin_d_testing_is_covered_only_for_listed_indications(router):
-    screening = scrub(router, "medicare", {"diagnoses": [{"code": "Z13.21"}],
+    lab = {"clia_number": "05D0642827", "referring_provider": {"npi": "1234567893"}}  # what Medicare requires of a lab claim
+    screening = scrub(router, "medicare", {**lab, "diagnoses": [{"code": "Z13.21"}],
                                            "lines": [{"procedure_code": "82306"}]})
-    deficiency = scrub(router, "medicare", {"diagnoses": [{"code": "E55.9"}], "lines": [{"procedure_code": "82306"}]})
+    deficiency = scrub(router, "medicare", {**lab, "diagnoses": [{"code": "E55.9"}],
+                                            "lines": [{"procedure_code": "82306"}]})
     other_payer = scrub(router, "acme-health", {"diagnoses": [{"code": "Z13.21"}],
                                                 "lines": [{"procedure_code": "82306"}]})
 

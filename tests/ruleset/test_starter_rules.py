@@ -85,11 +85,15 @@ META: dict[str, tuple[str, str, str | None, str | None, str]] = {
     "mue-units-exceeded-line": ("mue", "error", "CO-151", "N362", "rules/ncci.yaml"),
     "mue-units-exceeded-day": ("mue", "error", "CO-151", "N362", "rules/ncci.yaml"),
     "add-on-without-primary": ("add_on", "error", "CO-107", None, "rules/ncci.yaml"),
+    "add-on-type3-without-listed-primary": ("add_on", "warning", "CO-107", None, "rules/ncci.yaml"),
+    "add-on-type2-without-other-procedure": ("add_on", "warning", "CO-107", None, "rules/ncci.yaml"),
+    "ncci-ptp-table-excerpt": ("ncci_ptp", "info", None, None, "rules/ncci.yaml"),
+    "mue-table-excerpt": ("mue", "info", None, None, "rules/ncci.yaml"),
 }
 CROSS_CLAIM_RULES = {"duplicate-of-earlier-claim"}  # tested below, with a claim history
-# The shipped baseline has no dated HCPCS procedure code and no MAI 1 MUE: tests/test_code_edits.py
-# adds such rows to a copy of the reference database and checks these rules' exact findings there.
-EXTENDED_DATA_RULES = {"hcpcs-code-terminated", "hcpcs-code-not-yet-effective", "mue-units-exceeded-line"}
+# The shipped MUE excerpt has no MAI 1 code: tests/pipeline/test_code_edits.py adds such a row to a copy
+# of the reference database and checks this rule's exact finding there.
+EXTENDED_DATA_RULES = {"mue-units-exceeded-line"}
 
 FORMAT_TAIL = "is not a CPT code (5 digits, or 4 digits and F/T/U/A/M) nor a HCPCS Level II code (letter A-V and 4 digits)"
 THIRTEEN_DX = ["I10", "E11.9", "E78.5", "J45.909", "K21.9", "M54.50", "N39.0", "R05.9", "R51.9",
@@ -102,6 +106,26 @@ def F(rule_id: str, lines: list[int], field: str | None, message: str) -> dict[s
     category, severity, carc, rarc, source = META[rule_id]
     return {"rule_id": rule_id, "category": category, "severity": severity, "carc": carc, "rarc": rarc,
             "lines": lines, "field": field, "message": message, "source": source}
+
+
+# The releases the shipped baseline's findings name (scrubber/data/SOURCES.md).
+PTP_PRACTITIONER = "NCCI practitioner table, release 2026Q3, a shipped excerpt of 154 rows, not the whole CMS table"
+MUE_PRACTITIONER = "MUE practitioner table, release 2026Q3, a shipped excerpt of 44 rows, not the whole CMS table"
+AOC_RELEASE = "add-on code edits, release 2026Q2"
+# A professional claim with two or more distinct codes on one date of service is told that the
+# practitioner PTP table it was checked against is only the shipped excerpt (an info finding: the
+# status is unchanged).
+PTP_EXCERPT = F("ncci-ptp-table-excerpt", [], None,
+                f"The claim has two or more procedure codes on one date of service, and they were checked against "
+                f"the {PTP_PRACTITIONER}: a pair outside the excerpt was not checked, so no NCCI PTP finding does "
+                f"not mean the pairs are allowed")
+
+
+def MUE_EXCERPT(codes: str) -> dict[str, Any]:
+    """The info finding of a claim whose lines of more than one unit have codes the MUE excerpt lacks."""
+    return F("mue-table-excerpt", [], None,
+             f"Units were checked against the {MUE_PRACTITIONER}, which has no row for {codes} (each billed with "
+             f"more than one unit): those codes' units were not checked against any MUE")
 
 
 def observed(result: ScrubResult) -> list[dict[str, Any]]:
@@ -131,7 +155,7 @@ CASES = [
     pytest.param(
         {"total_charge": "150.00", "lines": [{"charge": "100.00"}, {"charge": "40.00", "procedure_code": "36415"}]},
         "fail", [F("total-charge-mismatch", [], "total_charge",
-                   "The total charge 150.00 is not the sum of the line charges 140.00")],
+                   "The total charge 150.00 is not the sum of the line charges 140.00"), PTP_EXCERPT],
         id="total-charge-mismatch"),
     # dates.yaml
     pytest.param(
@@ -293,7 +317,7 @@ CASES = [
         id="units-invalid"),
     pytest.param(
         {"lines": [{}, {"procedure_code": "36415", "charge": None}], "total_charge": "100.00"},
-        "fail", [F("line-charge-missing", [2], "lines[2].charge", "Line 2 (36415) has no charge")],
+        "fail", [F("line-charge-missing", [2], "lines[2].charge", "Line 2 (36415) has no charge"), PTP_EXCERPT],
         id="line-charge-missing"),
     pytest.param(
         {"lines": [{"charge": "-10.00"}]},
@@ -330,7 +354,7 @@ CASES = [
     pytest.param(
         {"lines": [{"line_number": 3}, {"line_number": 3, "procedure_code": "36415", "charge": "40.00"}]},
         "fail", [F("line-number-repeated", [3], "lines[3].line_number",
-                   "Line number 3 is used for more than one line (here for 36415)")],
+                   "Line number 3 is used for more than one line (here for 36415)"), PTP_EXCERPT],
         id="line-number-repeated"),
 ]
 
@@ -362,23 +386,25 @@ CODING_CASES = [
         {"diagnoses": [{"code": "E30.1"}]},
         "fail", [F("dx-age-conflict", [1], "diagnoses[1].code",
                    "Diagnosis 1 E30.1 is on the MCE pediatric (age 0-17) list, but the patient is 56 on the "
-                   "date of service")],
+                   "date of service (MCE v43.1 (FY2026))")],
         id="dx-age-conflict"),
-    pytest.param(
-        {"diagnoses": [{"code": "C61"}]},
+    pytest.param(  # CMS removed the MCE diagnosis sex edits from FY2025 on: an FY2024 date, MCE v37
+        {"submission_date": "2024-06-15", "diagnoses": [{"code": "C61"}], "lines": [{"service_date": "2024-06-03"}]},
         "fail", [F("dx-sex-conflict", [1], "diagnoses[1].code",
-                   "Diagnosis 1 C61 is for male patients only, but the patient's sex is F")],
+                   "Diagnosis 1 C61 is for male patients only, but the patient's sex is F (MCE v37 (FY2020))")],
         id="dx-sex-conflict"),
     pytest.param(
         {"diagnoses": [{"code": "F02.80"}, {"code": "G30.9"}], "lines": [{"diagnosis_pointers": [1, 2]}]},
         "fail", [F("dx-manifestation-first", [1], "diagnoses[1].code",
-                   "Diagnosis 1 F02.80 is a manifestation code; it is never the first-listed diagnosis")],
+                   "Diagnosis 1 F02.80 is a manifestation code; it is never the first-listed diagnosis "
+                   "(MCE v43.1 (FY2026))")],
         id="dx-manifestation-first"),
     pytest.param(
         {"claim_type": "institutional", "type_of_bill": "0131", "patient": {"birth_date": "1995-01-01"},
          "diagnoses": [{"code": "O09.01"}], "lines": [{"revenue_code": "0450"}]},
         "fail", [F("dx-unacceptable-principal", [1], "diagnoses[1].code",
-                   "Principal diagnosis O09.01 is on the MCE unacceptable principal diagnosis list")],
+                   "Principal diagnosis O09.01 is on the MCE unacceptable principal diagnosis list "
+                   "(MCE v43.1 (FY2026))")],
         id="dx-unacceptable-principal"),
     pytest.param(
         {"diagnoses": [{"code": "E11.9"}, {"code": "E10.9"}], "lines": [{"diagnosis_pointers": [1, 2]}]},
@@ -392,6 +418,16 @@ CODING_CASES = [
         "fail", [F("hcpcs-code-unknown", [1], "lines[1].procedure_code", "Line 1: A9990 is not a HCPCS Level II code")],
         id="hcpcs-code-unknown"),
     pytest.param(
+        {"submission_date": "2025-04-20", "lines": [{"procedure_code": "A9155", "service_date": "2025-04-01"}]},
+        "fail", [F("hcpcs-code-terminated", [1], "lines[1].procedure_code",
+                   "Line 1: A9155 was terminated on 2025-03-31; the service is dated 2025-04-01")],
+        id="hcpcs-code-terminated"),
+    pytest.param(
+        {"submission_date": "2024-04-10", "lines": [{"procedure_code": "A2026", "service_date": "2024-03-31"}]},
+        "fail", [F("hcpcs-code-not-yet-effective", [1], "lines[1].procedure_code",
+                   "Line 1: A2026 takes effect on 2024-04-01; the service is dated 2024-03-31")],
+        id="hcpcs-code-not-yet-effective"),
+    pytest.param(
         {"lines": [{"procedure_code": "J9271", "modifiers": ["JG"], "service_date": "2025-01-01"}]},
         "fail", [F("modifier-invalid", [1], "lines[1].modifiers",
                    "Line 1 (J9271): modifier JG was discontinued after 2024-12-31")],
@@ -403,29 +439,89 @@ CODING_CASES = [
         "fail", [F("ncci-ptp-not-allowed", [2], "lines[2].procedure_code",
                    "Line 2: 36591 is column two of the NCCI practitioner PTP edit with 0001A on line 1 (modifier "
                    "indicator 0, in effect from 2022-01-01; CPT Manual or CMS manual coding instruction); no "
-                   "modifier allows both on the same day")],
+                   f"modifier allows both on the same day ({PTP_PRACTITIONER})"), PTP_EXCERPT],
         id="ncci-ptp-not-allowed"),
     pytest.param(
         {"lines": [{"procedure_code": "0001U"}, {"procedure_code": "0030U"}]},
         "fail", [F("ncci-ptp-modifier-required", [2], "lines[2].modifiers",
                    "Line 2: 0030U is column two of the NCCI practitioner PTP edit with 0001U on line 1 (modifier "
                    "indicator 1, in effect from 2018-07-01; Misuse of Column Two code with Column One code) and "
-                   "neither line carries an NCCI-associated modifier")],
+                   f"neither line carries an NCCI-associated modifier ({PTP_PRACTITIONER})"), PTP_EXCERPT],
         id="ncci-ptp-modifier-required"),
     pytest.param(
         {"lines": [{"procedure_code": "0001U", "units": 2}]},
         "fail", [F("mue-units-exceeded-day", [1], "lines[1].units",
                    "0001U on 2026-01-05: 2 units on line(s) 1 exceed the practitioner MUE of 1 per date of "
-                   "service (MAI 2)")],
+                   f"service (MAI 2; {MUE_PRACTITIONER})")],
         id="mue-units-exceeded-day"),
     pytest.param(
         {"lines": [{"procedure_code": "99417"}]},
         "fail", [F("add-on-without-primary", [1], "lines[1].procedure_code",
                    "Line 1: add-on code 99417 is billed on 2026-01-05 without any of its primary codes "
-                   "(99205, 99215) on that date (NCCI add-on edit type 1)")],
+                   "(98003, 98007, 98011, 98015, 99205, 99215, 99245, 99345 and 3 more) on that date "
+                   f"(NCCI add-on edit type 1; {AOC_RELEASE})")],
         id="add-on-without-primary"),
+    pytest.param(
+        {"lines": [{"procedure_code": "64727"}]},
+        "warn", [F("add-on-type3-without-listed-primary", [1], "lines[1].procedure_code",
+                   "Line 1: add-on code 64727 is billed on 2026-01-05 without any of the primary codes CMS lists "
+                   "for it (64702, 64704, 64708, 64712, 64713, 64714, 64716, 64718 and 4 more). It is an NCCI "
+                   "add-on edit type 3: CMS lists some primaries and lets each Medicare contractor accept others "
+                   f"({AOC_RELEASE})")],
+        id="add-on-type3-without-listed-primary"),
+    pytest.param(
+        {"lines": [{"procedure_code": "15777"}]},
+        "warn", [F("add-on-type2-without-other-procedure", [1], "lines[1].procedure_code",
+                   "Line 1: add-on code 15777 is the only procedure billed on 2026-01-05. It is an NCCI add-on "
+                   "edit type 2: CMS lists no primary codes for it and each Medicare contractor decides which "
+                   f"primaries it accepts, but an add-on code is never paid alone ({AOC_RELEASE})")],
+        id="add-on-type2-without-other-procedure"),
+    pytest.param(
+        {"lines": [{"procedure_code": "99213"}, {"procedure_code": "36415"}]},
+        "pass", [PTP_EXCERPT],
+        id="ncci-ptp-table-excerpt"),
+    pytest.param(
+        {"lines": [{"procedure_code": "97110", "units": 2, "charge": "200.00"}]},
+        "pass", [MUE_EXCERPT("97110")],
+        id="mue-table-excerpt"),
 ]
 CASES += CODING_CASES
+
+# rules/claim_requirements.yaml: the families on for every payer (ambulance, anesthesia) have their case
+# here; the families a payer profile switches on (clia, ndc, ordering_provider, member_id, telehealth)
+# are off in the base rules and are tested per profile in tests/pipeline/test_claim_requirements.py.
+_CR = "rules/claim_requirements.yaml"
+META.update({
+    "ambulance-origin-destination-missing": ("ambulance", "error", "CO-4", None, _CR),
+    "ambulance-mileage-without-transport": ("ambulance", "error", "CO-B15", None, _CR),
+    "anesthesia-minutes-missing": ("anesthesia", "error", "CO-16", "M53", _CR),
+    "anesthesia-modifier-missing": ("anesthesia", "error", "CO-4", None, _CR),
+})
+CASES += [
+    pytest.param(
+        {"lines": [{"procedure_code": "A0429"}]},
+        "fail", [F("ambulance-origin-destination-missing", [1], "lines[1].modifiers",
+                   "Line 1: A0429 has no origin/destination modifier (two letters of D, E, G, H, I, J, N, P, R, S, "
+                   "X, such as RH: residence to hospital)")],
+        id="ambulance-origin-destination-missing"),
+    pytest.param(
+        {"lines": [{"procedure_code": "A0425", "modifiers": ["RH"], "units": 12}]},
+        "fail", [F("ambulance-mileage-without-transport", [1], "lines[1].procedure_code",
+                   "Line 1: A0425 bills ambulance mileage on 2026-01-05 and no ambulance transport (A0426-A0434) "
+                   "is billed that day"), MUE_EXCERPT("A0425")],
+        id="ambulance-mileage-without-transport"),
+    pytest.param(
+        {"lines": [{"procedure_code": "00142", "modifiers": ["AA"]}]},
+        "fail", [F("anesthesia-minutes-missing", [1], "lines[1].anesthesia_minutes",
+                   "Line 1: 00142 is an anesthesia service and the line has no anesthesia minutes")],
+        id="anesthesia-minutes-missing"),
+    pytest.param(
+        {"lines": [{"procedure_code": "01402", "anesthesia_minutes": 90}]},
+        "fail", [F("anesthesia-modifier-missing", [1], "lines[1].modifiers",
+                   "Line 1: 01402 is an anesthesia service without AA, AD, QK, QX, QY or QZ (who performed or "
+                   "directed it)")],
+        id="anesthesia-modifier-missing"),
+]
 
 
 @pytest.mark.parametrize("partial, status, expected", CASES)
@@ -461,9 +557,6 @@ def test_clean_example_claim_has_no_findings_and_passes(scrubber):
     pytest.param({"lines": [{"service_date": "2026-01-05", "service_date_end": "2026-01-05"}]}, id="same-day-range"),
     pytest.param({"claim_type": "institutional", "type_of_bill": "0111", "admission_date": "2026-01-05",
                   "discharge_date": "2026-01-05"}, id="same-day-stay"),
-    pytest.param({"total_charge": "140.00", "lines": [{"charge": "100.00"},
-                                                      {"charge": "40.00", "procedure_code": "36415"}]},
-                 id="total-matches-two-lines"),
     pytest.param({"lines": [{"procedure_code": "3074F", "charge": "0.00"}]}, id="zero-charge-category-ii"),
     pytest.param({"lines": [{"procedure_code": "G0439"}]}, id="hcpcs-code"),
     pytest.param({"lines": [{"place_of_service": "27"}]}, id="line-pos-27"),
@@ -477,6 +570,36 @@ def test_clean_example_claim_has_no_findings_and_passes(scrubber):
     pytest.param({"rendering_provider": {"npi": None}}, id="rendering-provider-without-npi"),
 ])
 def test_boundary_claim_has_no_findings(scrubber, partial):
+    result = scrub(scrubber, partial)
+
+    assert observed(result) == []
+    assert result.status == "pass"
+
+
+@pytest.mark.parametrize("partial, expected", [
+    pytest.param({"total_charge": "140.00", "lines": [{"charge": "100.00"},
+                                                      {"charge": "40.00", "procedure_code": "36415"}]},
+                 [PTP_EXCERPT], id="total-matches-two-lines"),
+    pytest.param({"lines": [{"procedure_code": "99213", "units": 2, "charge": "200.00"}]},
+                 [MUE_EXCERPT("99213")], id="two-units-of-a-code-outside-the-mue-excerpt"),
+])
+def test_boundary_claim_passes_with_only_the_excerpt_notice(scrubber, partial, expected):
+    """Two codes on one date (or more than one unit of a code the MUE excerpt lacks) on a
+    professional claim add an info finding about the shipped excerpt; info does not change the status."""
+    result = scrub(scrubber, partial)
+
+    assert observed(result) == expected
+    assert result.status == "pass"
+
+
+@pytest.mark.parametrize("partial", [
+    pytest.param({"patient": {"birth_date": "1965-06-01"}, "diagnoses": [{"code": "O09.01"}]},
+                 id="maternity-code-at-60-in-fy2026"),
+    pytest.param({"diagnoses": [{"code": "C61"}]}, id="prostate-code-for-a-female-patient-in-fy2026"),
+])
+def test_mce_of_the_claims_fiscal_year_decides(scrubber, partial):
+    """FY2026 claims are judged by MCE v43.1: the maternity range is 9-64 (12-55 before FY2020) and CMS
+    removed the diagnosis sex edits from FY2025 on (dx-sex-conflict's case above is dated FY2024)."""
     result = scrub(scrubber, partial)
 
     assert observed(result) == []
@@ -569,22 +692,25 @@ def test_duplicate_line_names_fractional_units(scrubber):
                                         {"procedure_code": "J1100", "units": 1.5}]})
 
     assert observed(result) == [F("duplicate-line", [1, 2], "lines[1]",
-                                  "Line(s) 2 repeat line 1: J1100 with the same modifiers and 1.5 unit(s) on 2026-01-05")]
+                                  "Line(s) 2 repeat line 1: J1100 with the same modifiers and 1.5 unit(s) on 2026-01-05"),
+                                MUE_EXCERPT("J1100")]
 
 
-@pytest.mark.parametrize("lines", [
+@pytest.mark.parametrize("lines, expected", [
     pytest.param([{"procedure_code": "71046", "service_date": "2026-01-05"},
-                  {"procedure_code": "71046", "service_date": "2026-01-06"}], id="different-dates"),
-    pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71046", "modifiers": ["76"]}], id="76-on-one"),
-    pytest.param([{"procedure_code": "71046", "modifiers": ["76"]}, {"procedure_code": "71046"}], id="76-on-first"),
+                  {"procedure_code": "71046", "service_date": "2026-01-06"}], [], id="different-dates"),
+    pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71046", "modifiers": ["76"]}], [], id="76-on-one"),
+    pytest.param([{"procedure_code": "71046", "modifiers": ["76"]}, {"procedure_code": "71046"}], [],
+                 id="76-on-first"),
+    # the info findings below are about the shipped NCCI excerpts; they do not change the status
     pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71046", "units": 2, "charge": "200.00"}],
-                 id="different-units"),
-    pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71047"}], id="different-codes"),
+                 [MUE_EXCERPT("71046")], id="different-units"),
+    pytest.param([{"procedure_code": "71046"}, {"procedure_code": "71047"}], [PTP_EXCERPT], id="different-codes"),
 ])
-def test_duplicate_line_does_not_fire_for_distinguishable_lines(scrubber, lines):
+def test_duplicate_line_does_not_fire_for_distinguishable_lines(scrubber, lines, expected):
     result = scrub(scrubber, {"lines": lines})
 
-    assert observed(result) == []
+    assert observed(result) == expected
     assert result.status == "pass"
 
 
@@ -736,6 +862,7 @@ def test_place_of_service_missing_is_reported_per_line_without_one(scrubber):
           "Line 1 (99213) has no place of service, and neither does the claim"),
         F("place-of-service-missing", [3], "place_of_service",
           "Line 3 (81002) has no place of service, and neither does the claim"),
+        PTP_EXCERPT,
     ]
 
 

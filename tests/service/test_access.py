@@ -43,6 +43,7 @@ PHI_PATHS = sorted(tuple(f.name.split(".")) for f in CLAIM_FIELDS if f.phi)
 
 
 def claim_of(claim_id: str, member_id: str, first: str, last: str) -> dict:
+    """The contract example (a Medicare claim) for another patient; `member_id` is an MBI, which Medicare requires."""
     claim = copy.deepcopy(CONTRACT_CLAIM)
     claim["claim_id"] = claim_id
     claim["patient"] = {"member_id": member_id, "first_name": first, "last_name": last,
@@ -50,10 +51,10 @@ def claim_of(claim_id: str, member_id: str, first: str, last: str) -> dict:
     return claim
 
 
-CLAIMS = {"a": claim_of("PCN-A", "MEMBER-AAA", "Alma", "Aardvark"),
-          "b": claim_of("PCN-B", "MEMBER-BBB", "Bea", "Bishop"),
-          "coder": claim_of("PCN-C", "MEMBER-CCC", "Cy", "Cole")}
-PHI_VALUES = ("MEMBER-AAA", "MEMBER-BBB", "MEMBER-CCC", "Alma", "Aardvark", "Bea", "Bishop", "1950-03-14")
+CLAIMS = {"a": claim_of("PCN-A", "4AA1AA1AA11", "Alma", "Aardvark"),
+          "b": claim_of("PCN-B", "4CC2CC2CC22", "Bea", "Bishop"),
+          "coder": claim_of("PCN-C", "4DD3DD3DD33", "Cy", "Cole")}
+PHI_VALUES = ("4AA1AA1AA11", "4CC2CC2CC22", "4DD3DD3DD33", "Alma", "Aardvark", "Bea", "Bishop", "1950-03-14")
 
 
 @dataclass
@@ -149,7 +150,7 @@ def test_compliance_lists_and_reads_every_scrub_with_phi_masked_and_no_key_ids(w
 def test_coder_reads_every_scrub_with_phi_but_only_its_own_key_id(world):
     assert sorted(world.list("coder")) == sorted(world.scrubs.values())
     a = world.get("coder", "a")
-    assert patient(a) == {"member_id": "MEMBER-AAA", "first_name": "Alma", "last_name": "Aardvark",
+    assert patient(a) == {"member_id": "4AA1AA1AA11", "first_name": "Alma", "last_name": "Aardvark",
                           "birth_date": "1950-03-14", "death_date": "2026-11-20", "sex": "F"}
     assert a.json()["api_key_id"] is None
     assert world.get("coder", "coder").json()["api_key_id"] == world.key_ids["coder"]
@@ -188,7 +189,7 @@ def test_loopback_without_any_key_is_admin_and_reads_phi(store):
     with TestClient(create_app(store=store)) as client:
         sent = client.post(SCRUB, json=CLAIMS["a"]).json()
         stored = client.get(f"/v1/scrubs/{sent['scrub_id']}").json()
-    assert stored["claim"]["patient"]["member_id"] == "MEMBER-AAA"
+    assert stored["claim"]["patient"]["member_id"] == "4AA1AA1AA11"
     assert stored["api_key_id"] is None
     rows = _access_rows(store)
     assert [(r.action, r.key_id, r.role, r.scrub_id) for r in rows] == [("get", None, "admin", sent["scrub_id"])]

@@ -9,7 +9,12 @@ from scrubber.service.app import create_app
 
 ROLES = ("submitter", "coder", "compliance", "admin")
 FIELDS = {"name", "kind", "release", "release_start", "source", "urls", "loaded_at", "rows", "cycle", "age_days",
-          "stale", "stale_since"}
+          "stale", "stale_since", "excerpt", "detail"}
+
+# The datasets of the shipped baseline of issue 11 (scrubber/data/SOURCES.md)
+ISSUE_11_BASELINE = ("aoc", "hcpcs", "icd10cm:2025", "icd10cm:2026", "icd10cm:2027", "icd10pcs:2026", "icd10pcs:2027",
+                     "mce:37", "mce:43", "mce:44", "mue:practitioner", "ncci-ptp:hospital", "ncci-ptp:practitioner",
+                     "pos")
 
 
 @pytest.fixture()
@@ -32,9 +37,18 @@ def test_every_dataset_is_listed_with_its_freshness(keyed, reference):
     assert body["stale"] == sorted(name for name, d in listed.items() if d["stale"])
     assert listed["icd10cm:2026"]["release"] == "FY2026"
     assert listed["icd10cm:2026"]["release_start"] == "2025-10-01"
-    assert listed["mce:37"]["release"] == "v37 (FY2020)" and listed["mce:37"]["stale"]  # FY2020 has long passed
+    # v37 is kept for FY2020-FY2025 claims beside v43.1 and v44: a superseded fiscal year is never stale
+    assert listed["mce:37"]["release"] == "v37 (FY2020)" and not listed["mce:37"]["stale"]
+    assert (listed["mce:43"]["release"], listed["mce:43"]["detail"]) == ("v43 (FY2026)", "v43.1")
     assert listed["ncci-ptp:practitioner"]["release"] == "2026Q3"
     assert listed["ncci-ptp:practitioner"]["cycle"] == "quarterly"
+    # of the issue 11 baseline, only the practitioner PTP and MUE tables ship as excerpts
+    assert {name: listed[name]["excerpt"] for name in ISSUE_11_BASELINE} == {
+        name: name in ("mue:practitioner", "ncci-ptp:practitioner") for name in ISSUE_11_BASELINE}
+    assert (listed["ncci-ptp:hospital"]["release"], listed["ncci-ptp:hospital"]["rows"]) == ("2026Q2", 1594456)
+    assert listed["ncci-ptp:hospital"]["detail"] == (
+        "2026Q2 (I/OCE 27.1): the complete hospital outpatient table, with its history back to I/OCE 20.2")
+    assert (listed["aoc"]["release"], listed["aoc"]["rows"]) == ("2026Q2", 8556)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -56,5 +70,5 @@ def test_readyz_carries_the_freshness_and_stays_ready_with_stale_data(keyed):
     assert ready.status_code == 200, ready.text
     body = ready.json()
     assert body["status"] == "ready"
-    assert body["data"]["stale"], "the shipped MCE v37 is stale, and the service is ready all the same"
+    assert body["data"]["stale"], "the shipped 2026Q2/2026Q3 NCCI tables are stale, and the service is ready all the same"
     assert body["data"] == client.get("/v1/data", headers={"X-API-Key": keys["admin"]}).json()

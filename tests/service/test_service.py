@@ -41,8 +41,14 @@ BAD_NPI = "1234567890"  # fails the Luhn check digit (1234567893 is valid)
 # ----------------------------------------------------------------------------- helpers
 
 
+def mbi(n: int) -> str:
+    """A distinct Medicare Beneficiary Identifier for member n (0-99): the CMS example 1EG4TE5MK73 with
+    its last two digits n. The default payer is Medicare, which requires an MBI (`member-id-not-mbi`)."""
+    return f"1EG4TE5MK{n:02d}"
+
+
 def make_claim(claim_id: str, member: str, **parts: Any) -> dict[str, Any]:
-    """A clean claim (scrubs `pass`) for `member`, with `parts` merged over it."""
+    """A clean claim (scrubs `pass`) for `member` (an MBI, see `mbi`), with `parts` merged over it."""
     patient = {"member_id": member, **parts.pop("patient", {})}
     return complete_claim({"claim_id": claim_id, "patient": patient, **parts})
 
@@ -86,7 +92,7 @@ def client(store):
 
 
 def test_scrub_is_stored_and_get_by_id_returns_normalised_claim_result_revision_and_time(client, store):
-    sent = make_claim("AUD-1", "AUDM1", diagnoses=[{"code": "E119"}, {"code": "i10"}],
+    sent = make_claim("AUD-1", mbi(1), diagnoses=[{"code": "E119"}, {"code": "i10"}],
                       lines=[{"procedure_code": "99213", "modifiers": ["lt"], "diagnosis_pointers": ["A", "b"]}])
     before = dt.datetime.now(dt.timezone.utc)
     posted = scrub(client, sent)
@@ -116,7 +122,7 @@ def test_scrub_is_stored_and_get_by_id_returns_normalised_claim_result_revision_
     assert claim["lines"][0]["modifiers"] == ["LT"]
     assert claim["lines"][0]["diagnosis_pointers"] == [1, 2]
     assert claim["submission_date"] == "2026-01-15"
-    assert claim["patient"] == {"member_id": "AUDM1", "first_name": "Pat", "last_name": "Example",
+    assert claim["patient"] == {"member_id": mbi(1), "first_name": "Pat", "last_name": "Example",
                                 "birth_date": "1970-01-01", "death_date": None, "sex": "F"}
     assert claim["total_charge"] == "100.00"
 
@@ -142,11 +148,11 @@ def _five_scrubs(client: TestClient) -> dict[str, dict]:
     """L1 pass/example, L2 fail(npi)/medicare, L3 warn/example, L4 pass/medicare, L5 fail(pointer)/example,
     in this order (each a different member: no cross-claim duplicates)."""
     claims = {
-        "L1": make_claim("L1", "LM1"),
-        "L2": make_claim("L2", "LM2", payer={"id": "state-medicaid"}, billing_provider={"npi": BAD_NPI}),
-        "L3": make_claim("L3", "LM3", lines=[{"diagnosis_pointers": [1, 1]}]),
-        "L4": make_claim("L4", "LM4", payer={"id": "state-medicaid"}),
-        "L5": make_claim("L5", "LM5", lines=[{"diagnosis_pointers": [1, 3]}]),
+        "L1": make_claim("L1", mbi(11)),
+        "L2": make_claim("L2", mbi(12), payer={"id": "state-medicaid"}, billing_provider={"npi": BAD_NPI}),
+        "L3": make_claim("L3", mbi(13), lines=[{"diagnosis_pointers": [1, 1]}]),
+        "L4": make_claim("L4", mbi(14), payer={"id": "state-medicaid"}),
+        "L5": make_claim("L5", mbi(15), lines=[{"diagnosis_pointers": [1, 3]}]),
     }
     return {name: scrub(client, claim) for name, claim in claims.items()}
 
@@ -184,7 +190,7 @@ def test_scrub_list_is_newest_first_and_filters_by_claim_status_payer_rule_and_d
 
 
 def test_scrub_list_pages_with_next_cursor_without_duplicates(client):
-    made = [scrub(client, make_claim(f"PG-{i}", f"PGM{i}"))["scrub_id"] for i in range(5)]
+    made = [scrub(client, make_claim(f"PG-{i}", mbi(20 + i)))["scrub_id"] for i in range(5)]
 
     pages, cursor = [], None
     while True:
@@ -217,11 +223,11 @@ def test_scrub_list_limit_out_of_range_is_422_problem_naming_limit(client, limit
 def _stats_mix(client: TestClient) -> None:
     """2 pass, 1 warn, 2 fail; payer medicare on one pass, the warn and one fail."""
     results = [
-        scrub(client, make_claim("S-PASS-1", "SM1")),
-        scrub(client, make_claim("S-PASS-2", "SM2", payer={"id": "state-medicaid"})),
-        scrub(client, make_claim("S-WARN", "SM3", payer={"id": "state-medicaid"}, lines=[{"diagnosis_pointers": [1, 1]}])),
-        scrub(client, make_claim("S-FAIL-1", "SM4", billing_provider={"npi": BAD_NPI})),
-        scrub(client, make_claim("S-FAIL-2", "SM5", payer={"id": "state-medicaid"}, billing_provider={"npi": BAD_NPI},
+        scrub(client, make_claim("S-PASS-1", mbi(31))),
+        scrub(client, make_claim("S-PASS-2", mbi(32), payer={"id": "state-medicaid"})),
+        scrub(client, make_claim("S-WARN", mbi(33), payer={"id": "state-medicaid"}, lines=[{"diagnosis_pointers": [1, 1]}])),
+        scrub(client, make_claim("S-FAIL-1", mbi(34), billing_provider={"npi": BAD_NPI})),
+        scrub(client, make_claim("S-FAIL-2", mbi(35), payer={"id": "state-medicaid"}, billing_provider={"npi": BAD_NPI},
                                  lines=[{"diagnosis_pointers": [1, 3]}])),
     ]
     assert [(r["status"], rule_ids(r)) for r in results] == [
@@ -283,9 +289,9 @@ def test_stats_to_before_from_is_422_problem(client):
 
 
 def test_history_flags_the_same_service_on_another_claim_of_the_same_member(client):
-    first = scrub(client, make_claim("HIST-1", "HM1"))
+    first = scrub(client, make_claim("HIST-1", mbi(41)))
     assert first["status"] == "pass"
-    second = scrub(client, make_claim("HIST-2", "HM1"))
+    second = scrub(client, make_claim("HIST-2", mbi(41)))
     assert second["status"] == "fail"
     assert [(f["rule_id"], f["category"], f["lines"], f["carc"], f["message"]) for f in second["findings"]] == [
         ("duplicate-of-earlier-claim", "duplicate", [1], "OA-18",
@@ -293,32 +299,32 @@ def test_history_flags_the_same_service_on_another_claim_of_the_same_member(clie
 
 
 def test_history_rescrub_of_the_same_claim_id_is_not_a_duplicate(client):
-    assert scrub(client, make_claim("RE-1", "HM2"))["findings"] == []
-    again = scrub(client, make_claim("RE-1", "HM2"))
+    assert scrub(client, make_claim("RE-1", mbi(42)))["findings"] == []
+    again = scrub(client, make_claim("RE-1", mbi(42)))
     assert (again["status"], again["findings"]) == ("pass", [])
 
 
 def test_history_replacement_frequency_7_of_the_same_claim_is_not_a_duplicate(client):
-    assert scrub(client, make_claim("REPL-1", "HM3"))["findings"] == []
-    replacement = scrub(client, make_claim("REPL-1", "HM3", frequency_code="7"))
+    assert scrub(client, make_claim("REPL-1", mbi(43)))["findings"] == []
+    replacement = scrub(client, make_claim("REPL-1", mbi(43), frequency_code="7"))
     assert (replacement["status"], replacement["findings"]) == ("pass", [])
     # the replacement is now the claim on file: a new claim repeating it is flagged against it
-    later = scrub(client, make_claim("REPL-2", "HM3"))
+    later = scrub(client, make_claim("REPL-2", mbi(43)))
     assert [f["message"] for f in later["findings"]] == [
         "Line 1 bills 99213 on 2026-01-05, already billed for this patient on claim REPL-1"]
 
 
 def test_history_void_frequency_8_takes_the_claim_out_of_the_history(client):
-    assert scrub(client, make_claim("VOID-1", "HM4"))["findings"] == []
-    void = scrub(client, make_claim("VOID-1", "HM4", frequency_code="8"))
+    assert scrub(client, make_claim("VOID-1", mbi(44)))["findings"] == []
+    void = scrub(client, make_claim("VOID-1", mbi(44), frequency_code="8"))
     assert rule_ids(void) == []
-    new = scrub(client, make_claim("VOID-2", "HM4"))
+    new = scrub(client, make_claim("VOID-2", mbi(44)))
     assert (new["status"], new["findings"]) == ("pass", [])
 
 
 def test_history_another_member_is_not_a_duplicate(client):
-    assert scrub(client, make_claim("MEM-1", "HM5"))["findings"] == []
-    other = scrub(client, make_claim("MEM-2", "HM6"))
+    assert scrub(client, make_claim("MEM-1", mbi(45)))["findings"] == []
+    other = scrub(client, make_claim("MEM-2", mbi(46)))
     assert (other["status"], other["findings"]) == ("pass", [])
 
 
@@ -326,9 +332,9 @@ def test_history_another_member_is_not_a_duplicate(client):
 
 
 def test_batch_ndjson_gives_one_line_per_claim_in_order_with_an_error_record_for_the_bad_one(client):
-    good1 = make_claim("BATCH-1", "BM1")
-    bad = make_claim("BATCH-2", "BM2", lines=[{"units": "abc"}])
-    good3 = make_claim("BATCH-3", "BM3", billing_provider={"npi": BAD_NPI})
+    good1 = make_claim("BATCH-1", mbi(51))
+    bad = make_claim("BATCH-2", mbi(52), lines=[{"units": "abc"}])
+    good3 = make_claim("BATCH-3", mbi(53), billing_provider={"npi": BAD_NPI})
     body = "\n".join(json.dumps(c) for c in (good1, bad, good3)) + "\n"
 
     response = client.post(BATCH, content=body, headers=NDJSON)
@@ -352,7 +358,7 @@ def test_batch_ndjson_gives_one_line_per_claim_in_order_with_an_error_record_for
 
 
 def test_batch_accepts_a_json_array(client):
-    claims = [make_claim("ARR-1", "AM1"), make_claim("ARR-2", "AM2", lines=[{"diagnosis_pointers": [1, 1]}])]
+    claims = [make_claim("ARR-1", mbi(61)), make_claim("ARR-2", mbi(62), lines=[{"diagnosis_pointers": [1, 1]}])]
     response = client.post(BATCH, json=claims)
     assert response.status_code == 200
     results = [json.loads(line) for line in response.text.splitlines()]
@@ -368,12 +374,14 @@ def test_batch_empty_body_is_422_problem(client, body):
 # ----------------------------------------------------------------------------- 5. rules endpoints
 
 
-def shipped_rule_sources() -> dict[str, str]:
-    """rule id -> `rules/<file>`, read from the shipped YAML files themselves."""
+def shipped_rule_sources(enabled: bool) -> dict[str, str]:
+    """rule id -> `rules/<file>`, read from the shipped YAML files themselves: the rules on for every
+    payer (`enabled` True), or those off unless a payer profile switches their family on (`enabled: false`)."""
     out = {}
     for path in sorted(Path(settings().rules_dir).glob("*.yaml")):
         for rule in yaml.safe_load(path.read_text(encoding="utf-8")).get("rules") or []:
-            out[rule["id"]] = f"rules/{path.name}"
+            if rule.get("enabled", True) == enabled:
+                out[rule["id"]] = f"rules/{path.name}"
     return out
 
 
@@ -383,8 +391,12 @@ def test_rules_list_every_shipped_rule_with_source_and_the_readyz_revision(clien
     assert isinstance(revision, str) and revision
     assert body["revision"] == revision
     base = [r for r in body["rules"] if r["payer"] is None and r["id"] != UNKNOWN_PAYER_RULE]  # payers': test_rules_api
-    assert {r["id"]: r["source"] for r in base} == shipped_rule_sources()
-    assert len(base) == len(shipped_rule_sources())
+    assert {r["id"]: r["source"] for r in base} == shipped_rule_sources(enabled=True)
+    assert len(base) == len(shipped_rule_sources(enabled=True))
+    # a rule off by default is listed under each payer that switches it on (payers/*.yaml `requirements:`)
+    switched_on = shipped_rule_sources(enabled=False)
+    assert {r["id"]: r["source"] for r in body["rules"] if r["id"] in switched_on} == switched_on
+    assert all(r["payer"] is not None for r in body["rules"] if r["id"] in switched_on)
     assert {r["revision"] for r in body["rules"]} == {revision}
 
 
@@ -530,9 +542,9 @@ def test_metrics_count_scrubs_findings_and_requests_by_route(client):
     route_labels = {"method": "POST", "route": "/v1/claims/scrub", "status": "200"}
     before = client.get("/metrics").text
 
-    scrub(client, make_claim("MET-1", "MM1", billing_provider={"npi": BAD_NPI}))
-    scrub(client, make_claim("MET-2", "MM2", rendering_provider={"npi": BAD_NPI}))
-    scrub(client, make_claim("MET-3", "MM3"))
+    scrub(client, make_claim("MET-1", mbi(71), billing_provider={"npi": BAD_NPI}))
+    scrub(client, make_claim("MET-2", mbi(72), rendering_provider={"npi": BAD_NPI}))
+    scrub(client, make_claim("MET-3", mbi(73)))
 
     response = client.get("/metrics")
     assert response.status_code == 200

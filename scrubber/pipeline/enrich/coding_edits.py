@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Iterable, Literal
 
 from scrubber.contract.claim import Claim
+from scrubber.pipeline.enrich.claim_requirements import origin_destination_modifier
 from scrubber.pipeline.enrich.facts import Facts
 from scrubber.refdata.freshness import release_of
 from scrubber.refdata.icd10cm import fiscal_year
@@ -175,6 +176,7 @@ class CodingEdits:
     def __init__(self, reference: ReferenceData):
         self.ref = reference
         self._pairs: dict[tuple[int, str, str], str | None] = {}  # (fy, code, other) -> Excludes1 note
+        self._statuses: dict[tuple[str, int], IcdStatus] = {}  # (code, fiscal year wanted) -> its status
         # What each dataset is, in words a finding can carry: "hospital table 2026Q2", or for a
         # shipped excerpt "practitioner table 2026Q3 (a shipped excerpt of 154 edits)".
         self._tables: dict[str, str] = {}
@@ -223,7 +225,11 @@ class CodingEdits:
         for fact, code in zip(facts.diagnoses, codes):
             if not code:
                 continue
-            found = icd10cm_status(ref, code, wanted)
+            found = self._statuses.get((code, wanted))
+            if found is None:  # a diagnosis comes back claim after claim: judge it once per fiscal year
+                if len(self._statuses) > 100_000:
+                    self._statuses.clear()
+                found = self._statuses[(code, wanted)] = icd10cm_status(ref, code, wanted)
             fact["code_fiscal_year"] = found.fiscal_year
             fact["code_status"] = found.status
             fact["code_detail"] = found.detail
@@ -299,7 +305,7 @@ class CodingEdits:
             for slot in ("mod1", "mod2", "mod3", "mod4"):
                 modifier = fact.get(slot)
                 if modifier and modifier not in CPT_MODIFIERS:
-                    reason = self._modifier_problem(modifier, day)
+                    reason = self._modifier_problem(modifier, day, code)
                     if reason:
                         fact["invalid_modifier"] = modifier
                         fact["invalid_modifier_reason"] = reason
@@ -339,7 +345,9 @@ class CodingEdits:
         if unchecked:
             claim_fact["mue_excerpt"] = f"the MUE {self._tables[name]}, which has no row for {_join(unchecked)}"
 
-    def _modifier_problem(self, modifier: str, day: dt.date | None) -> str | None:
+    def _modifier_problem(self, modifier: str, day: dt.date | None, code: str | None = None) -> str | None:
+        if origin_destination_modifier(code, modifier):  # RH, SH...: ambulance origin and destination
+            return None
         entry = self.ref.hcpcs(modifier)
         if entry is None or not entry.is_modifier:
             return "is not a CPT or HCPCS Level II modifier"

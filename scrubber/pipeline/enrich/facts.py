@@ -24,7 +24,12 @@ from scrubber.ruleset.semantics import holds, regex
 from scrubber.ruleset.fields import fact_keys, line_ranges
 
 _NPI_SHAPE = re.compile(r"[0-9]{10}")
-PROVIDER_ROLES = ("billing", "rendering", "referring")
+PROVIDER_ROLES = ("billing", "rendering", "referring", "ordering", "supervising", "attending", "operating",
+                  "service_facility")
+# role -> (the claim field that holds the provider, the provider in words)
+_CLAIM_PROVIDERS = {role: (f"{role}_provider" if role != "service_facility" else role,
+                           f"{role} provider" if role != "service_facility" else "service facility")
+                    for role in PROVIDER_ROLES}
 
 
 @dataclass
@@ -120,7 +125,9 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
     n_dx = len(claim.diagnoses)
     charges = [line.charge for line in claim.lines if line.charge is not None]
     providers = {"billing": claim.billing_provider, "rendering": claim.rendering_provider,
-                 "referring": claim.referring_provider}
+                 "referring": claim.referring_provider, "ordering": claim.ordering_provider,
+                 "supervising": claim.supervising_provider, "attending": claim.attending_provider,
+                 "operating": claim.operating_provider, "service_facility": claim.service_facility}
     c = _compact({
         "id": "c", "t": "claim", "dos": _day(first),
         "claim_id": claim.claim_id, "claim_type": claim.claim_type, "frequency_code": claim.frequency_code,
@@ -139,12 +146,14 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
         "line_count": len(claim.lines), "diagnosis_count": n_dx,
         "first_service_date": _day(first), "last_service_date": _day(max(ends)) if ends else None,
         "days_to_submission": (submission - first).days if submission and first else None,
+        "clia_number": claim.clia_number,
     })
     for role, provider in providers.items():
         if provider is not None:
+            prefix = _CLAIM_PROVIDERS[role][0]
             for attr, value in (("npi", provider.npi), ("taxonomy", provider.taxonomy), ("tax_id", provider.tax_id)):
                 if value is not None:
-                    c[f"{role}_provider_{attr}"] = value
+                    c[f"{prefix}_{attr}"] = value
 
     lines: list[dict[str, Any]] = []
     pointed_by: list[list[int]] = [[] for _ in range(n_dx)]
@@ -208,6 +217,17 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
             fact["ndc"] = line.ndc
         if line.revenue_code is not None:
             fact["revenue_code"] = line.revenue_code
+        if line.ndc_quantity is not None:
+            quantity = line.ndc_quantity
+            fact["ndc_quantity"] = int(quantity) if quantity == int(quantity) else float(quantity)
+        if line.ndc_unit is not None:
+            fact["ndc_unit"] = line.ndc_unit
+        if line.anesthesia_minutes is not None:
+            fact["anesthesia_minutes"] = line.anesthesia_minutes
+        if line.ordering_provider is not None and line.ordering_provider.npi is not None:
+            fact["ordering_provider_npi"] = line.ordering_provider.npi
+        if line.rendering_provider is not None and line.rendering_provider.npi is not None:
+            fact["rendering_provider_npi"] = line.rendering_provider.npi
         if bad is not None:
             fact["bad_pointer"] = bad
         if repeated is not None:
@@ -220,26 +240,43 @@ def base_facts(claim: Claim, with_diagnoses: bool = True, line_extras: frozenset
                  for i, d in enumerate(claim.diagnoses)] if with_diagnoses else []
     provider_facts: list[dict[str, Any]] = []
     for role, provider in providers.items():
-        if provider is None:
-            continue
-        npi = provider.npi
-        provider_facts.append(_compact({
-            "id": f"p{len(provider_facts)}", "t": "prov", "dos": c.get("dos"), "role": role, "npi": npi,
-            "npi_check_digit_ok": npi_check_digit_ok(npi) if npi and _NPI_SHAPE.fullmatch(npi) else None,
-            "taxonomy": provider.taxonomy, "tax_id": provider.tax_id}))
+        if provider is not None:
+            where, who = _CLAIM_PROVIDERS[role]
+            provider_facts.append(_provider_fact(len(provider_facts), c.get("dos"), role, provider, who,
+                                                 f"{where}.npi"))
+    for index, line in enumerate(claim.lines):  # a line's own providers (loop 2420), after the claim's
+        for role, provider in (("rendering", line.rendering_provider), ("ordering", line.ordering_provider)):
+            if provider is not None:
+                number = line.line_number
+                fact = _provider_fact(len(provider_facts), lines[index].get("service_date", c.get("dos")), role,
+                                      provider, f"line {number} {role} provider",
+                                      f"lines[{number}].{role}_provider.npi")
+                if number is not None:
+                    fact["line_number"] = number
+                provider_facts.append(fact)
     return Facts(c, lines, diagnoses, provider_facts, pointed_by=pointed_by)
+
+
+def _provider_fact(index: int, dos: int | None, role: str, provider: Any, who: str, npi_field: str) -> dict:
+    npi = provider.npi
+    return _compact({
+        "id": f"p{index}", "t": "prov", "dos": dos, "role": role, "who": who, "npi_field": npi_field, "npi": npi,
+        "npi_check_digit_ok": npi_check_digit_ok(npi) if npi and _NPI_SHAPE.fullmatch(npi) else None,
+        "taxonomy": provider.taxonomy, "tax_id": provider.tax_id})
 
 
 def mark_identical_lines(lines: list[dict]) -> None:
     """Groups the lines that bill the same service twice: same date of service, procedure code,
-    modifiers (in any order) and units. The group is led by its lowest line number; each later line
+    modifiers (in any order), units, charge and NDC. The group is led by its lowest line number; each later line
     gets `duplicate_of` (the leader's number) and the leader gets `duplicate_lines` (the later lines,
     "2, 3" or "2-999"), so that one line rule gives one finding per group, in linear time."""
     groups: dict[tuple, list[dict]] = {}
     for fact in lines:
         if "service_date" in fact and "procedure_code" in fact and "units" in fact and fact["line_number"]:
+            # charge and NDC too: two J3490 lines with different NDCs are different drugs
             key = (fact["service_date"], fact["procedure_code"], fact["units"],
-                   tuple(sorted((fact["mod1"], fact["mod2"], fact["mod3"], fact["mod4"]))))
+                   tuple(sorted((fact["mod1"], fact["mod2"], fact["mod3"], fact["mod4"]))),
+                   fact.get("charge"), fact.get("ndc"))
             groups.setdefault(key, []).append(fact)
     for group in groups.values():
         if len(group) > 1:
