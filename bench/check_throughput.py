@@ -4,6 +4,11 @@ shipped rules and payer profiles, writing results).
 
     git archive HEAD | tar -x -C /tmp/before      # the revision to compare with
     python bench/check_throughput.py [--before /tmp/before] [--claims 20000] [--seed 7] [--runs 3]
+                                     [--corpus professional|institutional]
+
+--corpus institutional: hospital claims (tests.generators.realistic_institutional_claims: outpatient
+13x and inpatient 11x bills with revenue codes and some typical defects) instead of the professional
+ones (the default).
 
 Each tree runs with its own package, rules, payers and data directory (built on its first run, not
 timed), pinned to CPU 0 with taskset when available; the figure is the best of --runs runs, read
@@ -24,12 +29,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
-from tests.generators import realistic_claims  # noqa: E402
+from tests.generators import realistic_claims, realistic_institutional_claims  # noqa: E402
+
+CORPORA = {"professional": realistic_claims, "institutional": realistic_institutional_claims}
 
 
-def corpus(path: Path, seed: int, count: int) -> None:
+def corpus(path: Path, seed: int, count: int, kind: str = "professional") -> None:
     with path.open("w") as out:
-        for claim in realistic_claims(seed, count):
+        for claim in CORPORA[kind](seed, count):
             out.write(json.dumps(claim.model_dump(mode="json", exclude_none=True, by_alias=True)) + "\n")
 
 
@@ -53,17 +60,18 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="professional")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="check-throughput-"))
     corpus_file = work / "corpus.ndjson"
-    corpus(corpus_file, args.seed, args.claims)
+    corpus(corpus_file, args.seed, args.claims, args.corpus)
     trees = [("before", args.before)] if args.before else []
     trees.append(("after", HERE))
     for name, tree in trees:
         data_dir = work / f"data-{name}"
         run(tree, data_dir, corpus_file, work / "warmup.ndjson")  # builds the data directory
         best = max(run(tree, data_dir, corpus_file, work / f"{name}.ndjson") for _ in range(args.runs))
-        print(f"{name}: {best:,.0f} claims/s ({args.claims} claims, seed {args.seed}, {tree})")
+        print(f"{name}: {best:,.0f} claims/s ({args.claims} {args.corpus} claims, seed {args.seed}, {tree})")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,11 @@ from scrubber.ruleset.payers import load_deployment  # noqa: E402
 from scrubber.pipeline.scrubber import Scrubber, standard_enrichers  # noqa: E402
 from scrubber.refdata.baseline import open_reference  # noqa: E402
 from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts, read_texts  # noqa: E402
-from tests.generators import RuleFileGenerator, claims  # noqa: E402
+import random  # noqa: E402
+
+from scrubber.contract.claim import Claim  # noqa: E402
+from scrubber.ruleset.examples import complete_claim  # noqa: E402
+from tests.generators import RuleFileGenerator, claims, realistic_institutional_claim_dict  # noqa: E402
 
 TODAY = dt.date(2026, 1, 20)
 
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--claims-per-file", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hospital-claims", type=int, default=2_000,
+                        help="realistic institutional claims (half with a typical defect) added to the shipped-rules run")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
 
@@ -84,13 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     claim_list = claims(args.seed, max(args.claims, args.claims_per_file))
     shipped_rules = load_ruleset()
     fired: set[str] = set()
-    shipped = compare(shipped_rules, claim_list[:args.claims], fired)
+    rng = random.Random(args.seed)
+    hospital = [Claim.model_validate(realistic_institutional_claim_dict(rng, i, defect_rate=0.5))
+                for i in range(args.hospital_claims)]
+    # every rule's own example claims too (each example's earlier claims first): a rule whose
+    # trigger the generators rarely produce is still compared, engine against reference
     deployment = load_deployment(settings().rules_dir, settings().payers_dir)
+    examples = [Claim.model_validate(complete_claim(partial))
+                for ruleset in (deployment.base, *(p.ruleset for p in deployment.payers.values()))
+                for compiled in ruleset.program.rules for example in compiled.rule.examples
+                for partial in (*example.history, example.claim)]
+    shipped = compare(shipped_rules, claim_list[:args.claims] + hospital + examples, fired)
     payer_claims = payer_findings = 0
     payer_mismatches: list[dict] = []
     payer_fired: set[str] = set()
     for profile in deployment.payers.values():  # each payer's rule set on its share of the claims
-        n, seen, mismatches = compare(profile.ruleset, claim_list[:args.claims // 5], payer_fired, profile)
+        n, seen, mismatches = compare(profile.ruleset, claim_list[:args.claims // 5] + examples, payer_fired, profile)
         payer_claims, payer_findings = payer_claims + n, payer_findings + seen
         payer_mismatches += [dict(m, payer=profile.id) for m in mismatches]
     payer_rules = {c.rule.id for p in deployment.payers.values() for c in p.ruleset.program.rules
@@ -119,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         file_mismatches += [dict(m, file=index) for m in mismatches]
 
     figures = {
-        "shipped_rules_claims": shipped[0], "shipped_rules_findings": shipped[1],
+        "shipped_rules_claims": shipped[0], "generated_claims": min(args.claims, len(claim_list)),
+        "hospital_claims": len(hospital), "example_claims": len(examples), "shipped_rules_findings": shipped[1],
         "shipped_rules_mismatches": len(shipped[2]),
         "shipped_rules_that_fired": f"{len(fired)} of {len(shipped_rules.program.rules)}",
         "shipped_rules_never_fired": sorted(shipped_ids - fired - payer_fired),

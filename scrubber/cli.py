@@ -462,7 +462,7 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
     try:
         report = import_files(args.kind, args.files, args.data_dir, setting=args.setting,
-                              effective=args.effective, version=args.version)
+                              effective=args.effective, version=args.version, release=args.release)
     except DataImportError as exc:
         print(exc, file=sys.stderr)
         print("nothing was loaded", file=sys.stderr)
@@ -631,7 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--setting", choices=["practitioner", "hospital", "dme"],
                       help="ncci-ptp and mue: the setting (default: from the file name)")
     load.add_argument("--effective", metavar="DATE",
-                      help="mue: the table's effective date (default: from the file name)")
+                      help="mue: the table's effective date (default: from the file name); pprrvu: the "
+                           "release's first day (default: its quarter's, A = Jan 1 ... D = Oct 1)")
+    load.add_argument("--release", metavar="RVUyyX",
+                      help="pprrvu: the release, e.g. RVU25D (default: from the file name)")
     load.add_argument("--version", type=int, metavar="N", help="mce: the MCE version; icd10cm: the fiscal year")
     load.add_argument("--data-dir", default=settings().data_dir, help="default: $SCRUBBER_DATA_DIR or ./var")
     load.set_defaults(func=cmd_data_import)

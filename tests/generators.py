@@ -27,9 +27,15 @@ PROCEDURES = ["99213", "99214", "71046", "36415", "G0439", "3074F", "0001U", "99
               # what payers require beyond the codes (rules/claim_requirements.yaml): a lab panel (CLIA), a
               # CLIA-waived test that needs QW (87880), anesthesia (00142), a ground ambulance trip and its
               # mileage (A0429, A0425), a walker (DMEPOS: ordering provider)
-              "80053", "87880", "00142", "A0429", "A0425", "E0143"]
+              "80053", "87880", "00142", "A0429", "A0425", "E0143",
+              # Medicare PFS payment policy (rules/payment_policy.yaml): minor (10060, 11451) and major (27447,
+              # 22633, 22836, 33945) procedures with their assistant, co-surgeon and team indicators, a bilateral
+              # indicator 2 code (77067), a PC-only code (93010), status B, P, M, C and T codes
+              "10060", "27447", "27447", "77067", "22633", "22836", "33945", "11451", "93010", "99288", "A4556",
+              "G8400", "17999", "G0117"]
 MODIFIERS = ["25", "26", "TC", "LT", "RT", "50", "59", "XS", "XE", "76", "91", "GT", "JG", "ZZ",
-             "QW", "RH", "AA", "95"]  # CLIA waiver, ambulance residence-to-hospital, anesthesia, telehealth
+             "QW", "RH", "AA", "95",  # CLIA waiver, ambulance residence-to-hospital, anesthesia, telehealth
+             "80", "62", "66", "51", "57", "24"]  # assistant, co-surgeon, team, multiple procedure, E/M modifiers
 DIAGNOSES = ["E11.9", "I10", "E78.5", "J45.909", "K21.9", "M54.50", "Z00.00", "R05.9", "e119", "XYZ",
              # header, unknown, added or deleted on 2025-10-01, MCE lists, Excludes1
              "E11", "E11.99", "E11.A", "S30.1XXA", "E30.1", "C61", "N94.0", "F02.80", "O09.01", "E10.9"]
@@ -282,6 +288,12 @@ CLEAN_DIAGNOSES = ["E11.9", "I10", "E78.5", "J45.909", "K21.9", "M54.50", "Z00.0
 VALID_NPIS = ["1234567893", "1912301953", "1003000126", "1497758544", "1588667638"]
 
 
+def _practice_member(index: int) -> str:
+    """One of a practice's 1,000 patients (an MBI: the 7th, 10th and 11th characters are digits), so that
+    a large corpus has a few claims per patient, as billing systems send them."""
+    return f"1EG4TE{index // 100 % 10}MK{index % 100:02d}"
+
+
 def realistic_claim_dict(rng: random.Random, index: int = 0, defect_rate: float = 0.15) -> dict[str, Any]:
     """A claim as billing systems send most of them: clean, 1-12 lines and 1-12 diagnoses; a
     `defect_rate` share carries one typical mistake (bad NPI, pointer, date, total, modifiers)."""
@@ -300,7 +312,7 @@ def realistic_claim_dict(rng: random.Random, index: int = 0, defect_rate: float 
         "claim_id": f"PCN-{index}", "claim_type": "professional", "frequency_code": "1",
         "submission_date": (day + dt.timedelta(days=rng.randint(2, 30))).isoformat(),
         "payer": {"id": rng.choice(["medicare", "acme", "state-medicaid"]), "name": "Payer"},
-        "patient": {"member_id": "1EG4TE5MK72", "first_name": "Ann", "last_name": "Lee",
+        "patient": {"member_id": _practice_member(index), "first_name": "Ann", "last_name": "Lee",
                     "birth_date": rng.choice(["1950-03-14", "1988-07-01", "2012-05-30"]),
                     "sex": rng.choice(["F", "M"])},
         "billing_provider": {"npi": rng.choice(VALID_NPIS), "taxonomy": "207Q00000X", "tax_id": "587654321"},
@@ -339,3 +351,130 @@ def realistic_claim_dict(rng: random.Random, index: int = 0, defect_rate: float 
 def realistic_claims(seed: int, count: int) -> list[Claim]:
     rng = random.Random(seed)
     return [Claim.model_validate(realistic_claim_dict(rng, i)) for i in range(count)]
+
+
+# Hospital (UB-04) claims, picked from the shipped data (scrubber/data/baseline/hcpcs_opps_2026q2.tsv.gz for
+# the OPPS status indicators, revenue_codes_2026q2.tsv.gz, icd10pcs_fy2026.tsv.gz): each service is
+# (revenue code, HCPCS or None, modifiers). Clean outpatient claims keep to what the I/OCE pays: no SI B
+# or C code, a HCPCS on every revenue code that needs one, modifier 25 on a visit with a T/S/J1 procedure.
+_ER_VISIT = [("0450", "99283", ["25"]), ("0450", "99284", ["25"]), ("0450", "99285", ["25"])]  # J2
+_CLINIC_VISIT = [("0510", "G0463", [])]  # J2: the OPPS clinic visit
+_LAB = [("0300", "80053", []), ("0300", "85025", []), ("0300", "36415", []), ("0301", "84443", []),
+        ("0300", "81001", [])]  # Q4
+_IMAGING = [("0324", "71046", []), ("0350", "70450", []), ("0352", "74177", []), ("0320", "73560", ["RT"]),
+            ("0730", "93005", [])]  # Q3, Q1
+_INFUSION = [("0260", "96374", []), ("0260", "96360", [])]  # S
+_DRUGS = [("0636", "J1100", []), ("0636", "J2405", []), ("0250", None, [])]  # N; pharmacy needs no HCPCS
+_SURGERY = [("0360", "45378", []), ("0360", "43239", []), ("0360", "29881", ["RT"]), ("0360", "66984", ["LT"]),
+            ("0360", "64483", [])]  # T, J1
+_SURGERY_EXTRAS = [("0370", None, []), ("0710", None, []), ("0278", None, []), ("0250", None, [])]  # SI N
+INSTITUTIONAL_DIAGNOSES = ["J18.9", "K35.80", "N39.0", "I21.4", "J44.1", "I50.9", "A41.9", "R07.9", "R10.9",
+                           "M17.11", "K80.20"]
+INPATIENT_PROCEDURES = ["0DTJ4ZZ", "0SRC0JZ", "0SRD0JZ", "02703ZZ", "0FT44ZZ", "3E0336Z", "30233N1", "BW28ZZZ"]
+HOSPITAL_CHARGES = ["85.00", "240.00", "410.50", "1200.00", "2875.00"]
+
+
+def _outpatient_services(rng: random.Random) -> list[tuple[str, str | None, list[str]]]:
+    kind = rng.choice(["emergency", "clinic", "surgery", "surgery"])
+    if kind == "emergency":
+        services = [rng.choice(_ER_VISIT), *rng.sample(_LAB, k=rng.randint(1, 3)),
+                    *rng.sample(_IMAGING, k=rng.randint(0, 2)), *rng.sample(_INFUSION, k=rng.randint(0, 1)),
+                    *rng.sample(_DRUGS, k=rng.randint(0, 2))]
+    elif kind == "clinic":
+        services = [rng.choice(_CLINIC_VISIT), *rng.sample(_LAB, k=rng.randint(0, 2)),
+                    *rng.sample(_IMAGING, k=rng.randint(0, 1))]
+    else:
+        services = [rng.choice(_SURGERY), *rng.sample(_SURGERY_EXTRAS, k=rng.randint(1, 4)),
+                    *rng.sample(_LAB, k=rng.randint(0, 2))]
+        if rng.random() < 0.2:  # a pre-procedure visit, rightly with 25
+            services.append(("0510", "G0463", ["25"]))
+    return services
+
+
+def realistic_institutional_claim_dict(rng: random.Random, index: int = 0,
+                                       defect_rate: float = 0.15) -> dict[str, Any]:
+    """A hospital claim as billing systems send most of them: three in four outpatient (type of bill 0131,
+    one day, an emergency, clinic or surgery visit with its labs, imaging and drugs), one in four
+    inpatient (0111, a stay of 1-6 days: room and board, ICD-10-PCS procedures, admission type, point of
+    origin and discharge status). A `defect_rate` share carries one typical mistake: an invalid type of
+    bill or revenue code, an office visit code (OPPS SI B), an inpatient-only procedure on the outpatient
+    bill, a line after the statement period, a revenue code without its HCPCS, a visit without 25 on the
+    day of a procedure, a missing admission type."""
+    day = BASE_DAY + dt.timedelta(days=rng.randint(0, 20))
+    inpatient = rng.random() < 0.25
+    claim: dict[str, Any] = {
+        "claim_id": f"ICN-{index}", "claim_type": "institutional",
+        "submission_date": (day + dt.timedelta(days=rng.randint(8, 30))).isoformat(),
+        "payer": {"id": rng.choice(["medicare", "medicare", "acme-health"]), "name": "Payer"},
+        "patient": {"member_id": "1EG4TE5MK72", "first_name": "Ann", "last_name": "Lee",
+                    "birth_date": rng.choice(["1942-11-02", "1950-03-14", "1961-08-23", "1988-07-01"]),
+                    "sex": rng.choice(["F", "M"])},
+        "billing_provider": {"npi": rng.choice(VALID_NPIS), "taxonomy": "282N00000X", "tax_id": "587654321"},
+        "attending_provider": {"npi": rng.choice(VALID_NPIS)},
+        "ordering_provider": {"npi": rng.choice(VALID_NPIS)},  # labs and imaging need one (NM1*DK)
+        "prior_authorization": f"PA{index:07d}",  # acme-health authorizes CT and MRI
+        "diagnoses": [{"code": c} for c in rng.sample(INSTITUTIONAL_DIAGNOSES, k=rng.randint(1, 5))],
+    }
+    lines: list[dict[str, Any]] = []
+
+    def add(revenue: str, code: str | None, modifiers: list[str], on: dt.date, units: int = 1,
+            until: dt.date | None = None) -> None:
+        line = {"line_number": len(lines) + 1, "revenue_code": revenue, "procedure_code": code,
+                "modifiers": list(modifiers), "units": units, "charge": rng.choice(HOSPITAL_CHARGES),
+                "service_date": on.isoformat()}
+        if until is not None:
+            line["service_date_end"] = until.isoformat()
+        lines.append(line)
+
+    if inpatient:
+        stay = rng.randint(1, 6)
+        discharge = day + dt.timedelta(days=stay)
+        claim.update(type_of_bill="0111", frequency_code="1", admission_date=day.isoformat(),
+                     discharge_date=discharge.isoformat(), statement_from=day.isoformat(),
+                     statement_to=discharge.isoformat(), admission_type=rng.choice(["1", "1", "2", "3"]),
+                     admission_source=rng.choice(["1", "1", "2", "4"]), admission_hour=f"{rng.randint(0, 23):02d}",
+                     patient_status=rng.choice(["01", "01", "01", "06", "03"]),
+                     value_codes=[{"code": "80", "amount": f"{stay}.00"}])
+        add("0120", None, [], day, units=stay, until=discharge - dt.timedelta(days=1))
+        for revenue, code, modifiers in [*rng.sample(_LAB, k=rng.randint(1, 4)), *rng.sample(_IMAGING, k=rng.randint(0, 2)),
+                                         ("0250", None, [])]:
+            add(revenue, code, modifiers, day + dt.timedelta(days=rng.randint(0, stay)))
+        if rng.random() < 0.6:
+            codes = rng.sample(INPATIENT_PROCEDURES, k=rng.randint(1, 2))
+            claim["procedures"] = [{"code": c, "date": (day + dt.timedelta(days=1)).isoformat()} for c in codes]
+            claim["operating_provider"] = {"npi": rng.choice(VALID_NPIS)}
+            add("0360", None, [], day + dt.timedelta(days=1))
+    else:
+        claim.update(type_of_bill="0131", frequency_code="1", statement_from=day.isoformat(),
+                     statement_to=day.isoformat())
+        for revenue, code, modifiers in _outpatient_services(rng):
+            add(revenue, code, modifiers, day, units=rng.choice([1, 1, 1, 2]) if revenue == "0636" else 1)
+    if rng.random() < defect_rate:
+        defect = rng.randrange(8)
+        line = rng.choice(lines)
+        if defect == 0:
+            claim["type_of_bill"] = rng.choice(["0999", "0136"])
+        elif defect == 1:
+            line["revenue_code"] = "9999"
+        elif defect == 2:
+            add("0510", "99213", [], day)  # an office visit code: OPPS status indicator B (edit 62)
+        elif defect == 3 and not inpatient:
+            add("0360", "44140", [], day)  # inpatient-only (SI C) on the outpatient bill (edit 18)
+        elif defect == 4:
+            line["service_date"] = (day + dt.timedelta(days=9)).isoformat()
+            line.pop("service_date_end", None)
+        elif defect == 5 and not inpatient:
+            add("0360", None, [], day)  # operating room without its HCPCS (edit 48)
+        elif defect == 6 and not inpatient:
+            add("0510", "G0463", [], day)  # a visit without 25; edit 21 when a T/S/J1 line shares the day
+            add("0360", "45378", [], day)
+        elif inpatient:
+            claim.pop("admission_type")
+    claim["lines"] = lines
+    claim["total_charge"] = str(sum(Decimal(line["charge"]) for line in lines))
+    return claim
+
+
+def realistic_institutional_claims(seed: int, count: int) -> list[Claim]:
+    rng = random.Random(seed)
+    return [Claim.model_validate(realistic_institutional_claim_dict(rng, i)) for i in range(count)]

@@ -2,7 +2,8 @@
 
 - `scrubs` (scrubber.audit.scrubs): the audit trail, every scrub with its claim, result, rule set
   revision and API key, and its findings for analytics;
-- `history` (scrubber.audit.history): the claim-line history, the pipeline's ClaimHistory;
+- `history` (scrubber.audit.history): the claim-line history, the pipeline's ClaimHistory, and
+  what the billing system said it did with each claim (submitted, voided, replaced);
 - `statistics` (scrubber.audit.stats) and `retention` (scrubber.audit.retention): /v1/stats and
   purges that keep it the same;
 - `api_keys` (scrubber.audit.keys), `access_log` (scrubber.audit.access_log) and `rules_generation`
@@ -30,7 +31,7 @@ from scrubber.audit.scrubs import ScrubLog
 from scrubber.audit.stats import ScrubStatistics
 from scrubber.audit.tables import ALL_TABLES, ApiKey
 from scrubber.contract.claim import Claim, ScrubResult
-from scrubber.pipeline.enrich.history import PriorLine
+from scrubber.pipeline.enrich.history import HistoryLine, PriorLine, SubmissionChange
 
 
 class AuditStore:
@@ -56,8 +57,8 @@ class AuditStore:
     # -- scrubs (scrubber.audit.scrubs)
 
     def record(self, claim: Claim, result: ScrubResult, *, api_key_id: str | None = None,
-               at: dt.datetime | None = None) -> None:
-        self.scrubs.record(claim, result, api_key_id=api_key_id, at=at)
+               at: dt.datetime | None = None, owner: str | None = None) -> None:
+        self.scrubs.record(claim, result, api_key_id=api_key_id, at=at, owner=owner)
 
     def get(self, scrub_id: str) -> dict | None:
         return self.scrubs.get(scrub_id)
@@ -86,6 +87,13 @@ class AuditStore:
     def services(self, claim: Claim, codes: frozenset[str], start: dt.date | None,
                  end: dt.date) -> builtins.list[tuple[dt.date, str, str]]:
         return self.history.services(claim, codes, start, end)
+
+    def member_lines(self, claim: Claim, start: dt.date, end: dt.date) -> builtins.list[HistoryLine]:
+        return self.history.member_lines(claim, start, end)
+
+    def mark_submissions(self, changes: builtins.list[SubmissionChange], *, key_id: str | None, role: str,
+                         owner: str | None = None) -> builtins.list[bool | None]:
+        return self.history.mark(changes, key_id=key_id, role=role, owner=owner)
 
     # -- API keys (scrubber.audit.keys)
 

@@ -35,11 +35,14 @@ class FindingRecord(SQLModel, table=True):
 
 
 class ClaimLine(SQLModel, table=True):
+    """A line of the latest version of a claim; `counts`: whether the claim counts in the history now
+    (scrubber.pipeline.enrich.history.counts), kept on the line so that look-ups read one index."""
     __tablename__ = "claim_line"
+    __table_args__ = (sa.Index("ix_claim_line_member_date", "member_hash", "service_date"),)
     id: int | None = Field(default=None, primary_key=True)
     claim_id: str = Field(index=True, max_length=80)
     scrub_id: str = Field(max_length=26)
-    member_hash: str = Field(index=True, max_length=64)
+    member_hash: str = Field(max_length=64)
     payer_id: str | None = Field(default=None, max_length=40)
     line_number: int
     service_date: dt.date = Field(index=True)
@@ -48,6 +51,36 @@ class ClaimLine(SQLModel, table=True):
     units: str = Field(max_length=20)
     billing_npi: str | None = Field(default=None, max_length=40)
     recorded_at: dt.datetime
+    counts: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+
+
+class ClaimState(SQLModel, table=True):
+    """Each claim id's state in the history: its latest scrub (status, scrub id, the key that sent it:
+    its owner) and what the billing system said it did with it (submitted, voided, replaced)."""
+    __tablename__ = "claim_state"
+    claim_id: str = Field(primary_key=True, max_length=80)
+    scrub_status: str | None = Field(default=None, max_length=4)  # none: not known (recorded before 0003)
+    scrub_id: str | None = Field(default=None, max_length=26)
+    api_key_id: str | None = Field(default=None, max_length=40)
+    submission: str | None = Field(default=None, max_length=10)  # submitted, voided, replaced; none: not said
+    replaced_by: str | None = Field(default=None, max_length=80)
+    submission_date: dt.date | None = None
+    updated_at: dt.datetime
+
+
+class ClaimStatusChange(SQLModel, table=True):
+    """Who said what a claim became, and when: every change of a claim's submission state, from
+    POST /v1/claims/submissions or from a scrubbed claim's own fields (`scrub_id`)."""
+    __tablename__ = "claim_status_change"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(index=True)
+    claim_id: str = Field(index=True, max_length=80)
+    status: str = Field(max_length=10)
+    replaced_by: str | None = Field(default=None, max_length=80)
+    status_date: dt.date | None = None
+    key_id: str | None = Field(default=None, max_length=40)  # none: loopback without keys
+    role: str | None = Field(default=None, max_length=20)  # none: said by a scrubbed claim's fields
+    scrub_id: str | None = Field(default=None, max_length=26)
 
 
 class ApiKey(SQLModel, table=True):
@@ -106,5 +139,6 @@ class FindingRollup(SQLModel, table=True):
     scrubs: int
 
 
-ALL_TABLES = (FindingRecord, ClaimLine, Scrub, ApiKey, ClaimAccess, ServiceState, ScrubRollup, FindingRollup)
+ALL_TABLES = (FindingRecord, ClaimLine, ClaimState, ClaimStatusChange, Scrub, ApiKey, ClaimAccess, ServiceState,
+              ScrubRollup, FindingRollup)
 """Every table, in an order that deletes safely (findings before their scrubs)."""

@@ -16,18 +16,19 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MONEY = re.compile(r"-?[0-9]{1,9}(\.[0-9]{1,2})?")
+_CENT = Decimal("0.01")
 
 
 def _iso_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):  # the usual case first: a JSON string
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a calendar date") from None
+    if isinstance(value, dt.datetime):
+        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, dt.date):
+        return value
     raise ValueError("must be a date written as YYYY-MM-DD")
 
 
@@ -38,9 +39,9 @@ def _money(value: Any) -> Decimal:
         value = str(value)
     elif isinstance(value, (float, Decimal)):
         value = format(Decimal(str(value)), "f")
-    if isinstance(value, str) and _MONEY.fullmatch(value.strip()):
+    if isinstance(value, str) and _MONEY.fullmatch(text := value.strip()):
         try:
-            return Decimal(value.strip()).quantize(Decimal("0.01"))
+            return Decimal(text).quantize(_CENT)
         except InvalidOperation:
             pass
     raise ValueError("must be an amount with at most 2 decimal places and at most 9 digits before the point, "
@@ -48,6 +49,8 @@ def _money(value: Any) -> Decimal:
 
 
 def _units(value: Any, what: str = "a number of units", example: str = "1") -> Decimal:
+    if type(value) is int and -10**7 < value < 10**7:  # the usual case first: a whole number in range
+        return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ValueError(f"must be {what}, such as {example}")
     try:
@@ -68,6 +71,8 @@ def _ndc_quantity(value: Any) -> Decimal:
 
 def _whole(low: int, high: int, what: str) -> Callable[[Any], int]:
     def check(value: Any) -> int:
+        if type(value) is int and low <= value <= high:  # the usual case first
+            return value
         # 2.0 is a whole number in JSON (and JSON Schema); true is not, nor is 2.5
         # (checked in range before dividing: Decimal("1E+30") // 1 raises InvalidOperation)
         if isinstance(value, (float, Decimal)) and not isinstance(value, bool) and math.isfinite(value) \
@@ -247,6 +252,14 @@ class Claim(_Strict):
     occurrence_spans: list[OccurrenceSpan] = Field(default_factory=list, max_length=24)
     value_codes: list[ValueCode] = Field(default_factory=list, max_length=24)
     procedures: list[Procedure] = Field(default_factory=list, max_length=25)
+    # 1.1: what the billing system did (the claim history; README "Claim history"); not PHI
+    submission_status: Literal["submitted"] | None = Field(
+        default=None, description='"submitted": this claim was already sent to the payer; its lines count in '
+                                  'the claim history whatever its scrub says')
+    replaces_claim_id: Text80 | None = Field(
+        default=None, description="the claim id this claim replaces: once this claim counts in the claim "
+                                  "history (its scrub passes or warns, or it was submitted), the earlier one's "
+                                  "lines no longer do")
 
 
 Severity = Literal["error", "warning", "info"]

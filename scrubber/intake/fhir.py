@@ -37,6 +37,9 @@ the rules report a SNOMED diagnosis as an invalid ICD-10-CM code rather than los
 * ``type.coding`` (http://terminology.hl7.org/CodeSystem/claim-type): ``professional`` or
   ``institutional`` -> ``claim_type``; ``oral``, ``pharmacy``, ``vision`` or anything else is
   a ClaimError (the scrubber checks 837P/837I claims only).
+* ``use``: only ``claim`` is scrubbed. A ``preauthorization`` (a Da Vinci PAS prior authorization
+  request) or a ``predetermination`` asks what the payer would cover, before the service: it is a
+  ClaimError at ``use``, as an unsupported claim type is (it has no charges or dates to check).
 * ``created`` -> ``submission_date`` (the date part of a dateTime).
 * ``insurer`` -> ``payer``; when the Claim has no insurer, the first ``payor`` of the
   Coverage. ``payer.id`` is the Organization's identifier typed ``payerid`` (CARIN) or
@@ -71,9 +74,11 @@ the rules report a SNOMED diagnosis as an invalid ICD-10-CM code rather than los
   https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets; never an NDC) ->
   ``procedure_code``; each ``modifier[]`` -> ``modifiers``; ``quantity.value`` -> ``units``;
   ``net``, else ``unitPrice`` x ``quantity`` (1 when absent) x ``factor`` (1 when absent) ->
-  ``charge``; ``servicedDate``, or ``servicedPeriod.start`` / ``.end`` -> ``service_date`` /
-  ``service_date_end``; ``diagnosisSequence`` -> ``diagnosis_pointers``, each FHIR sequence
-  number turned into the 1-based position of that diagnosis in ``diagnoses`` (a sequence that
+  ``charge``; an item without ``quantity`` (or its value) is 1 unit, as the charge assumed;
+  ``servicedDate``, or ``servicedPeriod.start`` / ``.end`` -> ``service_date`` /
+  ``service_date_end``; an item with neither takes the Claim's ``billablePeriod.start`` / ``.end``
+  (so its codes, and the diagnoses, are judged by the code set of the claim's dates);
+  ``diagnosisSequence`` -> ``diagnosis_pointers``, each FHIR sequence number turned into the 1-based position of that diagnosis in ``diagnoses`` (a sequence that
   names no diagnosis there, or one left out, becomes the text ``#7``, which the rules report as
   a bad pointer);
   ``locationCodeableConcept`` (CMS place of service,
@@ -90,7 +95,10 @@ the rules report a SNOMED diagnosis as an invalid ICD-10-CM code rather than los
   authorization number, so supportingInfo is not searched for one.
 * Institutional claims only, from ``supportingInfo`` (by category code, any system):
   ``typeofbill`` (CARIN / Da Vinci PCT; code in https://www.nubc.org/CodeSystem/TypeOfBill) ->
-  ``type_of_bill``, whose last digit -> ``frequency_code``; ``admissionperiod`` (CARIN) or
+  ``type_of_bill``, whose last digit -> ``frequency_code``; when no supportingInfo carries one,
+  ``subType`` (as the HL7 UB-04 examples send it) when its coding is in the TypeOfBill system or is
+  a 3-4 digit code (CARIN's ``inpatient`` / ``outpatient`` and ex-claimsubtype codes are not one);
+  ``admissionperiod`` (CARIN) or
   ``hospitalized`` (claiminformationcategory) ``timingPeriod.start`` / ``.end`` (or
   ``timingDate``) -> ``admission_date`` / ``discharge_date``, and the start's hour, when it is a
   dateTime, -> ``admission_hour``; ``admtype``, ``pointoforigin``, ``discharge-status`` (CARIN)
@@ -105,7 +113,8 @@ the rules report a SNOMED diagnosis as an invalid ICD-10-CM code rather than los
   number from ``supportingInfo`` (code ``CLIA``) or a CLIA-system identifier; ``procedure[]`` ->
   ``procedures``; per item, the NDC's quantity and unit, minutes (``min``) -> ``anesthesia_minutes``,
   and the ordering / rendering members of its ``careTeamSequence``. Providers get their names.
-* Not mapped (the contract has no field): ``accident``, ``related``, ``subType``, ``status``, ``use``.
+* Not mapped (the contract has no field): ``accident``, ``related``, ``status``; ``subType`` other
+  than a type of bill.
 
 Missing data is left out (None) for the rules to report: a Claim without diagnoses, units or
 a payer is still a claim. A partial FHIR date (``1950`` or ``1950-03``) cannot be a contract
@@ -164,6 +173,9 @@ NDC_UNITS = {"mL": "ML", "ml": "ML", "g": "GR", "mg": "ME", "[iU]": "F2", "[IU]"
 
 SUPPORTED = ("professional", "institutional")
 UNSUPPORTED = ("oral", "pharmacy", "vision")
+# Claim.use values that are requests about a future service, not a bill (R4 claim-use)
+NOT_CLAIMS = {"preauthorization": "a prior authorization request (Da Vinci PAS)",
+              "predetermination": "a predetermination (a request for an estimate of what the payer would pay)"}
 SEX = {"male": "M", "female": "F", "other": "U", "unknown": "U"}
 RENDERING_ROLES = (("rendering", "performing", "82"), ("primary",))
 # careTeam.role codes, any system: R4 claimcareteamrole / CARIN C4BB names, and the X12 NM101 entity
@@ -408,6 +420,7 @@ class _Mapper:
 
     def claim(self) -> Mapped:
         c = self.c
+        self._use()
         claim_type = self._claim_type()
         if not c.item:
             raise ClaimError("the Claim has no item", [FieldError(
@@ -450,6 +463,14 @@ class _Mapper:
         out.update((key, value) for key, value in found.items() if value)
 
     # -- claim level
+
+    def _use(self) -> None:
+        """Refuse a Claim whose ``use`` is preauthorization or predetermination: not a claim to scrub."""
+        use = self.c.use
+        if use in NOT_CLAIMS:
+            raise ClaimError(f"{use} requests are not supported", [FieldError(
+                "use", f"is {use!r}, {NOT_CLAIMS[use]}: the scrubber checks claims for services given, "
+                       "use = claim")])
 
     def _claim_type(self) -> str:
         codes = [(cd.system, cd.code) for cd in self.c.type.coding or [] if cd.code]
@@ -618,11 +639,23 @@ class _Mapper:
                                   ("discharge-status", "patient_status")):
                 if category in categories and key not in out and (code := _code(info.code, ())):
                     out[key] = self._set(key, code, f"{where}.code")
+        if out["type_of_bill"] is None and (bill := self._subtype_bill()):
+            out["type_of_bill"] = self._set("type_of_bill", bill, "subType")
+            if bill.isdigit() and len(bill) in (3, 4):
+                out["frequency_code"] = self._set("frequency_code", bill[-1], "subType")
         period = self.c.billablePeriod  # the statement period (UB-04 FL 6)
         if period is not None:
             for key, value in (("statement_from", _day(period.start)), ("statement_to", _day(period.end))):
                 if value:
                     out[key] = self._set(key, value, "billablePeriod")
+
+    def _subtype_bill(self) -> str | None:
+        """A type of bill sent in ``subType``: a coding in the NUBC TypeOfBill system, else a coding whose
+        code is 3 or 4 digits (whatever its system); None for other subtypes (inpatient, emergency...)."""
+        codings = [cd for cd in (self.c.subType.coding or [] if self.c.subType else []) if cd.code]
+        chosen = next((cd for cd in codings if cd.system in TYPE_OF_BILL), None) or \
+            next((cd for cd in codings if cd.code and cd.code.isdigit() and len(cd.code) in (3, 4)), None)
+        return chosen.code if chosen is not None else None
 
     # -- diagnoses and lines
 
@@ -652,10 +685,13 @@ class _Mapper:
     def _line(self, i: int, item: ClaimItem, positions: dict[int, int]) -> dict[str, Any]:
         at, to = f"item[{i}]", f"lines[{i}]"
         start = end = None
+        quantity = item.quantity.value if item.quantity is not None else None
         if item.servicedDate is not None:
             start = _day(item.servicedDate)
         elif item.servicedPeriod is not None:
             start, end = _day(item.servicedPeriod.start), _day(item.servicedPeriod.end)
+        elif self.c.billablePeriod is not None:  # no date of its own: the claim's dates
+            start, end = _day(self.c.billablePeriod.start), _day(self.c.billablePeriod.end)
         modifiers = [code for m in item.modifier or [] if (code := _code(m, PROCEDURE))]
         ndc = _code(item.productOrService, (NDC,), fallback=False)
         drug, drug_at = (item.quantity, f"{at}.quantity") if ndc else (None, "")
@@ -667,7 +703,7 @@ class _Mapper:
             "line_number": item.sequence,
             "procedure_code": _code(item.productOrService, PROCEDURE, skip=(NDC,)),
             "modifiers": modifiers,
-            "units": _number(item.quantity.value) if item.quantity is not None else None,
+            "units": _number(quantity) if quantity is not None else 1,  # absent: 1, as the charge assumed
             "charge": self._charge(item, at),
             "service_date": start,
             "service_date_end": end,
@@ -678,6 +714,8 @@ class _Mapper:
         }
         self._line_11(i, item, line, drug, drug_at)
         serviced = f"{at}.servicedDate" if item.servicedDate is not None else f"{at}.servicedPeriod"
+        if item.servicedDate is None and item.servicedPeriod is None and self.c.billablePeriod is not None:
+            serviced = "billablePeriod"
         for key, source in (("line_number", "sequence"), ("procedure_code", "productOrService"),
                             ("modifiers", "modifier"), ("units", "quantity.value"), ("charge", "net"),
                             ("diagnosis_pointers", "diagnosisSequence"),

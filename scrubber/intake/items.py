@@ -225,7 +225,7 @@ def file_items(path: str | Path) -> Iterator[Item]:
         elif kind == "fhir":
             yield from fhir_items(raw.read())
         else:
-            yield from json_items(raw.read().decode("utf-8", errors="replace"))
+            yield from json_items(raw.read().decode("utf-8-sig", errors="replace"))
 
 
 def _is_json(line: bytes) -> bool:

@@ -154,6 +154,8 @@ def loads(text: str | bytes) -> Any:
     """JSON text (numbers with a fraction as Decimal), at most MAX_JSON_DEPTH levels deep: every
     JSON the service reads from a client comes through here. Raises json.JSONDecodeError (TooDeep
     when too deep) or UnicodeDecodeError."""
+    if isinstance(text, str) and text.startswith("\ufeff"):  # a byte-order mark (bytes: json skips it)
+        text = text[1:]
     check_depth(text)
     return json.loads(text, parse_float=Decimal)
 

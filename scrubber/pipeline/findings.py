@@ -10,7 +10,6 @@ them. Last, `cap` bounds what one claim reports (limits.MAX_FINDINGS_PER_CLAIM).
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 
 from scrubber.contract.claim import Finding
 from scrubber.ruleset.program import CompiledRule, Program, template_field, template_fields
@@ -71,18 +70,26 @@ def show(value, fld: Field) -> str:
     return str(value)
 
 
-# a rule's message is rendered claim after claim: its {name}s are found once (saves a regex scan per finding)
-_names_in = lru_cache(maxsize=4096)(template_fields)
+# What a message template shows: per distinct {name}, in order, the placeholder, the alias of the
+# matched fact it reads and the field.
+Plan = tuple[tuple[str, str, Field], ...]
 
 
-def render(template: str, rule: CompiledRule, bound: dict[str, dict], facts: Facts) -> str:
+def plan(template: str, rule: CompiledRule) -> Plan:
+    """Which matched fact and field each {name} of a rule's template shows (read once per rule)."""
+    found = []
+    for name in dict.fromkeys(template_fields(template)):
+        where = template_field(rule, name)
+        assert where is not None, f"{{{name}}}: the loader checks every field a message names"
+        found.append(("{" + name + "}", *where))
+    return tuple(found)
+
+
+def render(template: str, shown: Plan, bound: dict[str, dict], facts: Facts) -> str:
     out = template
-    for name in _names_in(template):
-        found = template_field(rule, name)
-        assert found is not None, f"{{{name}}}: the loader checks every field a message names"
-        alias, fld = found
+    for placeholder, alias, fld in shown:
         fact = _full_fact(facts, bound[alias]["id"])
-        out = out.replace("{" + name + "}", show(_raw_value(facts, fact, fld), fld))
+        out = out.replace(placeholder, show(_raw_value(facts, fact, fld), fld))
     return out
 
 
@@ -106,7 +113,19 @@ def _lines(rule: CompiledRule, bound: dict[str, dict], facts: Facts) -> list[int
     return []
 
 
-def build_findings(program: Program, activations: list[Activation], facts: Facts) -> list[Finding]:
+Plans = dict[str, tuple[Plan, Plan]]  # rule name -> the plans of its message and of its field
+
+
+def plans_of(program: Program) -> Plans:
+    """What each rule's message and field show (a Scrubber reads them once for its Program)."""
+    return {rule.name: (plan(rule.rule.message, rule), plan(rule.rule.field, rule) if rule.rule.field else ())
+            for rule in program.rules}
+
+
+def build_findings(program: Program, activations: list[Activation], facts: Facts,
+                   plans: Plans | None = None) -> list[Finding]:
+    """The findings of one claim's activations; `plans`: `plans_of(program)`, when already read."""
+    plans = plans if plans is not None else plans_of(program)
     grouped: dict[tuple, list] = {}
     for name, bound in activations:
         rule = program.by_name[name]
@@ -129,10 +148,11 @@ def build_findings(program: Program, activations: list[Activation], facts: Facts
         if rule.scope == "claim":
             lines = sorted({n for m in matches for n in m[0]})
         meta = rule.rule
+        message_plan, field_plan = plans[key[0]]
         findings.append(Finding(
             rule_id=meta.id, category=meta.category, severity=meta.severity,
-            message=render(meta.message, rule, bound, facts), lines=lines,
-            field=render(meta.field, rule, bound, facts) if meta.field else None,
+            message=render(meta.message, message_plan, bound, facts), lines=lines,
+            field=render(meta.field, field_plan, bound, facts) if meta.field else None,
             carc=meta.carc, rarc=meta.rarc, suggestion=meta.suggestion, source=rule.source))
     findings.sort(key=lambda f: (_SEVERITY_RANK[f.severity], f.lines, f.rule_id, f.message))
     return findings

@@ -20,12 +20,15 @@ from scrubber.pipeline.enrich.claim_requirements import ClaimRequirements
 from scrubber.pipeline.enrich.coding_edits import CodingEdits
 from scrubber.pipeline.enrich.facts import Enricher, FactBuilder
 from scrubber.pipeline.enrich.history import ClaimHistory, PreviouslyBilled
-from scrubber.pipeline.findings import build_findings, cap, pair_rules_skipped, status
+from scrubber.pipeline.enrich.institutional import Institutional
+from scrubber.pipeline.enrich.payment_policy import PaymentPolicy
+from scrubber.pipeline.findings import build_findings, cap, pair_rules_skipped, plans_of, status
 from scrubber.pipeline.normalise import normalise
 from scrubber.refdata.store import ReferenceData
 from scrubber.ruleset.loader import RuleSet
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]  # 10 bits -> two characters
 
 
 _last_id = [0]
@@ -40,7 +43,7 @@ def new_scrub_id() -> str:
         if value >> 80 <= _last_id[0] >> 80:
             value = _last_id[0] + 1
         _last_id[0] = value
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return "".join([_CROCKFORD_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
 def standard_enrichers(reference: ReferenceData | None = None, history: ClaimHistory | None = None
@@ -51,7 +54,9 @@ def standard_enrichers(reference: ReferenceData | None = None, history: ClaimHis
     found: list[Enricher] = []
     if reference is not None:
         found.append(CodingEdits(reference))
+        found.append(PaymentPolicy(reference, history))
     found.append(ClaimRequirements(reference))
+    found.append(Institutional(reference))
     if history is not None:
         found.append(PreviouslyBilled(history))
     return tuple(found)
@@ -92,6 +97,7 @@ class Scrubber:
         self.program = ruleset.program
         self.enrichers = enrichers
         self.builder = FactBuilder(self.program, enrichers)
+        self.plans = plans_of(self.program)  # what each rule's message shows, read once
         self.evaluator: Evaluator = Engine(self.program) if evaluator == "engine" else ReferenceEvaluator(self.program)
 
     def close(self) -> None:
@@ -131,7 +137,7 @@ class Scrubber:
                     fact["dos"] = day
         activations = self.evaluator.run(engine_facts)
         skipped = [pair_rules_skipped(self.program)] if facts.pairs_skipped else []
-        findings = cap([*found, *skipped, *build_findings(self.program, activations, facts)])
+        findings = cap([*found, *skipped, *build_findings(self.program, activations, facts, self.plans)])
         dates = [line.service_date for line in claim.lines if line.service_date]
         effective = as_of or (min(dates) if dates else None)
         return Judged(claim, ScrubResult(

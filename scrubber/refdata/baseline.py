@@ -5,8 +5,9 @@ Two kinds of shipped file:
 - files in a published CMS layout (the practitioner NCCI and MUE excerpts, MCE v37, place of
   service), read by the importers exactly as `scrubber data import` reads them;
 - complete tables built by `scripts/build-baseline` (the hospital NCCI PTP table, add-on codes,
-  HCPCS by quarter, the I/OCE's OPPS facts per code, MCE v43.1 and v44, ICD-10-PCS): gzip TSV files whose columns are those of the
-  table they fill, loaded here row for row (see TABLE_FILES).
+  HCPCS by quarter, the I/OCE's OPPS facts per code, MCE v43.1 and v44, ICD-10-PCS, the 2024 PFS
+  Relative Value file): gzip TSV files whose columns are those of the table they fill, loaded here
+  row for row (see TABLE_FILES; the PPRRVU file holds four releases, one dataset each).
 
 The first start after an install builds the database (about 1.7M rows: tens of seconds, with a
 progress line on standard error); later starts find it loaded and take well under a second.
@@ -19,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from scrubber.refdata import icd10cm, importers
 from scrubber.refdata.store import (FILE_NAME, SCHEMA_VERSION, ReferenceData, Writer, database_path, dataset_name,
@@ -57,6 +58,13 @@ TABLE_FILES: tuple[TableFile, ...] = (
     TableFile("icd10pcs", 2027, "icd10pcs_fy2027.tsv.gz", "icd10pcs", "codes of MCE v44"),
     TableFile("hcpcs-opps", None, "hcpcs_opps_2026q2.tsv.gz", "hcpcs_opps",
               "2026Q2 (I/OCE 27.1): OPPS facts of every CPT and HCPCS code, with their history back to I/OCE 20.2"),
+    TableFile("revenue-codes", None, "revenue_codes_2026q2.tsv.gz", "revenue_code",
+              "2026Q2 (I/OCE 27.1): the I/OCE revenue code list with its OPPS flags, back to I/OCE 20.2"),
+    # The 2024 PFS Relative Value file: one dataset per release (the detail as importers.release_detail writes it)
+    TableFile("pprrvu", "RVU24A", "pprrvu_2024.tsv.gz", "pprrvu", "RVU24A from 2024-01-01"),
+    TableFile("pprrvu", "RVU24AR", "pprrvu_2024.tsv.gz", "pprrvu", "RVU24AR from 2024-03-09"),
+    TableFile("pprrvu", "RVU24B", "pprrvu_2024.tsv.gz", "pprrvu", "RVU24B from 2024-04-01"),
+    TableFile("pprrvu", "RVU24C", "pprrvu_2024.tsv.gz", "pprrvu", "RVU24C from 2024-07-01"),
 )
 
 
@@ -81,6 +89,8 @@ def _row_converter(table_file: TableFile, rationale_id: int) -> Callable[[list[s
     if table_file.table == "hcpcs_opps":  # code, dates, SI, APC, payment indicator, ages, then integer flags
         return lambda f: (f[0], int(f[1]), _integer(f[2]), f[3], f[4], f[5], _integer(f[6]), _integer(f[7]),
                           *(int(v) for v in f[8:14]), f[14], *(int(v) for v in f[15:]))
+    if table_file.table == "revenue_code":  # code, dates, status indicator, then integer flags
+        return lambda f: (f[0], int(f[1]), _integer(f[2]), f[3], *(int(v) for v in f[4:]))
     raise ValueError(f"no row converter for table {table_file.table}")
 
 
@@ -89,6 +99,17 @@ def _rows(path: Path, convert: Callable[[list[str]], tuple]) -> Iterator[tuple]:
         next(text, None)  # header
         for line in text:
             yield convert(line.rstrip("\n").split("\t"))
+
+
+def _tables(table_file: TableFile, rationale_id: int) -> dict[str, Iterable[tuple]]:
+    """The rows a shipped TSV gives each table of its dataset."""
+    if table_file.table == "pprrvu":  # the rows of one release (columns release, effective_from, code, ...)
+        rows = [f for f in _rows(table_file.path, tuple) if f[0] == table_file.scope]
+        if not rows:
+            raise ValueError(f"{table_file.name} has no row of {table_file.scope}")
+        return {"pprrvu": [(*f[:1], *f[2:12], f[12] or None, f[13] or None) for f in rows],
+                "pprrvu_release": [(table_file.scope, int(rows[0][1]))]}
+    return {table_file.table: _rows(table_file.path, _row_converter(table_file, rationale_id))}
 
 
 def _baseline_hash(files: list[Path]) -> str:
@@ -143,8 +164,7 @@ def ensure_baseline(data_dir: str | Path) -> Path:
                                    {"icd10cm": codes, "icd10cm_excludes1": notes})
                     loaded(dataset_name(kind, what))
                 elif isinstance(what, TableFile):
-                    Writer.replace(conn, kind, what.scope, source, what.name,
-                                   {what.table: _rows(what.path, _row_converter(what, rationale_id))}, what.detail)
+                    Writer.replace(conn, kind, what.scope, source, what.name, _tables(what, rationale_id), what.detail)
                     loaded(dataset_name(kind, what.scope))
         for kind, what in todo:  # the importers open the database themselves
             if isinstance(what, tuple):

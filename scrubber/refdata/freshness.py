@@ -1,7 +1,8 @@
 """How current each reference dataset is: its release, where it came from, its age and whether it is stale.
 
 A release is named per kind: ICD-10-CM by fiscal year ("FY2026", from the dataset's scope), MCE by
-version and fiscal year ("v37 (FY2020)", version N is FY N + 1983), the quarterly CMS tables (NCCI PTP,
+version and fiscal year ("v37 (FY2020)", version N is FY N + 1983), the PFS Relative Value file by its
+CMS release ("RVU24C", from the scope, starting on the day its detail gives), the quarterly CMS tables (NCCI PTP,
 MUE, add-on codes, HCPCS) by quarter ("2026Q3"), place of service by year ("2026"). The quarter or
 year is read, first found first, from the release that `scrubber data update` recorded (provenance),
 the dataset's detail (the NCCI version v322r0, the MUE effective date) and its file names
@@ -12,8 +13,8 @@ Age counts from the release's first day (a quarter's first day; October 1 for a 
 January 1 for a calendar year), not from the install: a baseline shipped with the package is as old
 as the release it was built from. A dataset is stale from the first day of the next release of its
 cycle (the catalogue's `cycle`: quarterly, or yearly; yearly is on October 1 for ICD-10-CM and MCE).
-Older fiscal years of ICD-10-CM and MCE are kept for claims of those years: only the newest loaded
-one of each can be stale.
+Older fiscal years of ICD-10-CM and MCE, and older PPRRVU releases, are kept for claims of those
+dates: only the newest loaded one of each can be stale.
 
 The functions above `report` are pure (dataset facts and a day in, facts out); `report` reads the
 provenance file and the catalogue.
@@ -33,12 +34,13 @@ from scrubber.refdata.update import load_catalogue, read_provenance
 
 Cycle = Literal["quarterly", "yearly"]
 FISCAL_YEAR_KINDS = ("icd10cm", "icd10pcs", "mce")  # one dataset per fiscal year / version; the year starts October 1
+RELEASE_KINDS = (*FISCAL_YEAR_KINDS, "pprrvu")  # one dataset per release, older ones kept for older claims
 DEFAULT_CYCLES: dict[str, Cycle] = {"ncci-ptp": "quarterly", "mue": "quarterly", "aoc": "quarterly",
                                     "hcpcs": "quarterly", "icd10cm": "yearly", "icd10pcs": "yearly", "mce": "yearly", "pos": "yearly",
                                     # CMS republishes the Order and Referring file weekly: quarterly is the
                                     # shortest cycle known here; the CLIA list and the ASP crosswalk are quarterly
                                     "clia-waived": "quarterly", "order-referring": "quarterly",
-                                    "ndc-hcpcs": "quarterly", "hcpcs-opps": "quarterly"}
+                                    "ndc-hcpcs": "quarterly", "hcpcs-opps": "quarterly", "pprrvu": "quarterly"}
 _MONTHS = {"jan": 1, "apr": 4, "jul": 7, "oct": 10}
 
 
@@ -114,6 +116,8 @@ def release_of(dataset: Dataset, recorded_release: str | None = None) -> Release
     if dataset.kind == "mce" and scope.isdigit():
         fy = int(scope) + 1983
         return Release(f"v{scope} (FY{fy})", dt.date(fy - 1, 10, 1))
+    if dataset.kind == "pprrvu" and (m := re.search(r"from (\d{4}-\d{2}-\d{2})", dataset.detail)):
+        return Release(scope, dt.date.fromisoformat(m[1]))  # detail "RVU24AR from 2024-03-09"
     if dataset.kind == "pos":  # the first year the label, the detail or a file name gives
         years = [y for y in map(_year_of, [recorded_release or "", dataset.detail, *dataset.files.split(", ")]) if y]
         if years:
@@ -146,14 +150,14 @@ def freshness(dataset: Dataset, today: dt.date, *, cycle: Cycle | None = None,
 
 def freshness_of_all(loaded: Iterable[Dataset], today: dt.date, *, cycles: Mapping[str, Cycle] | None = None,
                      provenance: Mapping[str, Mapping[str, Any]] | None = None) -> list[Freshness]:
-    """Every dataset's freshness; of ICD-10-CM and MCE only the newest loaded year can be stale."""
+    """Every dataset's freshness; of ICD-10-CM, MCE and PPRRVU only the newest loaded year or release can be stale."""
     loaded = list(loaded)
     cycles = cycles or DEFAULT_CYCLES
     provenance = provenance or {}
     newest: dict[str, Dataset] = {}
     for d in loaded:
-        if d.kind in FISCAL_YEAR_KINDS and (d.kind not in newest or
-                                            release_of(d).start > release_of(newest[d.kind]).start):
+        if d.kind in RELEASE_KINDS and (d.kind not in newest or
+                                        release_of(d).start > release_of(newest[d.kind]).start):
             newest[d.kind] = d
     return [freshness(d, today, cycle=cycles.get(d.kind), provenance=provenance.get(d.name),
                       superseded=d.kind in newest and newest[d.kind] is not d) for d in loaded]

@@ -20,6 +20,7 @@ One reader per kind, each a generator over the rows of a file, or of the matchin
 | `clia-waived` | `read_clia_waived` | clia_waived      | clia-waived          |
 | `order-referring` | `read_order_referring` | order_referring | order-referring |
 | `ndc-hcpcs` | `read_ndc_hcpcs` | ndc_hcpcs              | ndc-hcpcs            |
+| `pprrvu`   | `read_pprrvu` | pprrvu, pprrvu_release  | pprrvu:<release> (one per release) |
 
 Text is decoded as UTF-8 (a byte-order mark is dropped), else as Windows-1252/Latin-1 (the MUE
 tables are Latin-1); CRLF, LF and CR line ends are all accepted.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
 import importlib
 import io
 import re
@@ -38,6 +40,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Sequence
 
+from scrubber.refdata import fee_schedule as pfs
 from scrubber.refdata.errors import DataImportError, ImportFileError
 from scrubber.refdata.store import KINDS, MUE_SETTINGS, PTP_SETTINGS, Writer, database_path, dataset_name
 
@@ -790,6 +793,295 @@ def read_ndc_hcpcs(path: str | Path) -> Iterator[NdcHcpcsRow]:
                               get("billunits"), get("billunitspkg"), where)
 
 
+# ---------------------------------------------------------------------------------------------
+# The PFS Relative Value file (PPRRVU): `scrubber data import pprrvu FILE...` (scrubber.refdata.fee_schedule).
+#
+# It reads three layouts, told apart by their header:
+#
+# - the CSV CMS publishes (`PPRRVU25_OCT.csv`, inside `RVU25D.zip`): title and notice rows, then a
+#   header over several rows whose last one starts `HCPCS,MOD,DESCRIPTION,CODE,...`; the columns are
+#   read by position, as the RVU file layout numbers them (their names repeat: "PE RVU", "INDICATOR").
+#   Descriptions may be blank (they are never kept: CPT descriptors are AMA content);
+# - the zip as downloaded (`RVU25D.zip`): its `PPRRVU*.csv` members; the other files of the zip (GPCI,
+#   anesthesia, OPPS cap, locality) are ignored. The fixed-width TXT and the Excel sheet are not read;
+# - the normalised CSV of the shipped baseline's source (`pprrvu_2024_rvu24a-c.nodesc.csv.gz`, also
+#   gzip): named columns `source_file,date_start,date_end,hcpcs,mod,status_code,...`, several releases
+#   in one file, each named by `source_file` (`rvu24ar_jan` = RVU24AR) with its first day in `date_start`.
+#
+# The release of a CMS file is `--release`, else the one its name (or its zip's) gives: RVU25D, or
+# PPRRVU25_OCT / PPRRVU2025_Oct (JAN = A, APR = B, JUL = C, OCT = D). Its first day is `--effective`,
+# else the quarter's (A = January 1, B = April 1, C = July 1, D = October 1); a correction (RVU24AR)
+# needs `--effective`. Each release is one dataset, `pprrvu:<release>`, replaced whole; the others stay.
+#
+# Every row is validated before anything is written: a 5-character code, a modifier of blank or two
+# letters/digits, the status code, PC/TC, global days and every indicator in the values the layout
+# defines (scrubber.refdata.fee_schedule), the numbers as numbers, no code and modifier twice in a
+# release. A bad row refuses the whole import with its file, line and column; the data loaded before
+# stays in force.
+
+class PprrvuRow(NamedTuple):
+    """One row of a release, in the columns of the store's pprrvu table, with the release's first day."""
+
+    release: str
+    effective_from: dt.date
+    code: str
+    modifier: str
+    status: str
+    pctc: str
+    global_days: str
+    mult_proc: str
+    bilateral: str
+    assistant: str
+    co_surgeon: str
+    team: str
+    endo_base: str | None
+    imaging_family: str | None
+    where: Where
+
+    def table_row(self) -> tuple:
+        return (self.release, *self[2:14])
+
+
+class _Column(NamedTuple):
+    position: int  # 0-based, in the CMS CSV
+    cms_name: str  # as the RVU file layout names it
+    normalised: str  # the column's name in the normalised CSV
+
+
+# The columns read, by position in the CMS CSV (the RVU file layout's order) and by name in the normalised one.
+_COLUMNS = {
+    "code": _Column(0, "HCPCS", "hcpcs"),
+    "modifier": _Column(1, "MOD", "mod"),
+    "status": _Column(3, "STATUS CODE", "status_code"),
+    "work_rvu": _Column(5, "WORK RVU", "work_rvu"),
+    "non_fac_pe_rvu": _Column(6, "NON-FAC PE RVU", "non_fac_pe_rvu"),
+    "facility_pe_rvu": _Column(8, "FACILITY PE RVU", "facility_pe_rvu"),
+    "mp_rvu": _Column(10, "MP RVU", "mp_rvu"),
+    "pctc": _Column(13, "PCTC IND", "pctc_ind"),
+    "global_days": _Column(14, "GLOB DAYS", "glob_days"),
+    "mult_proc": _Column(18, "MULT PROC", "mult_proc"),
+    "bilateral": _Column(19, "BILAT SURG", "bilat_surg"),
+    "assistant": _Column(20, "ASST SURG", "asst_surg"),
+    "co_surgeon": _Column(21, "CO SURG", "co_surg"),
+    "team": _Column(22, "TEAM SURG", "team_surg"),
+    "endo_base": _Column(23, "ENDO BASE", "endo_base"),
+    "conv_factor": _Column(24, "CONV FACTOR", "conv_factor"),
+    "imaging_family": _Column(27, "DIAGNOSTIC IMAGING FAMILY INDICATOR", "diagnostic_imaging_family_indicator"),
+}
+_CMS_WIDTH = 28  # the CMS CSV has at least the columns through the imaging family indicator
+_NUMBERS = ("work_rvu", "non_fac_pe_rvu", "facility_pe_rvu", "mp_rvu", "conv_factor")
+_DOMAINS: dict[str, tuple[frozenset[str], str]] = {
+    "status": (pfs.STATUS_CODES, "a PFS status code"),
+    "pctc": (pfs.PCTC_VALUES, "a PC/TC indicator"),
+    "global_days": (pfs.GLOBAL_DAYS, "a global surgery period"),
+    "mult_proc": (pfs.MULT_PROC_VALUES, "a multiple procedure indicator"),
+    "bilateral": (pfs.BILATERAL_VALUES, "a bilateral surgery indicator"),
+    "assistant": (pfs.ASSISTANT_VALUES, "an assistant at surgery indicator"),
+    "co_surgeon": (pfs.CO_SURGEON_VALUES, "a co-surgeon indicator"),
+    "team": (pfs.TEAM_VALUES, "a team surgery indicator"),
+}
+_NUMBER = re.compile(r"-?\d*\.?\d+")
+_MODIFIER = re.compile(r"[0-9A-Z]{2}")
+_RVU_NAME = re.compile(r"rvu(\d{2})([a-d])(r\d?)?(?![a-z0-9])")
+_PPRRVU_NAME = re.compile(r"pprrvu(?:20)?(\d{2})[_ -]?(jan|apr|jul|oct)")
+
+
+
+def release_from_name(name: str) -> str | None:
+    """The release a file name gives (RVU25D.zip, PPRRVU25_OCT.csv, PPRRVU2025_Oct.csv, rvu24ar_jan), if any."""
+    lowered = Path(name).name.lower()
+    if match := _RVU_NAME.search(lowered):
+        return f"RVU{match[1]}{match[2].upper()}{(match[3] or '').upper()}"
+    if match := _PPRRVU_NAME.search(lowered):
+        return f"RVU{match[1]}{pfs.QUARTER_LETTER[match[2].upper()]}"
+    return None
+
+
+def _release_option(release: str) -> str:
+    name = release.strip().upper()
+    if not pfs.RELEASE.fullmatch(name):
+        raise DataImportError(f"--release '{release}' is not a PPRRVU release name (RVU + year + quarter letter, "
+                              "like RVU25D, or a correction like RVU24AR)")
+    return name
+
+
+def _cms_release(source: _Source, release: str | None, effective: dt.date | None) -> tuple[str, dt.date]:
+    """The release and first day of a file in the CMS layout: the options, else its names."""
+    if release is None:
+        outer, _, member = source.name.rpartition(":")  # "RVU25D.zip:PPRRVU25_OCT.csv", or a file's name
+        release = release_from_name(member) or (release_from_name(outer) if outer else None)
+        if release is None:
+            raise ImportFileError(source.name, None, "cannot tell the PPRRVU release from the file name "
+                                  "(like PPRRVU25_OCT.csv or RVU25D.zip): pass --release RVU25D")
+    start = effective or pfs.release_start(release)
+    if start is None:
+        raise ImportFileError(source.name, None, f"{release} is a correction release, whose first day only "
+                              "CMS's notice gives: pass --effective YYYY-MM-DD")
+    return release, start
+
+
+
+def _pprrvu_sources(path: Path) -> Iterator[_Source]:
+    """A CSV (gzip too), or the PPRRVU*.csv members of a CMS RVU zip."""
+    if path.suffix.lower() == ".gz":
+        try:
+            yield _Source(path.name, gzip.decompress(path.read_bytes()))
+        except (OSError, EOFError) as exc:
+            raise ImportFileError(path.name, None, f"not a readable gzip file ({exc})") from None
+        return
+    sources = list(_sources(path, (".csv",)))
+    chosen = [s for s in sources if ":" not in s.name or Path(s.name.split(":", 1)[1]).name.lower().startswith("pprrvu")]
+    if not chosen:
+        raise ImportFileError(path.name, None, "the zip holds no PPRRVU*.csv (the RVU file in CSV, as in RVU25D.zip)")
+    yield from chosen
+
+
+def _checked(field: str, value: str, column: str, where: Where) -> str:
+    allowed, what = _DOMAINS[field]
+    if value not in allowed:
+        raise where.error(f"column {column}: '{value}' is not {what} ({' '.join(sorted(allowed))})")
+    return value
+
+
+def _row(get: dict[str, str], column: dict[str, str], release: str, start: dt.date, where: Where) -> PprrvuRow:
+    """A validated row from a record's fields by name (`column` names each field for messages)."""
+    code = _code(get["code"].upper(), f"column {column['code']}: code", where)
+    modifier = get["modifier"].upper()
+    if modifier and not _MODIFIER.fullmatch(modifier):
+        raise where.error(f"column {column['modifier']}: modifier '{modifier}' is not blank or two letters/digits")
+    for field in _NUMBERS:
+        if get[field] and not _NUMBER.fullmatch(get[field]):
+            raise where.error(f"column {column[field]}: '{get[field]}' is not a number")
+    endo = get["endo_base"].upper() or None
+    if endo is not None:
+        _code(endo, f"column {column['endo_base']}: endoscopic base code", where)
+    family = get["imaging_family"] or None
+    if family is not None and family not in pfs.IMAGING_FAMILIES:
+        raise where.error(f"column {column['imaging_family']}: '{family}' is not a diagnostic imaging family "
+                          "indicator (01-11, 88, 99)")
+    status, pctc, global_days, mult_proc, bilateral, assistant, co_surgeon, team = (
+        _checked(f, get[f].upper(), column[f], where) for f in
+        ("status", "pctc", "global_days", "mult_proc", "bilateral", "assistant", "co_surgeon", "team"))
+    return PprrvuRow(release, start, code, modifier, status, pctc, global_days, mult_proc, bilateral, assistant,
+                     co_surgeon, team, endo, family, where)
+
+
+def _read_cms(source: _Source, records: Iterator[tuple[Where, list[str]]], header_width: int,
+              release: str, start: dt.date) -> Iterator[PprrvuRow]:
+    column = {f: f"{c.position + 1} ({c.cms_name})" for f, c in _COLUMNS.items()}
+    for where, record in records:
+        if _blank(record):
+            continue
+        fields = _columns(record, header_width, where)
+        yield _row({f: fields[c.position] for f, c in _COLUMNS.items()}, column, release, start, where)
+
+
+def _read_normalised(source: _Source, records: Iterator[tuple[Where, list[str]]], header: list[str],
+                     header_where: Where) -> Iterator[PprrvuRow]:
+    names = [h.strip() for h in header]
+    wanted = ("source_file", "date_start", *(c.normalised for c in _COLUMNS.values()))
+    missing = [n for n in wanted if n not in names]
+    if missing:
+        raise header_where.error(f"header has no column {', '.join(missing)}")
+    index = {n: names.index(n) for n in wanted}
+    column = {f: c.normalised for f, c in _COLUMNS.items()}
+    starts: dict[str, tuple[dt.date, Where]] = {}
+    for where, record in records:
+        if _blank(record):
+            continue
+        fields = _columns(record, len(names), where)
+        release = release_from_name(fields[index["source_file"]])
+        if release is None:
+            raise where.error(f"column source_file: '{fields[index['source_file']]}' names no PPRRVU release "
+                              "(like rvu24a_jan)")
+        try:
+            start = dt.date.fromisoformat(fields[index["date_start"]])
+        except ValueError:
+            raise where.error(f"column date_start: '{fields[index['date_start']]}' is not a date (YYYY-MM-DD)") from None
+        first = starts.setdefault(release, (start, where))
+        if first[0] != start:
+            raise where.error(f"column date_start: {release} starts on {first[0]} at {first[1]}, here on {start}")
+        yield _row({f: fields[index[c.normalised]] for f, c in _COLUMNS.items()}, column, release, start, where)
+
+
+def read_pprrvu(path: str | Path, release: str | None = None, effective: dt.date | None = None
+                ) -> Iterator[PprrvuRow]:
+    """The validated rows of a PPRRVU file in any of the three layouts (see the module docstring)."""
+    for source in _pprrvu_sources(Path(path)):
+        records = _records(source)
+        for where, record in records:
+            if _blank(record):
+                continue
+            names = [_norm(f) for f in record]
+            if names[:2] == ["hcpcs", "mod"]:  # the last row of the CMS header
+                width = len(record)
+                while width and not record[width - 1].strip():
+                    width -= 1
+                if width < _CMS_WIDTH:
+                    raise where.error(f"the header has {width} columns, the RVU file layout {_CMS_WIDTH} or more")
+                yield from _read_cms(source, records, width, *_cms_release(source, release, effective))
+                break
+            if "sourcefile" in names and "hcpcs" in names:
+                if release is not None or effective is not None:
+                    raise DataImportError(f"{source.name} names its releases (source_file, date_start): "
+                                          "--release and --effective do not apply")
+                yield from _read_normalised(source, records, record, where)
+                break
+            if re.fullmatch(r"[0-9A-Z]{5}", record[0].strip()):
+                raise where.error("data row before the header (HCPCS, MOD, DESCRIPTION, ...)")
+        else:
+            raise ImportFileError(source.name, None, "no header row (HCPCS, MOD, DESCRIPTION, ... as in the CMS "
+                                  "PPRRVU file, or source_file, date_start, ..., hcpcs, mod as normalised)")
+
+
+
+def _import_pprrvu(paths: Sequence[str | Path], data_dir: str | Path, *, release: str | None = None,
+                  effective: str | dt.date | None = None, source: str = "import") -> ImportReport:
+    """Read and validate every row of `paths`, then replace each release they hold (dataset
+    pprrvu:<release>) in the reference database; the other releases stay. Raises DataImportError
+    (ImportFileError: file, line, column, reason) before anything is written."""
+    release = _release_option(release) if release is not None else None
+    start = dt.date.fromisoformat(_iso(effective, "--effective")) if effective is not None else None
+    rows: dict[str, list[PprrvuRow]] = {}
+    starts: dict[str, tuple[dt.date, Where]] = {}
+    seen: dict[tuple[str, str, str], Where] = {}
+    files: dict[str, None] = {}
+    for path in paths:
+        for row in read_pprrvu(path, release, start):
+            files[row.where.file] = None
+            key = (row.release, row.code, row.modifier)
+            if key in seen:
+                raise row.where.error(f"same release, code and modifier as {seen[key]}: "
+                                      f"{row.release} {row.code}{' ' + row.modifier if row.modifier else ''}")
+            seen[key] = row.where
+            first = starts.setdefault(row.release, (row.effective_from, row.where))
+            if first[0] != row.effective_from:
+                raise row.where.error(f"{row.release} starts on {first[0]} in {first[1].file}, "
+                                      f"on {row.effective_from} here")
+            rows.setdefault(row.release, []).append(row)
+    if not rows:
+        raise DataImportError(f"no rows in {', '.join(Path(p).name for p in paths)}")
+
+    ordered = sorted(rows, key=lambda r: pfs.release_order(r, starts[r][0]))
+    counts = {}
+    with Writer(database_path(data_dir)).connect() as conn:
+        for name in ordered:
+            release_rows = rows[name]
+            release_files = ", ".join(dict.fromkeys(r.where.file for r in release_rows))
+            counts[name] = Writer.replace(
+                conn, pfs.KIND, name, source, release_files,
+                {"pprrvu": (r.table_row() for r in release_rows),
+                 "pprrvu_release": [(name, int(starts[name][0].strftime("%Y%m%d")))]},
+                release_detail(name, starts[name][0]))
+    return ImportReport(pfs.KIND, ", ".join(dataset_name(pfs.KIND, n) for n in ordered), sum(counts.values()),
+                        list(files), "; ".join(release_detail(n, starts[n][0]) for n in ordered))
+
+
+def release_detail(release: str, start: dt.date) -> str:
+    """The dataset's detail, which `scrubber data status` shows and scrubber.refdata.freshness reads."""
+    return f"{release} from {start.isoformat()}"
+
+
 READERS: dict[str, Callable[[str | Path], Iterator[NamedTuple]]] = {
     "ncci-ptp": read_ptp, "mue": read_mue, "aoc": read_aoc, "mce": read_mce, "hcpcs": read_hcpcs,
     "pos": read_pos, "clia-waived": read_clia_waived, "order-referring": read_order_referring,
@@ -877,7 +1169,7 @@ _KEYS: dict[str, Callable[[Any], Hashable]] = {  # each table's primary key, les
 
 def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *, setting: str | None = None,
                  effective: str | dt.date | None = None, version: int | None = None,
-                 source: str = "import", base: Sequence[str | Path] = ()) -> ImportReport:
+                 source: str = "import", base: Sequence[str | Path] = (), release: str | None = None) -> ImportReport:
     """Read and validate every row of `paths` (files or CMS zips), then replace the dataset in the
     reference database under `data_dir` in one transaction. Raises DataImportError (ImportFileError
     for a bad file: file, line, reason) before anything is written.
@@ -887,7 +1179,8 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
     (list the older code list first, the alpha-numeric file with dates last).
 
     Options: `setting` (ncci-ptp, mue; else from the file names), `effective` (mue: the table's
-    effective date, else from the file name; stored as the dataset's detail), `version` (mce: must
+    effective date, else from the file name; stored as the dataset's detail; pprrvu: the release's
+    first day), `release` (pprrvu: RVU25D, else from the file name), `version` (mce: must
     match the file; icd10cm: the fiscal year), `base` (files read before `paths`, as part of the
     same dataset: the shipped hcpcs baseline is the 2022 list updated by the October 2026 excerpt).
     Rows are read twice (validated, then written) rather than held in memory: a full PTP table has
@@ -899,12 +1192,16 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
         raise DataImportError("no files to import")
     if setting is not None and kind not in ("ncci-ptp", "mue"):
         raise DataImportError("--setting applies to ncci-ptp and mue only")
-    if effective is not None and kind != "mue":
-        raise DataImportError("--effective applies to mue only")
+    if effective is not None and kind not in ("mue", "pprrvu"):
+        raise DataImportError("--effective applies to mue and pprrvu only")
+    if release is not None and kind != "pprrvu":
+        raise DataImportError("--release applies to pprrvu only")
     if version is not None and kind not in ("mce", "icd10cm"):
         raise DataImportError("--version applies to mce and icd10cm only")
     if kind == "icd10cm":
         return _import_icd10cm(files_in, data_dir, version, source)
+    if kind == "pprrvu":
+        return _import_pprrvu(files_in, data_dir, release=release, effective=effective, source=source)
 
     read = READERS[kind]
     rows: Callable[[], Iterator[Any]] = lambda: chain.from_iterable(read(p) for p in files_in)  # noqa: E731

@@ -16,6 +16,7 @@ Dates are stored as integers YYYYMMDD (None: open-ended).
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import fcntl
@@ -26,8 +27,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar, cast
 
 from scrubber.owner_only import private_directory, private_file
+from scrubber.refdata.fee_schedule import FeeScheduleEntry, release_order
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILE_NAME = "reference.sqlite"
 
 SCHEMA = """
@@ -98,6 +100,22 @@ CREATE TABLE IF NOT EXISTS hcpcs_opps (
     bilateral TEXT NOT NULL, addon_type INTEGER NOT NULL, separate_procedure INTEGER NOT NULL,
     statutory_exclusion INTEGER NOT NULL, vaccine INTEGER NOT NULL, device_procedure INTEGER NOT NULL,
     PRIMARY KEY (code, effective)) WITHOUT ROWID;
+-- The I/OCE's revenue code list (4 digits), one row per code and validity window; flags 0/1 (no descriptions:
+-- NUBC's are licensed). status_indicator: the revenue center's OPPS SI (N, F: no HCPCS needed for edit 48).
+CREATE TABLE IF NOT EXISTS revenue_code (
+    code TEXT NOT NULL, effective INTEGER NOT NULL, deletion INTEGER, status_indicator TEXT NOT NULL,
+    not_recognized INTEGER NOT NULL, therapy INTEGER NOT NULL, bypass_e48 INTEGER NOT NULL,
+    statutory_exclusion INTEGER NOT NULL, bundled_in_biological INTEGER NOT NULL,
+    part_b_billable_inpatient INTEGER NOT NULL, PRIMARY KEY (code, effective)) WITHOUT ROWID;
+-- The PFS Relative Value file (PPRRVU), one dataset per quarterly release (scrubber.refdata.fee_schedule):
+-- per code and modifier ('' for the code's own row) the status code and payment-policy indicators.
+CREATE TABLE IF NOT EXISTS pprrvu (
+    release TEXT NOT NULL, code TEXT NOT NULL, modifier TEXT NOT NULL, status TEXT NOT NULL, pctc TEXT NOT NULL,
+    global_days TEXT NOT NULL, mult_proc TEXT NOT NULL, bilateral TEXT NOT NULL, assistant TEXT NOT NULL,
+    co_surgeon TEXT NOT NULL, team TEXT NOT NULL, endo_base TEXT, imaging_family TEXT,
+    PRIMARY KEY (release, code, modifier)) WITHOUT ROWID;
+-- Each loaded PPRRVU release's first day; it is in force until the next release's first day.
+CREATE TABLE IF NOT EXISTS pprrvu_release (release TEXT PRIMARY KEY, effective_from INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 # Which table rows belong to which dataset (a dataset is replaced whole).
@@ -115,9 +133,11 @@ _DATASET_TABLES: dict[str, tuple[tuple[str, str | None], ...]] = {
     "order-referring": (("order_referring", None),),
     "ndc-hcpcs": (("ndc_hcpcs", None),),
     "hcpcs-opps": (("hcpcs_opps", None),),
+    "revenue-codes": (("revenue_code", None),),
+    "pprrvu": (("pprrvu", "release = ?"), ("pprrvu_release", "release = ?")),
 }
 # The kinds `scrubber data import` reads (icd10pcs and hcpcs-opps ship with the baseline only: no importer yet).
-KINDS = tuple(kind for kind in _DATASET_TABLES if kind not in ("icd10pcs", "hcpcs-opps"))
+KINDS = tuple(kind for kind in _DATASET_TABLES if kind not in ("icd10pcs", "hcpcs-opps", "revenue-codes"))
 PTP_SETTINGS = ("practitioner", "hospital")
 MUE_SETTINGS = ("practitioner", "hospital", "dme")
 
@@ -412,6 +432,26 @@ class HcpcsFacts:
 IOCE_FIRST_DAY = dt.date(2019, 7, 1)  # I/OCE 20.2: "in force at or before 2019Q3", not a start date
 
 
+@dataclass(frozen=True)
+class RevenueCode:
+    """A revenue code of the I/OCE's list in one validity window (the first window also covers earlier days)."""
+
+    code: str  # 4 digits
+    effective: dt.date
+    deletion: dt.date | None
+    status_indicator: str  # the revenue center's OPPS status indicator
+    not_recognized: bool  # not recognized by Medicare (I/OCE edit 65)
+    therapy: bool
+    bypass_e48: bool  # needs no HCPCS (bypasses I/OCE edit 48)
+    statutory_exclusion: bool
+    bundled_in_biological: bool
+    part_b_billable_inpatient: bool
+
+    def in_force(self, day: dt.date) -> bool:
+        starts = self.effective <= day or self.effective == IOCE_FIRST_DAY
+        return starts and (self.deletion is None or day <= self.deletion)
+
+
 _Value = TypeVar("_Value")
 
 
@@ -444,6 +484,10 @@ class ReferenceData:
         # Datasets loaded whole (imported, or a complete shipped table): their silence is an answer.
         self.complete: frozenset[str] = frozenset(d.name for d in loaded if not d.excerpt and d.rows > 0)
         self.rationales = dict(conn.execute("SELECT id, text FROM ptp_rationale"))
+        # PPRRVU releases, oldest first: (first day, release, last day or None for the newest).
+        self.fee_schedule_releases: tuple[tuple[dt.date, str, dt.date | None], ...] = _release_spans(
+            (release, date_of_ymd(start)) for release, start in conn.execute("SELECT * FROM pprrvu_release"))
+        self._release_starts = [start for start, _, _ in self.fee_schedule_releases]
         self._cache: dict[tuple, object] = {}
         self._cache_lock = threading.Lock()
 
@@ -642,6 +686,65 @@ class ReferenceData:
             if facts.in_force(day):
                 return facts
         return None
+
+    def revenue_code_history(self, code: str) -> tuple[RevenueCode, ...]:
+        """Every I/OCE validity window of a 4-digit revenue code, oldest first (empty: not on the list)."""
+        def compute() -> tuple[RevenueCode, ...]:
+            return tuple(RevenueCode(c, date_of_ymd(eff), from_ymd(dele), si, *(bool(f) for f in flags))
+                         for c, eff, dele, si, *flags in self._conn().execute(
+                             "SELECT * FROM revenue_code WHERE code=? ORDER BY effective", (code,)))
+        return self._cached(("rev", code), compute)
+
+    def revenue_code(self, code: str, day: dt.date) -> RevenueCode | None:
+        """The revenue code's row in force on a date (None: not on the I/OCE list that day, as loaded)."""
+        for row in reversed(self.revenue_code_history(code)):
+            if row.in_force(day):
+                return row
+        return None
+
+    # Physician fee schedule (PPRRVU) ---------------------------------------------------------
+    def fee_schedule_release(self, on: dt.date) -> str | None:
+        """The PPRRVU release `fee_schedule` uses for a date: the one in force that day, the newest
+        after the newest release's first day; None before the oldest or when none is loaded."""
+        index = bisect.bisect_right(self._release_starts, on) - 1
+        return self.fee_schedule_releases[index][1] if index >= 0 else None
+
+    def fee_schedule(self, code: str, on: dt.date, modifier: str = "") -> FeeScheduleEntry | None:
+        """The PPRRVU row of a code (and modifier: "" for the code's own row, "26", "TC", "53") in the
+        release used for `on` (see fee_schedule_release); None when that release has no such row."""
+        index = bisect.bisect_right(self._release_starts, on) - 1
+        if index < 0:
+            return None
+        start, release, end = self.fee_schedule_releases[index]
+        code, modifier = code.upper(), modifier.upper()
+
+        def compute() -> FeeScheduleEntry | None:
+            row = self._conn().execute(
+                "SELECT status, pctc, global_days, mult_proc, bilateral, assistant, co_surgeon, team, endo_base, "
+                "imaging_family FROM pprrvu WHERE release=? AND code=? AND modifier=?",
+                (release, code, modifier)).fetchone()
+            if row is None:
+                return None
+            status, pctc, global_days, mult_proc, bilateral, assistant, co_surgeon, team, endo_base, family = row
+            return FeeScheduleEntry(code, modifier, status, pctc, global_days, mult_proc, bilateral, assistant,
+                                    co_surgeon, team, endo_base, family, release, start, end)
+        return self._cached(("pfs", release, code, modifier), compute)
+
+    def fee_schedule_modifiers(self, code: str, on: dt.date) -> tuple[str, ...]:
+        """The modifier rows (26, TC, 53) the release used for `on` has for a code, sorted."""
+        release = self.fee_schedule_release(on)
+        if release is None:
+            return ()
+        return self._cached(("pfsm", release, code.upper()), lambda: tuple(m for (m,) in self._conn().execute(
+            "SELECT modifier FROM pprrvu WHERE release=? AND code=? AND modifier<>'' ORDER BY modifier",
+            (release, code.upper()))))
+
+
+def _release_spans(releases: Iterable[tuple[str, dt.date]]) -> tuple[tuple[dt.date, str, dt.date | None], ...]:
+    """Releases effective by release: each ends the day before the next one starts."""
+    ordered = sorted(releases, key=lambda r: release_order(*r))
+    return tuple((start, release, ordered[i + 1][1] - dt.timedelta(days=1) if i + 1 < len(ordered) else None)
+                 for i, (release, start) in enumerate(ordered))
 
 
 def _hcpcs_facts(row: tuple) -> HcpcsFacts:

@@ -87,6 +87,32 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     _f("type_of_bill", "text", "institutional type of bill"),
     _f("admission_date", "date", "institutional admission date"),
     _f("discharge_date", "date", "institutional discharge date"),
+    # From scrubber.pipeline.enrich.institutional (institutional claims only)
+    _f("statement_from", "date", "institutional statement period, first day (UB-04 FL 6, 837I DTP*434)"),
+    _f("statement_to", "date", "institutional statement period, last day"),
+    _f("admission_type", "text", "type of admission (UB-04 FL 14, 837I CL101)"),
+    _f("admission_source", "text", "point of origin for admission (UB-04 FL 15, 837I CL102)"),
+    _f("patient_status", "text", "patient discharge status (UB-04 FL 17, 837I CL103)"),
+    _f("bill_type_problem", "text", "what is wrong with the type of bill (shape, facility type, classification, "
+       "frequency, or a frequency the facility may not use), in words"),
+    _f("bill_facility", "text", "a valid type of bill's facility type in words, e.g. 'hospital'"),
+    _f("bill_classification", "text", "a valid type of bill's classification in words, e.g. 'outpatient'"),
+    _f("inpatient_bill", "boolean", "the type of bill is inpatient: 11x, 18x, 21x, 41x or 86x"),
+    _f("oce_bill", "boolean", "the type of bill is one the I/OCE edits: 12x, 13x, 14x, 71x, 73x-77x or 85x"),
+    _f("condition_code_problem", "text", "the first condition code that is not 2 letters or digits, in words"),
+    _f("occurrence_code_problem", "text", "the first occurrence code that is not 2 letters or digits or has no "
+       "date, in words"),
+    _f("occurrence_span_problem", "text", "the first occurrence span whose code is malformed, that lacks a date, "
+       "or whose from date is after its through date, in words"),
+    _f("value_code_problem", "text", "the first value code that is not 2 letters or digits or has no amount"),
+    _f("pcs_invalid", "text", "on an inpatient bill: the ICD-10-PCS procedure codes not in the code set of the "
+       "fiscal year of discharge, and that year"),
+    _f("pcs_sex_conflict", "text", "the ICD-10-PCS codes the MCE lists for the other sex than the patient's "
+       "(MCE v37, FY2020-FY2025; CMS dropped these lists from v43.1)"),
+    _f("pcs_noncovered", "text", "the ICD-10-PCS codes the MCE lists as non-covered (always, or over age 60 for "
+       "the patient's age), with why"),
+    _f("pcs_limited_coverage", "text", "the ICD-10-PCS codes on the MCE limited coverage list"),
+    _f("pcs_release", "text", "the MCE release that decided the procedure edits, e.g. 'MCE v43.1 (FY2026)'"),
     _f("total_charge", "money", "the claim's total charge"),
     _f("line_charge_total", "money", "the sum of the line charges"),
     _f("line_count", "integer", "number of service lines"),
@@ -127,6 +153,43 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("ordering_provider.npi", "text", "the line's own ordering provider NPI (loop 2420E)"),
     _f("rendering_provider.npi", "text", "the line's own rendering provider NPI (loop 2420A)"),
     _f("revenue_code", "text", "institutional revenue code"),
+    # From scrubber.pipeline.enrich.institutional (institutional claims only)
+    _f("outside_statement_period", "text", "the line's date of service is outside the claim's statement period: "
+       "which day and which bound, in words"),
+    _f("revenue_code_invalid", "text", "the revenue code is not on the I/OCE revenue code list on the date of "
+       "service (I/OCE edit 41), in words"),
+    _f("revenue_code_not_recognized", "boolean", "the I/OCE flags the revenue code as not recognized by "
+       "Medicare (edit 65)"),
+    _f("revenue_requires_hcpcs", "boolean", "on a 13x, 74x-76x bill, or 12x/14x without condition code 41: no "
+       "procedure code on a revenue code whose status indicator is not N or F and that the I/OCE does not "
+       "exempt from edit 48"),
+    _f("opps_status_indicator", "text", "on an I/OCE bill: the code's OPPS status indicator on the date of "
+       "service (C inpatient only, B not recognized on an outpatient bill, E1/E2 not payable, J1, T, S, ...)"),
+    _f("opps_unknown", "boolean", "on an I/OCE bill: the code is not in the I/OCE's code list on the date of "
+       "service (edit 6)"),
+    _f("opps_not_recognized_opps", "boolean", "the I/OCE flags the code as not recognized by OPPS, or its "
+       "status indicator is B (edit 62)"),
+    _f("opps_not_recognized_medicare", "boolean", "the I/OCE flags the code as not recognized by Medicare (edit 28)"),
+    _f("opps_non_covered", "boolean", "the I/OCE flags the code as non-covered for reasons other than a "
+       "statutory exclusion (edit 9)"),
+    _f("opps_statutory_exclusion", "boolean", "the I/OCE flags the code as a statutory exclusion (edit 50)"),
+    _f("opps_no_separate_payment", "boolean", "status indicator E2 on a 13x bill, or 12x/14x without condition "
+       "code 41 (edit 13)"),
+    _f("opps_age_conflict", "text", "the I/OCE's age range for the code and the patient's age on the date of "
+       "service, when outside it (edit 7)"),
+    _f("opps_bilateral", "text", "the I/OCE bilateral flag: C conditional, I independent, H inherent"),
+    _f("inpatient_only_procedure", "boolean", "status indicator C (inpatient only), not saved by the "
+       "separate-procedure rule (every SI C line of the day a separate procedure, with a T or J1 line) (edit 18)"),
+    _f("inpatient_separate_procedure", "boolean", "status indicator C on the separate-procedure list, on a day "
+       "whose SI C lines are all separate procedures and that has a T or J1 line (edit 45)"),
+    _f("same_day_as_inpatient_only", "text", "another line of the day of an inpatient-only procedure denied "
+       "with edit 18: those procedures and their lines, in words (edit 49)"),
+    _f("opps_not_billable_to_mac", "boolean", "status indicator M (not billable to the Medicare contractor), "
+       "except revenue codes 096x-098x on an 85x bill (edit 72)"),
+    _f("visit_with_procedure", "text", "on a visit (E/M 99202-99499 or G0463) without modifier 25: the "
+       "significant procedures (SI T, S or J1) on the same day, in words (edit 21)"),
+    _f("bilateral_repeat_of", "integer", "an inherently bilateral code billed again on the same day without "
+       "76 or 77: the first line's number (edit 17)"),
     _f("pointer_count", "integer", "number of diagnosis pointers"),
     _f("bad_pointer", "text", "the first pointer that is not a diagnosis number 1..n on this claim"),
     _f("repeated_pointer", "integer", "a pointer listed twice on the line"),
@@ -198,6 +261,54 @@ LINE_FIELDS: tuple[Field, ...] = (
        "J N P R S X)"),
     _f("mileage_without_transport", "boolean", "an ambulance mileage line (A0425, A0435, A0436) with no "
        "transport line (A0426-A0434) on the same date of service"),
+    # From scrubber.pipeline.enrich.payment_policy (the Medicare Physician Fee Schedule, PPRRVU file; set
+    # only on professional claims, for a code the file lists on the line's date of service)
+    _f("fee_status", "text", "the code's PFS status code: A active, B bundled, C contractor priced, D/F deleted, "
+       "E excluded by regulation, G/I not valid for Medicare (another code is used), H deleted modifier, "
+       "J anesthesia, M measurement, N non-covered, P bundled/excluded, R restricted coverage, T injection, "
+       "X statutory exclusion (paid on another schedule, e.g. clinical lab)"),
+    _f("fee_release", "text", "the PFS release the code was judged by, e.g. 'PFS RVU24C', saying so when the "
+       "date of service is after the newest release loaded"),
+    _f("fee_replacement", "text", "for status I or G: the code Medicare uses instead, with its source, in "
+       "words (or that the PFS file does not name it)"),
+    _f("component_not_priced", "text", "26 or TC, when the line carries it and the PFS file has no row for "
+       "that component of the code (so the modifier is not valid with it: PC/TC indicator 1 prices both, 6 "
+       "only the 26)"),
+    _f("pctc_indicator", "text", "PC/TC indicator (of the 26 or TC row when the line bills a priced component): "
+       "0 physician service, 1 diagnostic test with 26 and TC, 2 "
+       "professional component only, 3 technical component only, 4 global test only, 5 incident to, 6 lab "
+       "physician interpretation (26 only), 7 physical therapy, 8 physician interpretation of a lab test, 9 "
+       "not applicable"),
+    _f("pctc_meaning", "text", "the PC/TC indicator in words, for messages"),
+    _f("global_days", "text", "global surgery days: 000, 010, 090, MMM (maternity), XXX (does not apply), YYY "
+       "(contractor sets it), ZZZ (part of another service's global period)"),
+    _f("mult_proc_indicator", "text", "multiple procedure indicator (modifier 51): 0 no adjustment applies, "
+       "1-3 standard or endoscopy rules, 4-7 imaging, therapy, cardiovascular, ophthalmology reductions, 9 "
+       "concept does not apply"),
+    _f("bilateral_indicator", "text", "bilateral surgery indicator (modifier 50): 0 bilateral adjustment does "
+       "not apply, 1 150% adjustment applies, 2 already priced as bilateral, 3 each side paid at 100%, 9 "
+       "concept does not apply"),
+    _f("assistant_indicator", "text", "assistant at surgery indicator (80, 81, 82, AS): 0 paid only with "
+       "documentation of medical necessity, 1 never paid (statutory), 2 may be paid, 9 concept does not apply"),
+    _f("co_surgeon_indicator", "text", "co-surgeon indicator (modifier 62): 0 not permitted, 1 documentation "
+       "required, 2 permitted, 9 concept does not apply"),
+    _f("team_indicator", "text", "team surgery indicator (modifier 66): 0 not permitted, 1 documentation "
+       "required, 2 permitted, 9 concept does not apply"),
+    _f("is_evaluation_management", "boolean", "the code is an evaluation and management service (CPT "
+       "99202-99499, or an eye examination 92002-92014)"),
+    _f("bilateral_other_line", "integer", "on the later of two lines billing one bilateral-indicator-1 code on "
+       "one date, one with RT and one with LT: the earlier line's number"),
+    _f("injection_bundled_with", "text", "on an injection (status T): the other lines on its date of service "
+       "that the PFS pays (status A, C or R), into which the injection is bundled"),
+    _f("global_period", "text", "on an E/M line (a visit the PFS pays: status A, C or R) inside a procedure's "
+       "global period without the modifier it needs: same_day (000/010 procedure that day, needs 25), decision_for_surgery (090 procedure that day "
+       "or the next, needs 57; 25 also accepted on its day), postoperative (within the 10 or 90 days after, "
+       "needs 24); the procedure is on this claim or, with a claim history, on another claim of the member "
+       "from the same billing NPI"),
+    _f("global_procedure", "text", "that procedure in words: code, line (and claim and date when on another "
+       "claim), global period and PFS release"),
+    _f("modifier_57_minor", "text", "on an E/M line with modifier 57 on the day of a minor procedure (global "
+       "000/010) and no major (090) procedure that day or the next: that minor procedure in words"),
 )
 
 DIAGNOSIS_FIELDS: tuple[Field, ...] = (

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from typing_extensions import Annotated
 
 from scrubber.contract.claim import Category, Severity
@@ -297,6 +297,32 @@ class Requirements(_Model):
         return True, value
 
 
+# The payment-policy edits of rules/payment_policy.yaml: three categories a payer profile switches on or off
+# together, with one key, because a payer either follows the Medicare Physician Fee Schedule's status codes
+# and indicators or does not. The base rules are off; medicare.yaml turns them on.
+PAYMENT_POLICY_CATEGORIES = ("fee_schedule", "modifier_procedure", "global_surgery")
+
+
+def _off(value: Any) -> Any:
+    return "off" if value is False else value  # YAML 1.1 reads an unquoted off as false
+
+
+class PaymentPolicy(_Model):
+    """Which payment policy this payer's claims are edited by (see PAYMENT_POLICY_CATEGORIES)."""
+
+    fee_schedule: Annotated[Literal["medicare", "off"], BeforeValidator(_off)] | None = Field(
+        default=None, description="medicare: the Medicare Physician Fee Schedule's status codes, modifier "
+                                  "indicators (26/TC, 50, 80/81/82/AS, 62, 66, 51) and global surgery periods "
+                                  "apply (categories fee_schedule, modifier_procedure, global_surgery); off: they "
+                                  "do not; not given: the rules' default (off)")
+
+    def setting(self, category: str) -> tuple[bool, str | None] | None:
+        """(on, None) for a payment-policy category when the profile names a fee schedule; None otherwise."""
+        if category not in PAYMENT_POLICY_CATEGORIES or self.fee_schedule is None:
+            return None
+        return self.fee_schedule == "medicare", None
+
+
 class PayerFile(_Model):
     schema_version: Literal[1]
     payer: PayerInfo
@@ -312,6 +338,10 @@ class PayerFile(_Model):
         default_factory=Requirements,
         description="requirement families on (true/on), off (false/off) or at a severity (error, warning, info), "
                     "one key each: clia, ndc, ordering_provider, member_id, ambulance, anesthesia, telehealth, npi")
+    payment_policy: PaymentPolicy = Field(
+        default_factory=PaymentPolicy,
+        description="fee_schedule: medicare (the Medicare Physician Fee Schedule's status codes, modifier "
+                    "indicators and global surgery periods apply) or off")
     timely_filing: TimelyFiling | None = None
     prior_authorization: list[PriorAuthList] = Field(default_factory=list)
     coverage: list[CoveragePolicy] = Field(default_factory=list)

@@ -114,9 +114,9 @@ def load_deployment_texts(rule_texts: list[tuple[str, str]], payer_texts: list[t
 
 
 def _family(rule: Rule, payer: PayerFile, override: dict | None = None) -> Rule:
-    """A base rule as the payer's `requirements:` set its family (its category): on, off or at a
-    severity. An override that sets `enabled` or `severity` itself keeps its own."""
-    setting = payer.requirements.setting(rule.category)
+    """A base rule as the payer's `requirements:` (or `payment_policy:`) set its family (its category): on,
+    off or at a severity. An override that sets `enabled` or `severity` itself keeps its own."""
+    setting = payer.requirements.setting(rule.category) or payer.payment_policy.setting(rule.category)
     if setting is None:
         return rule
     on, severity = setting

@@ -30,7 +30,7 @@ from scrubber.service.current import Current, published_generation, warn_if_chan
 from scrubber.service.observability import RequestContext
 from scrubber.service.problems import ApiError, problem, problem_responses
 from scrubber.service.retention import RetentionSchedule
-from scrubber.service.routes import claims, codes, data, operations, rules, scrubs, stats
+from scrubber.service.routes import claims, codes, data, operations, rules, scrubs, stats, submissions
 from scrubber.settings import settings
 
 log = logging.getLogger("scrubber.service.app")
@@ -95,7 +95,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         errors = [e.as_dict() for e in field_errors(exc.errors())]
-        if request.url.path.startswith("/v1/claims/"):
+        if request.url.path.startswith("/v1/claims/scrub"):
             return problem(422, "invalid-claim", "The claim is not valid",
                            f"{len(errors)} field{'s' if len(errors) != 1 else ''} of the request "
                            f"{'are' if len(errors) != 1 else 'is'} invalid", errors, str(request.url.path))
@@ -106,7 +106,7 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # e.g. not UTF-8
-            return problem(422, "invalid-claim" if request.url.path.startswith("/v1/claims/") else "invalid-request",
+            return problem(422, "invalid-claim" if request.url.path.startswith("/v1/claims/scrub") else "invalid-request",
                            "The request is not valid", "the body is not valid JSON text (UTF-8)",
                            [{"field": "(body)", "message": "must be JSON text in UTF-8"}], str(request.url.path))
         kinds = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}
@@ -120,6 +120,6 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return problem(500, "internal-error", "Internal error",
                        "the scrubber could not finish this request; it has been logged", instance=str(request.url.path))
 
-    for resource in (operations, claims, scrubs, stats, rules, codes, data):  # the order of the paths in the document
+    for resource in (operations, claims, submissions, scrubs, stats, rules, codes, data):  # the order in the document
         app.include_router(resource.router)
     return app

@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from scrubber.contract.claim import ScrubResult
 from scrubber.intake.items import Item, judge_item, output_line
+from scrubber.service.access import owner_filter
 from scrubber.service.auth import Caller
 from scrubber.service.current import rules_in_force
 from scrubber.service.observability import count_result
@@ -114,6 +115,6 @@ def _scrub_one(request: Request, caller: Caller, scrubber: Any, item: Item, as_o
     judged_claim, record = judge_item(scrubber, item, as_of=as_of)
     if isinstance(record, ScrubResult):
         if judged_claim is not None:
-            request.app.state.store.record(judged_claim, record, api_key_id=caller.key_id)
+            request.app.state.store.record(judged_claim, record, api_key_id=caller.key_id, owner=owner_filter(caller))
         count_result(record)
     return output_line(record)

@@ -25,6 +25,7 @@ LIMITS: dict[str, int] = {
     "/v1/claims/scrub/fhir": limits.MAX_WHOLE_BODY_BYTES,
     "/v1/rules/validate": limits.MAX_RULE_FILE_BYTES,
     "/v1/rules/impact": limits.MAX_IMPACT_BYTES,
+    "/v1/claims/submissions": limits.MAX_SUBMISSIONS_BYTES,
 }
 
 # seconds a body may pause between two parts; read when the middleware is built (tests shorten it)

@@ -106,6 +106,25 @@ class Validation(BaseModel):
     problems: list[LintProblem]
 
 
+class FeeScheduleFacts(BaseModel):
+    """A code's row of the Medicare PFS Relative Value file (PPRRVU) in the release used for the date."""
+    release: str = Field(description="the PPRRVU release, e.g. RVU24C (the newest loaded for a date after it)")
+    effective_from: dt.date = Field(description="the release's first day")
+    effective_to: dt.date | None = Field(description="the day before the next loaded release (null: the newest)")
+    status: str = Field(description="PFS status code: A B C D E F G H I J M N P R T X")
+    status_meaning: str = Field(description="what the status code means (RVU file, Attachment A)")
+    pctc: str = Field(description="PC/TC indicator 0-9: where modifiers 26 and TC may be used")
+    global_days: str = Field(description="global surgery period: 000, 010, 090, MMM, XXX, YYY or ZZZ")
+    mult_proc: str = Field(description="multiple procedure indicator (modifier 51)")
+    bilateral: str = Field(description="bilateral surgery indicator (modifier 50): 0, 1, 2, 3 or 9")
+    assistant: str = Field(description="assistant at surgery indicator (80, 81, 82, AS): 0, 1, 2 or 9")
+    co_surgeon: str = Field(description="co-surgeon indicator (modifier 62): 0, 1, 2 or 9")
+    team: str = Field(description="team surgery indicator (modifier 66): 0, 1, 2 or 9")
+    endo_base: str | None = Field(description="endoscopic base code (multiple procedure indicator 3)")
+    imaging_family: str | None = Field(description="diagnostic imaging family indicator (99: does not apply)")
+    modifiers: list[str] = Field(description="the modifier rows the file has for the code, e.g. [\"26\", \"TC\"]")
+
+
 class CodeInfo(BaseModel):
     system: CodeSystem
     code: str = Field(description="the code as looked up (ICD-10-CM with its dot)")
@@ -120,6 +139,11 @@ class CodeInfo(BaseModel):
     fiscal_year: int | None = Field(None, description="ICD-10-CM: the fiscal year's code set used")
     effective_date: dt.date | None = None
     termination_date: dt.date | None = None
+    fee_schedule: FeeScheduleFacts | None = Field(
+        None, description="HCPCS and CPT: the Medicare physician fee schedule facts of the code on that date")
+    fee_schedule_note: str | None = Field(
+        None, description="HCPCS and CPT: why fee_schedule is null (no release loaded for the date, or the code "
+                          "is not in the release)")
 
 
 class Reloaded(BaseModel):

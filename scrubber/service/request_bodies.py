@@ -14,6 +14,7 @@ from scrubber import limits
 from scrubber.intake.items import in_words
 from scrubber.service.problems import ApiError
 
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark
 log = logging.getLogger("scrubber.service.app")  # the service's logger: its name is in every log line
 
 
@@ -29,7 +30,7 @@ async def read_body(request: Request, limit_for: Callable[[bytes], tuple[int, st
     limit, what = limit_for(first)
     try:
         async for chunk in request.stream():
-            if not first and (first := chunk.lstrip(b" \t\r\n")[:1]):
+            if not first and (first := _after_bom(chunk, size).lstrip(b" \t\r\n")[:1]):
                 limit, what = limit_for(first)
             size += len(chunk)
             if size > limit:
@@ -49,11 +50,18 @@ async def read_body(request: Request, limit_for: Callable[[bytes], tuple[int, st
     return body, first
 
 
+def _after_bom(chunk: bytes, offset: int) -> bytes:
+    """A body's chunk without the UTF-8 byte-order mark that Windows tools put first (``offset``: of
+    the chunk in the body; a mark cut across two chunks is not looked for)."""
+    return chunk[len(BOM):] if offset == 0 and chunk.startswith(BOM) else chunk
+
+
 async def whole_text(request: Request, what: str) -> str:
-    """The whole body as text (at most limits.MAX_WHOLE_BODY_BYTES), UTF-8 or a 422."""
+    """The whole body as text (at most limits.MAX_WHOLE_BODY_BYTES), UTF-8 (after a byte-order mark,
+    if any) or a 422."""
     body, _ = await read_body(request, lambda first: (limits.MAX_WHOLE_BODY_BYTES, what))
     try:
         with body:
-            return await run_in_threadpool(lambda: body.read().decode("utf-8"))
+            return await run_in_threadpool(lambda: body.read().decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ApiError(422, "invalid-request", "The request is not valid", "the body is not UTF-8 text") from None

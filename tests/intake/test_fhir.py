@@ -382,7 +382,7 @@ def test_missing_or_odd_data_is_left_for_the_rules():
     assert result["patient"] == {**PROFESSIONAL["patient"], "birth_date": None, "sex": "woman",
                                  "death_date": "2026-11-25"}
     assert result["diagnoses"] == []
-    assert result["lines"][0]["units"] is None
+    assert result["lines"][0]["units"] == 1  # FHIR quantity absent: 1, as the charge assumed (issue 15)
     assert result["lines"][1]["diagnosis_pointers"] == ["#2", "#9"]
     Claim.model_validate(result)
 

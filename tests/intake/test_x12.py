@@ -58,7 +58,10 @@ def check_result(result: X12Claim) -> None:
         Finding.model_validate(finding)
         assert finding["category"] in CATEGORIES
         assert finding["rule_id"].startswith("x12-")
-        assert finding["severity"] == "error" and finding["carc"] == "CO-16"
+        if finding["rule_id"] == "x12-submission-date":  # a notice: nothing is denied for it
+            assert (finding["severity"], finding["carc"], finding["category"]) == ("info", None, "date")
+        else:
+            assert finding["severity"] == "error" and finding["carc"] == "CO-16"
         assert finding["source"] == "x12" and finding["suggestion"]
 
 
@@ -128,10 +131,14 @@ EXPECTED_FINDINGS = {
 }
 
 
+# every sample's interchange (ISA09/GS04 2013-10-31) is dated years after its BHT04
+LATER_INTERCHANGE = ("x12-submission-date", "BHT", 2, "BHT04")
+
+
 @pytest.mark.parametrize("name", SAMPLES)
 def test_sample_defects_become_findings(name):
     (result,) = parse_file(name)
-    assert [(f["rule_id"], *where(f)) for f in result.findings] == EXPECTED_FINDINGS[name]
+    assert [(f["rule_id"], *where(f)) for f in result.findings] == [LATER_INTERCHANGE, *EXPECTED_FINDINGS[name]]
 
 
 def test_undeclared_component_separator_is_reported_and_the_claim_still_read():
@@ -154,9 +161,15 @@ def test_undeclared_component_separator_is_reported_and_the_claim_still_read():
     assert claim["service_facility"] == {"npi": None, "last_name": "HAPPY DOCTORS GROUP"}  # NM1*77 without NM108/09
 
 
+def past_notice(result: X12Claim) -> list[dict]:
+    """A sample's findings after its first, the notice that its interchange is dated after BHT04."""
+    assert result.findings[0]["rule_id"] == "x12-submission-date"
+    return result.findings[1:]
+
+
 def test_missing_other_payer_loop():
     (result,) = parse_file("837_005010X222A2__demo.cob.example3.A.837")
-    (finding,) = result.findings
+    (finding,) = past_notice(result)
     assert finding["category"] == "required_field" and "2330B" in finding["message"]
     assert "NM1*PR" in finding["message"]
     # the 2320/2330A names in the claim never replace the subscriber's own
@@ -191,7 +204,11 @@ def test_example1_professional_claim_exactly():
         ],
         "total_charge": "100.00",
     }
-    assert result.findings == []
+    assert past_notice(result) == []
+    assert result.findings[0]["message"] == (
+        "BHT at segment 2, BHT04 '20061015': the submission date is BHT04 2006-10-15, the day the claims were "
+        "created; the interchange is dated later (GS04 2013-10-31), and a payer may count timely filing from "
+        "that date")
     assert result.control == {"isa13": "000000907", "gs06": "1", "st02": "0021", "bht03": "244579",
                               "version": "005010X222A2", "segment": 25, "segment_number": 27,
                               "offset": result.control["offset"], "line_control": {}}
@@ -256,7 +273,7 @@ def test_institutional_claim_exactly():
         "value_codes": [{"code": "A2", "amount": "15.31"}], "condition_codes": ["09"],
         "attending_provider": {"npi": None, "last_name": "JONES", "first_name": "JOHN"},
     }
-    (finding,) = result.findings
+    (finding,) = past_notice(result)
     assert "DTP*434" in finding["message"] and "RD8" in finding["message"] and finding["rarc"] == "MA31"
 
 
@@ -313,7 +330,7 @@ def test_icd9_on_an_institutional_claim_after_2015():
 def test_icd10_qualifiers_before_october_2015_are_dx_invalid():
     text = raw("837_005010X222A2__demo.example1.837").replace("HI*BK:0340*BF:V7389", "HI*ABK:A379*ABF:Z0000")
     (result,) = parse(text)
-    assert [f["rule_id"] for f in result.findings] == ["x12-icd10-before-icd10"] * 2
+    assert [f["rule_id"] for f in past_notice(result)] == ["x12-icd10-before-icd10"] * 2
     assert result.claim["diagnoses"] == [{"code": "A379"}, {"code": "Z0000"}]
 
 
@@ -346,9 +363,21 @@ def interchange(*sets: list[str], control: str = "000000001", version: str = "00
     return segments + [f"GE*{len(sets)}*1", f"IEA*1*{control}"]
 
 
+def recount(segments: list[str]) -> list[str]:
+    """The segments with each SE01 set to its transaction set's segment count (after a test added or
+    removed segments)."""
+    out, count = [], None
+    for segment in segments:
+        count = 1 if segment.startswith("ST*") else None if count is None else count + 1
+        out.append(f"SE*{count}*{segment.split('*')[2]}" if segment.startswith("SE*") and count else segment)
+    return out
+
+
 def write(segments: list[str], element: str = "*", component: str = ":", repetition: str = "^",
-          terminator: str = "~", after: str = "\n") -> str:
-    """The segments with the given separators (written with * : ^ ~ above)."""
+          terminator: str = "~", after: str = "\n", counted: bool = True) -> str:
+    """The segments with the given separators (written with * : ^ ~ above); SE01 counts the segments
+    of its transaction set unless ``counted`` is False (to test a wrong count)."""
+    segments = recount(segments) if counted else segments
     table = str.maketrans({"*": element, ":": component, "^": repetition})
     return "".join(segment.translate(table) + terminator + after for segment in segments)
 

@@ -16,12 +16,17 @@ def test_engine_and_reference_evaluator_give_identical_findings():
                          capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert run.returncode in (0, 1), f"the engine crashed or failed: {run.returncode}\n{run.stderr[-3000:]}"
     figures = json.loads(run.stdout.strip().splitlines()[-1])
-    assert figures["shipped_rules_claims"] == 10000
+    # generated professional claims, realistic hospital claims (half with a typical defect) and every
+    # rule's own example claims
+    assert figures["generated_claims"] == 10000 and figures["hospital_claims"] == 2000
+    assert figures["example_claims"] > 1000
+    assert figures["shipped_rules_claims"] == 10000 + 2000 + figures["example_claims"]
     assert figures["generated_files"] == 200 and figures["generated_files_rejected"] == 0
     assert figures["shipped_rules_mismatches"] == 0, figures["examples"]
-    assert figures["payer_claims"] == 8000 and figures["payer_mismatches"] == 0, figures["examples"]
+    assert figures["payer_claims"] == 4 * (2000 + figures["example_claims"])  # 4 payer profiles
+    assert figures["payer_mismatches"] == 0, figures["examples"]
     assert figures["generated_mismatches"] == 0, figures["examples"]
-    # the generated claims exercise every shipped rule the shipped reference data can trigger, the rules
+    # the claims exercise every shipped rule the shipped reference data can trigger, the rules
     # off by default (rules/claim_requirements.yaml) through the payer profiles that switch them on. Not
     # the three that need data the baseline lacks: the shipped MUE excerpt has no MAI 1 code
     # (tests/pipeline/test_code_edits.py), and the Order and Referring file and the NDC-HCPCS crosswalk

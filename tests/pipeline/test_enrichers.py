@@ -59,6 +59,7 @@ def test_what_each_enricher_writes_on_real_claims_is_within_what_it_declares(ref
     for claim in claims[:150]:
         history.remember(claim)
     repeat = Claim.model_validate(complete_claim({"claim_id": "AGAIN", "patient": claims[0].patient.model_dump(),
+                                                  "billing_provider": claims[0].billing_provider.model_dump(),
                                                   "lines": [line.model_dump() for line in claims[0].lines]}))
     medicare = load_deployment(ROOT / "rules", ROOT / "payers").payers["medicare"]
     annual = Claim.model_validate(complete_claim({"lines": [

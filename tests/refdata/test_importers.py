@@ -201,7 +201,7 @@ def test_a_file_of_another_kind_is_refused(tmp_path):
 def test_options_that_do_not_apply_are_refused(tmp_path):
     with pytest.raises(DataImportError, match="--setting applies to ncci-ptp and mue only"):
         import_files("aoc", [AOC], tmp_path, setting="practitioner")
-    with pytest.raises(DataImportError, match="--effective applies to mue only"):
+    with pytest.raises(DataImportError, match="--effective applies to mue and pprrvu only"):
         import_files("ncci-ptp", [PTP], tmp_path, effective="2026-07-01")
     with pytest.raises(DataImportError, match="--version applies"):
         import_files("pos", [POS], tmp_path, version=3)

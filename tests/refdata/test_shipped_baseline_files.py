@@ -28,6 +28,9 @@ FILES = {
     BASELINE_DIR / "icd10pcs_fy2027.tsv.gz": (["code"], 79_256, (0,)),
     ICD / "fy2027.tsv.gz": (["code", "billable", "description"], 98_357, (0,)),
     ICD / "excludes1_fy2027.tsv.gz": (["code", "lo", "hi", "note"], 6_996, (0,)),
+    BASELINE_DIR / "pprrvu_2024.tsv.gz":
+        (["release", "effective_from", "code", "modifier", "status", "pctc", "global_days", "mult_proc", "bilateral",
+          "assistant", "co_surgeon", "team", "endo_base", "imaging_family"], 74_196, (0, 2, 3)),
 }
 
 _cache: dict[Path, tuple[list[str], list[str]]] = {}
@@ -144,3 +147,18 @@ def test_cpt_notice_ships_beside_the_cpt_keyed_files():
     notice = (BASELINE_DIR / "NOTICE-CPT.txt").read_text(encoding="utf-8")
     assert notice.startswith("CPT codes, descriptions and other data only are copyright American Medical Association.")
     assert "ncci_ptp_hospital_2026q2.tsv.gz" in notice and "aoc_2026q2.tsv.gz" in notice
+    assert "pprrvu_2024.tsv.gz" in notice
+
+
+def test_pprrvu_2024_has_the_four_releases_without_descriptions():
+    """The CY2024 PFS Relative Value file: RVU24A, RVU24AR, RVU24B and RVU24C with their first days; codes and
+    indicators only (no CPT descriptor column)."""
+    header, rows = read(BASELINE_DIR / "pprrvu_2024.tsv.gz")
+    releases: dict[tuple[str, str], int] = {}
+    for row in rows:
+        releases[(row[0], row[1])] = releases.get((row[0], row[1]), 0) + 1
+    assert releases == {("RVU24A", "20240101"): 18_499, ("RVU24AR", "20240309"): 18_499,
+                        ("RVU24B", "20240401"): 18_534, ("RVU24C", "20240701"): 18_664}
+    assert "description" not in header
+    assert rows_of(BASELINE_DIR / "pprrvu_2024.tsv.gz", "RVU24C\t20240701\t27447") == [
+        ["RVU24C", "20240701", "27447", "", "A", "0", "090", "2", "1", "2", "1", "0", "", "99"]]

@@ -137,8 +137,10 @@ def test_vitamin_d_testing_is_covered_only_for_listed_indications(router):
 def test_routine_physicals_are_not_covered_by_medicare(router):
     result = scrub(router, "medicare", {"lines": [{"procedure_code": "99396"}]})
 
-    assert fired(result) == [("medicare-routine-physical", "coverage", "error", [1])]
-    assert result.findings[0].carc == "CO-96"
+    # and the PFS gives 99396 status N (rules/payment_policy.yaml, on for Medicare): the same denial, from the file
+    assert fired(result) == [("fee-status-non-covered", "fee_schedule", "error", [1]),
+                             ("medicare-routine-physical", "coverage", "error", [1])]
+    assert [f.carc for f in result.findings] == ["CO-96", "CO-96"]
 
 
 def test_frequency_counts_earlier_claims_and_lines_of_this_claim(router):

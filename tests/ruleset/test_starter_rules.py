@@ -99,6 +99,8 @@ FORMAT_TAIL = "is not a CPT code (5 digits, or 4 digits and F/T/U/A/M) nor a HCP
 THIRTEEN_DX = ["I10", "E11.9", "E78.5", "J45.909", "K21.9", "M54.50", "N39.0", "R05.9", "R51.9",
                "Z00.00", "F41.9", "G47.00", "H52.4"]
 TWO_DX = [{"code": "I10"}, {"code": "E11.9"}]
+# what an inpatient bill (11x) must carry beyond its dates (rules/institutional.yaml)
+INPATIENT_ADMISSION = {"admission_type": "1", "admission_source": "1", "patient_status": "01"}
 
 
 def F(rule_id: str, lines: list[int], field: str | None, message: str) -> dict[str, Any]:
@@ -192,7 +194,7 @@ CASES = [
         id="birth-date-after-submission"),
     pytest.param(
         {"claim_type": "institutional", "type_of_bill": "0111", "admission_date": "2026-01-05",
-         "discharge_date": "2026-01-03"},
+         "discharge_date": "2026-01-03", **INPATIENT_ADMISSION},
         "fail", [F("discharge-before-admission", [], "discharge_date",
                    "The discharge date 2026-01-03 is before the admission date 2026-01-05")],
         id="discharge-before-admission"),
@@ -401,7 +403,8 @@ CODING_CASES = [
         id="dx-manifestation-first"),
     pytest.param(
         {"claim_type": "institutional", "type_of_bill": "0131", "patient": {"birth_date": "1995-01-01"},
-         "diagnoses": [{"code": "O09.01"}], "lines": [{"revenue_code": "0450"}]},
+         "diagnoses": [{"code": "O09.01"}],
+         "lines": [{"revenue_code": "0450", "procedure_code": "99283"}]},
         "fail", [F("dx-unacceptable-principal", [1], "diagnoses[1].code",
                    "Principal diagnosis O09.01 is on the MCE unacceptable principal diagnosis list "
                    "(MCE v43.1 (FY2026))")],
@@ -524,6 +527,270 @@ CASES += [
 ]
 
 
+# rules/institutional.yaml and rules/outpatient_code_editor.yaml (facts: scrubber/pipeline/enrich/institutional.py;
+# the codes are those of the rule files' own examples). Outpatient lines carry G0463, the OPPS clinic visit,
+# since the clean line's 99213 is itself an I/OCE edit 62 on an outpatient bill.
+_INST = "rules/institutional.yaml"
+_OCE = "rules/outpatient_code_editor.yaml"
+META.update({
+    "bill-type-invalid": ("institutional", "error", "CO-16", "MA30", _INST),
+    "line-outside-statement-period": ("institutional", "error", "CO-16", "MA31", _INST),
+    "inpatient-admission-date-missing": ("institutional", "error", "CO-16", "MA40", _INST),
+    "inpatient-admission-type-missing": ("institutional", "error", "CO-16", "MA41", _INST),
+    "inpatient-admission-source-missing": ("institutional", "error", "CO-16", "MA42", _INST),
+    "admission-type-invalid": ("institutional", "error", "CO-16", "MA41", _INST),
+    "admission-source-invalid": ("institutional", "error", "CO-16", "MA42", _INST),
+    "patient-status-invalid": ("institutional", "error", "CO-16", "MA43", _INST),
+    "inpatient-patient-status-missing": ("institutional", "error", "CO-16", "MA43", _INST),
+    "condition-code-malformed": ("institutional", "error", "CO-16", "M44", _INST),
+    "occurrence-code-malformed": ("institutional", "error", "CO-16", "M45", _INST),
+    "occurrence-span-invalid": ("institutional", "error", "CO-16", "M46", _INST),
+    "value-code-malformed": ("institutional", "error", "CO-16", "M49", _INST),
+    "revenue-code-invalid": ("institutional", "error", "CO-16", "M50", _INST),
+    "revenue-code-requires-hcpcs": ("institutional", "error", "CO-16", "M20", _INST),
+    "inpatient-procedure-code-invalid": ("institutional", "error", "CO-16", "M67", _INST),
+    "mce-procedure-sex-conflict": ("institutional", "error", "CO-7", None, _INST),
+    "mce-procedure-noncovered": ("institutional", "error", "CO-96", None, _INST),
+    "mce-procedure-limited-coverage": ("institutional", "warning", "CO-50", None, _INST),
+    "oce-6-invalid-procedure": ("outpatient_code_editor", "error", "CO-181", None, _OCE),
+    "oce-62-not-recognized-by-opps": ("outpatient_code_editor", "error", "CO-16", "M20", _OCE),
+    "oce-28-not-recognized-by-medicare": ("outpatient_code_editor", "error", "CO-96", None, _OCE),
+    "oce-9-non-covered": ("outpatient_code_editor", "error", "CO-96", None, _OCE),
+    "oce-50-statutory-exclusion": ("outpatient_code_editor", "error", "CO-96", "N425", _OCE),
+    "oce-13-no-separate-payment": ("outpatient_code_editor", "error", "CO-96", None, _OCE),
+    "oce-18-inpatient-only": ("outpatient_code_editor", "error", "CO-96", "N428", _OCE),
+    "oce-45-inpatient-separate-procedure": ("outpatient_code_editor", "error", "CO-97", None, _OCE),
+    "oce-49-same-day-as-inpatient-only": ("outpatient_code_editor", "error", "CO-96", "M80", _OCE),
+    "oce-72-not-billable-to-mac": ("outpatient_code_editor", "error", "CO-109", None, _OCE),
+    "oce-21-visit-without-25": ("outpatient_code_editor", "error", "CO-4", None, _OCE),
+    "oce-17-inherent-bilateral-twice": ("outpatient_code_editor", "error", "CO-4", None, _OCE),
+    "oce-74-bilateral-50-units": ("outpatient_code_editor", "error", "CO-16", "M53", _OCE),
+    "oce-7-procedure-age": ("outpatient_code_editor", "error", "CO-6", None, _OCE),
+    "oce-65-revenue-code-not-recognized": ("outpatient_code_editor", "error", "CO-16", "M50", _OCE),
+})
+OUTPATIENT = {"claim_type": "institutional", "type_of_bill": "0131"}  # a hospital outpatient bill: the I/OCE edits it
+INPATIENT = {"claim_type": "institutional", "type_of_bill": "0111", "admission_date": "2026-01-04",
+             **INPATIENT_ADMISSION}
+OP_VISIT = {"revenue_code": "0450", "procedure_code": "G0463"}
+
+
+def _stay(code: str) -> dict[str, Any]:
+    """An inpatient stay of 2026-01-02 to 2026-01-05 (FY2026) with one ICD-10-PCS procedure."""
+    return {**INPATIENT, "admission_date": "2026-01-02", "discharge_date": "2026-01-05",
+            "procedures": [{"code": code, "date": "2026-01-03"}], "lines": [{"revenue_code": "0120"}]}
+
+
+CASES += [
+    # institutional.yaml
+    pytest.param(
+        {"claim_type": "institutional", "type_of_bill": "0999", "lines": [OP_VISIT]},
+        "fail", [F("bill-type-invalid", [], "type_of_bill",
+                   "Type of bill 0999: facility type 9 does not exist (1-4, 6, 7, 8)")],
+        id="bill-type-invalid"),
+    pytest.param(
+        {**OUTPATIENT, "statement_from": "2026-01-05", "statement_to": "2026-01-06",
+         "lines": [{**OP_VISIT, "service_date": "2026-01-04"}]},
+        "fail", [F("line-outside-statement-period", [1], "lines[1].service_date",
+                   "Line 1: 2026-01-04 is before the statement period's first day, 2026-01-05")],
+        id="line-outside-statement-period"),
+    pytest.param(
+        {**INPATIENT, "admission_date": None, "lines": [{"revenue_code": "0120"}]},
+        "fail", [F("inpatient-admission-date-missing", [], "admission_date",
+                   "Type of bill 0111 is an inpatient bill and has no admission date")],
+        id="inpatient-admission-date-missing"),
+    pytest.param(
+        {**INPATIENT, "admission_type": None, "lines": [{"revenue_code": "0120"}]},
+        "fail", [F("inpatient-admission-type-missing", [], "admission_type",
+                   "Type of bill 0111 is an inpatient bill and has no type of admission (priority)")],
+        id="inpatient-admission-type-missing"),
+    pytest.param(
+        {**INPATIENT, "type_of_bill": "0211", "admission_source": None, "lines": [{"revenue_code": "0120"}]},
+        "fail", [F("inpatient-admission-source-missing", [], "admission_source",
+                   "Type of bill 0211 is an inpatient bill and has no point of origin (source of admission)")],
+        id="inpatient-admission-source-missing"),
+    pytest.param(
+        {**INPATIENT, "admission_type": "7", "lines": [{"revenue_code": "0120"}]},
+        "fail", [F("admission-type-invalid", [], "admission_type",
+                   "The type of admission '7' is not a NUBC code (1, 2, 3, 4, 5 or 9)")],
+        id="admission-type-invalid"),
+    pytest.param(
+        {**INPATIENT, "admission_source": "7", "lines": [{"revenue_code": "0120"}]},
+        "fail", [F("admission-source-invalid", [], "admission_source",
+                   "The point of origin '7' is not a NUBC code (1, 2, 4, 5, 6, 8, 9, D, E, F, G)")],
+        id="admission-source-invalid"),
+    pytest.param(
+        {**OUTPATIENT, "patient_status": "08", "lines": [OP_VISIT]},
+        "fail", [F("patient-status-invalid", [], "patient_status",
+                   "The patient discharge status '08' is not a NUBC patient status code")],
+        id="patient-status-invalid"),
+    pytest.param(
+        {**INPATIENT, "patient_status": None, "lines": [{"revenue_code": "0120"}]},
+        "fail", [F("inpatient-patient-status-missing", [], "patient_status",
+                   "Type of bill 0111 is an inpatient bill and has no patient discharge status")],
+        id="inpatient-patient-status-missing"),
+    pytest.param(
+        {**OUTPATIENT, "condition_codes": ["07", "410"], "lines": [OP_VISIT]},
+        "fail", [F("condition-code-malformed", [], "condition_codes",
+                   "The condition code '410' is not 2 letters or digits")],
+        id="condition-code-malformed"),
+    pytest.param(
+        {**OUTPATIENT, "occurrence_codes": [{"code": "11"}], "lines": [OP_VISIT]},
+        "fail", [F("occurrence-code-malformed", [], "occurrence_codes", "The occurrence code 11 has no date")],
+        id="occurrence-code-malformed"),
+    pytest.param(
+        {**OUTPATIENT, "occurrence_spans": [{"code": "70", "from": "2026-01-05", "to": "2026-01-01"}],
+         "lines": [OP_VISIT]},
+        "fail", [F("occurrence-span-invalid", [], "occurrence_spans",
+                   "The occurrence span 70 runs from 2026-01-05 to an earlier day, 2026-01-01")],
+        id="occurrence-span-invalid"),
+    pytest.param(
+        {**OUTPATIENT, "value_codes": [{"code": "80"}], "lines": [OP_VISIT]},
+        "fail", [F("value-code-malformed", [], "value_codes", "The value code 80 has no amount")],
+        id="value-code-malformed"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{**OP_VISIT, "revenue_code": "9999"}]},
+        "fail", [F("revenue-code-invalid", [1], "lines[1].revenue_code",
+                   "Line 1: revenue code 9999 is not on the I/OCE revenue code list (I/OCE edit 41, return to "
+                   "provider)")],
+        id="revenue-code-invalid"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0360", "procedure_code": None}]},
+        "fail", [F("revenue-code-requires-hcpcs", [1], "lines[1].procedure_code",
+                   "Line 1: revenue code 0360 needs a CPT/HCPCS code on a 0131 bill (I/OCE edit 48, return to "
+                   "provider)")],
+        id="revenue-code-requires-hcpcs"),
+    pytest.param(
+        _stay("0SRC0J"),
+        "fail", [F("inpatient-procedure-code-invalid", [], "procedures",
+                   "Procedure code(s) 0SRC0J (ICD-10-PCS FY2026): not valid ICD-10-PCS codes")],
+        id="inpatient-procedure-code-invalid"),
+    pytest.param(  # FY2024: the MCE's sex lists were removed from v43.1 (FY2026)
+        {**INPATIENT, "admission_date": "2024-03-02", "discharge_date": "2024-03-05", "patient": {"sex": "M"},
+         "procedures": [{"code": "0UT90ZZ", "date": "2024-03-03"}],
+         "lines": [{"revenue_code": "0120", "service_date": "2024-03-02"}]},
+        "fail", [F("mce-procedure-sex-conflict", [], "procedures",
+                   "Procedure(s) 0UT90ZZ (female only) conflict with the patient's sex (MCE v37 (FY2020))")],
+        id="mce-procedure-sex-conflict"),
+    pytest.param(
+        _stay("00F3XZZ"),
+        "fail", [F("mce-procedure-noncovered", [], "procedures",
+                   "Procedure(s) 00F3XZZ (never covered by Medicare as an inpatient procedure) (MCE v43.1 (FY2026))")],
+        id="mce-procedure-noncovered"),
+    pytest.param(
+        _stay("02WA3QZ"),
+        "warn", [F("mce-procedure-limited-coverage", [], "procedures",
+                   "Procedure(s) 02WA3QZ are covered only in limited circumstances (MCE v43.1 (FY2026))")],
+        id="mce-procedure-limited-coverage"),
+    # outpatient_code_editor.yaml
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0510", "procedure_code": "99999"}]},
+        "fail", [F("oce-6-invalid-procedure", [1], "lines[1].procedure_code",
+                   "Line 1: 99999 is not a valid CPT/HCPCS code on its date of service in the I/OCE (edit 6, invalid "
+                   "procedure code: return to provider)")],
+        id="oce-6-invalid-procedure"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0510", "procedure_code": "99213"}]},
+        "fail", [F("oce-62-not-recognized-by-opps", [1], "lines[1].procedure_code",
+                   "Line 1: 99213 (status indicator B) is not recognized by OPPS; an alternate code for the same "
+                   "service may be available (I/OCE edit 62: return to provider)")],
+        id="oce-62-not-recognized-by-opps"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0510", "procedure_code": "0001F"}]},
+        "fail", [F("oce-28-not-recognized-by-medicare", [1], "lines[1].procedure_code",
+                   "Line 1: 0001F (status indicator E1) is not recognized by Medicare for outpatient claims; an "
+                   "alternate code may be available (I/OCE edit 28: line item rejection)")],
+        id="oce-28-not-recognized-by-medicare"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0360", "procedure_code": "0329T"}]},
+        "fail", [F("oce-9-non-covered", [1], "lines[1].procedure_code",
+                   "Line 1: 0329T (status indicator E1) is non-covered under any Medicare outpatient benefit, for "
+                   "reasons other than a statutory exclusion (I/OCE edit 9: line item denial)")],
+        id="oce-9-non-covered"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0920", "procedure_code": "92015"}]},
+        "fail", [F("oce-50-statutory-exclusion", [1], "lines[1].procedure_code",
+                   "Line 1: 92015 is excluded from Medicare by statute (I/OCE edit 50, non-covered under any "
+                   "Medicare outpatient benefit: return to provider)")],
+        id="oce-50-statutory-exclusion"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0360", "procedure_code": "0100T"}]},
+        "fail", [F("oce-13-no-separate-payment", [1], "lines[1].procedure_code",
+                   "Line 1: 0100T has status indicator E2: Medicare provides no separate payment for it on a 0131 "
+                   "bill (I/OCE edit 13: line item rejection)")],
+        id="oce-13-no-separate-payment"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0360", "procedure_code": "44140"}]},
+        "fail", [F("oce-18-inpatient-only", [1], "lines[1].procedure_code",
+                   "Line 1: 44140 is on Medicare's inpatient-only list (status indicator C) and is not paid on an "
+                   "outpatient 0131 bill (I/OCE edit 18: line item denial; the other lines of that day are denied "
+                   "with edit 49)")],
+        id="oce-18-inpatient-only"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0360", "procedure_code": "31725"},
+                                 {"revenue_code": "0360", "procedure_code": "45378"}]},
+        "fail", [F("oce-45-inpatient-separate-procedure", [1], "lines[1].procedure_code",
+                   "Line 1: 31725 is an inpatient-only separate procedure (status indicator C) done with a T or J1 "
+                   "procedure that day; it is not paid separately (I/OCE edit 45, inpatient separate procedures not "
+                   "paid: line item rejection)")],
+        id="oce-45-inpatient-separate-procedure"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0510", "procedure_code": "G0463"},
+                                 {"revenue_code": "0360", "procedure_code": "44140"}]},
+        "fail", [F("oce-49-same-day-as-inpatient-only", [1], "lines[1]",
+                   "Line 1 (revenue code 0510) is on the same day as the inpatient-only procedure 44140 (line 2), "
+                   "denied with edit 18 (I/OCE edit 49, service on same day as inpatient procedure: line item denial)"),
+                 F("oce-18-inpatient-only", [2], "lines[2].procedure_code",
+                   "Line 2: 44140 is on Medicare's inpatient-only list (status indicator C) and is not paid on an "
+                   "outpatient 0131 bill (I/OCE edit 18: line item denial; the other lines of that day are denied "
+                   "with edit 49)")],
+        id="oce-49-same-day-as-inpatient-only"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0900", "procedure_code": "G0017"}]},
+        "fail", [F("oce-72-not-billable-to-mac", [1], "lines[1].procedure_code",
+                   "Line 1: G0017 has status indicator M: it is not billable to the Medicare Administrative "
+                   "Contractor on a 0131 bill (I/OCE edit 72: return to provider)")],
+        id="oce-72-not-billable-to-mac"),
+    pytest.param(  # G0463 with 45378 is also an NCCI hospital pair that needs a modifier (rules/ncci.yaml)
+        {**OUTPATIENT, "lines": [{"revenue_code": "0510", "procedure_code": "G0463"},
+                                 {"revenue_code": "0360", "procedure_code": "45378"}]},
+        "fail", [F("ncci-ptp-modifier-required", [1], "lines[1].modifiers",
+                   "Line 1: G0463 is column two of the NCCI hospital PTP edit with 45378 on line 2 (modifier "
+                   "indicator 1, in effect from 2025-07-01; rationale not given in the I/OCE table) and neither line "
+                   "carries an NCCI-associated modifier (NCCI hospital table, release 2026Q2)"),
+                 F("oce-21-visit-without-25", [1], "lines[1].modifiers",
+                   "Line 1: the visit G0463 is on the same day as 45378 (line 2, SI T) without modifier 25 (I/OCE "
+                   "edit 21: return to provider)")],
+        id="oce-21-visit-without-25"),
+    pytest.param(  # two identical lines are also a duplicate-line (rules/duplicates.yaml)
+        {**OUTPATIENT, "lines": [{"revenue_code": "0510", "procedure_code": "69210"},
+                                 {"revenue_code": "0510", "procedure_code": "69210"}]},
+        "fail", [F("duplicate-line", [1, 2], "lines[1]",
+                   "Line(s) 2 repeat line 1: 69210 with the same modifiers and 1 unit(s) on 2026-01-05"),
+                 F("oce-17-inherent-bilateral-twice", [2], "lines[2].procedure_code",
+                   "Line 2: 69210 is inherently bilateral and line 1 already reports it that day (I/OCE edit 17, "
+                   "inappropriate specification of bilateral procedure: line item rejection)")],
+        id="oce-17-inherent-bilateral-twice"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "0510", "procedure_code": "20610", "modifiers": ["50"], "units": 2}]},
+        "fail", [F("oce-74-bilateral-50-units", [1], "lines[1].units",
+                   "Line 1: 20610 with modifier 50 is one bilateral service, billed with 2 units (I/OCE edit 74: "
+                   "return to provider)")],
+        id="oce-74-bilateral-50-units"),
+    pytest.param(  # the clean claim's patient is 56
+        {**OUTPATIENT, "lines": [{"revenue_code": "0450", "procedure_code": "24640"}]},
+        "fail", [F("oce-7-procedure-age", [1], "lines[1].procedure_code",
+                   "Line 1: 24640 is for ages 0 to 17; the patient is 56 (I/OCE edit 7, procedure and age conflict: "
+                   "line item rejection)")],
+        id="oce-7-procedure-age"),
+    pytest.param(
+        {**OUTPATIENT, "lines": [{"revenue_code": "1000", "procedure_code": "G0463"}]},
+        "fail", [F("oce-65-revenue-code-not-recognized", [1], "lines[1].revenue_code",
+                   "Line 1: revenue code 1000 is not recognized by Medicare on an outpatient bill (I/OCE edit 65: "
+                   "line item rejection)")],
+        id="oce-65-revenue-code-not-recognized"),
+]
+
+
 @pytest.mark.parametrize("partial, status, expected", CASES)
 def test_shipped_rule_gives_its_exact_finding(scrubber, partial, status, expected):
     result = scrub(scrubber, partial)
@@ -556,7 +823,7 @@ def test_clean_example_claim_has_no_findings_and_passes(scrubber):
     pytest.param({"patient": {"birth_date": "2026-01-05"}}, id="service-on-day-of-birth"),
     pytest.param({"lines": [{"service_date": "2026-01-05", "service_date_end": "2026-01-05"}]}, id="same-day-range"),
     pytest.param({"claim_type": "institutional", "type_of_bill": "0111", "admission_date": "2026-01-05",
-                  "discharge_date": "2026-01-05"}, id="same-day-stay"),
+                  "discharge_date": "2026-01-05", **INPATIENT_ADMISSION}, id="same-day-stay"),
     pytest.param({"lines": [{"procedure_code": "3074F", "charge": "0.00"}]}, id="zero-charge-category-ii"),
     pytest.param({"lines": [{"procedure_code": "G0439"}]}, id="hcpcs-code"),
     pytest.param({"lines": [{"place_of_service": "27"}]}, id="line-pos-27"),

@@ -147,7 +147,8 @@ def test_money_as_a_json_number_is_read_to_the_cent_in_the_total_charge_finding(
 
 def test_binary_float_amounts_add_up_exactly(client):
     claim = contract_claim(total_charge=0.3, lines=[contract_line(charge=0.1),
-                                                    contract_line(line_number=2, procedure_code="36415", charge=0.2)])
+                                                    contract_line(line_number=2, procedure_code="36415", modifiers=[],
+                                                                  charge=0.2)])
 
     body = post_json_text(client, json.dumps(claim)).json()
 

@@ -9,6 +9,7 @@ what is a visible, reviewed change to this table:
     SCRUBBING    = submitter, coder                       (POST /v1/claims/scrub, /v1/claims/scrub/batch)
     RULE_READERS = compliance, coder                      (GET /v1/rules, /v1/rules/{rule_id})
     COMPLIANCE   = compliance                             (POST /v1/rules/validate)
+    SUBMITTERS   = submitter                              (POST /v1/claims/submissions: its own claims)
 
     admin                                                 (GET /v1/audit/access)
 
@@ -39,6 +40,7 @@ ALL = frozenset(ROLES)
 SCRUBBERS = frozenset({"submitter", "coder", "admin"})
 RULE_READERS = frozenset({"compliance", "coder", "admin"})
 COMPLIANCE = frozenset({"compliance", "admin"})
+SUBMITTERS = frozenset({"submitter", "admin"})  # a billing system says what it did with its claims
 
 VALID_RULE_FILE = """\
 schema_version: 1
@@ -89,6 +91,12 @@ def _scrub_ok(response, world: World) -> None:
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert body["claim_id"] == CONTRACT_CLAIM["claim_id"] and body["status"] in ("pass", "warn", "fail")
+
+
+def _submissions_ok(response, world: World) -> None:
+    _json_body(response, world)  # the claim was scrubbed with the submitter key: its own, and admin's to change
+    assert response.json() == {"applied": 1, "unknown": 0, "items": [
+        {"claim_id": CONTRACT_CLAIM["claim_id"], "status": "submitted", "result": "applied", "counts": True}]}
 
 
 def _batch_ok(response, world: World) -> None:
@@ -196,6 +204,9 @@ ENDPOINTS = [
     Endpoint("POST /v1/claims/scrub/fhir", SCRUBBERS,
              lambda c, h, w: c.post("/v1/claims/scrub/fhir", content=FHIR_SAMPLE,
                                     headers={**h, "content-type": "application/fhir+json"}), _fhir_ok),
+    Endpoint("POST /v1/claims/submissions", SUBMITTERS,
+             lambda c, h, w: c.post("/v1/claims/submissions", json=[
+                 {"claim_id": CONTRACT_CLAIM["claim_id"], "status": "submitted"}], headers=h), _submissions_ok),
     Endpoint("POST /v1/rules/reload", frozenset({"admin"}),
              lambda c, h, w: c.post("/v1/rules/reload", headers=h), _reload_ok),
     Endpoint("POST /v1/rules/impact", COMPLIANCE,

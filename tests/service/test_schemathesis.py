@@ -259,6 +259,14 @@ NOT_APPLICABLE = [
           "`from` after `to` is a 422 by design; a JSON schema cannot say so",
           lambda o, f: (o.label == "GET /v1/stats" and _kind(f) == "RejectedPositiveData"
                         and o.problem_errors() == [{"field": "to", "message": "must be on or after `from`"}])),
+    Known("submissions-replaced-by",
+          "`replaced_by` only with the status `replaced`, and never the claim's own id: a 422 naming the item's "
+          "`replaced_by` by design; a JSON schema cannot say so",
+          lambda o, f: (o.label == "POST /v1/claims/submissions" and _kind(f) == "RejectedPositiveData"
+                        and bool(o.problem_errors())
+                        and all(e["field"].endswith("].replaced_by") and e["message"] in (
+                            "is only for the status `replaced`", "must not be the claim's own id")
+                            for e in o.problem_errors()))),
 ]
 
 
@@ -339,7 +347,7 @@ def test_every_operation_is_tested():
         "POST /v1/claims/scrub", "POST /v1/claims/scrub/batch", "GET /v1/scrubs", "GET /v1/scrubs/{scrub_id}",
         "GET /v1/stats", "GET /v1/rules", "GET /v1/rules/{rule_id}", "POST /v1/rules/validate", "GET /metrics",
         "GET /healthz", "GET /readyz", "GET /v1/codes/{system}/{code}", "POST /v1/claims/scrub/x12",
-        "POST /v1/claims/scrub/fhir", "POST /v1/rules/reload", "POST /v1/rules/impact"}
+        "POST /v1/claims/scrub/fhir", "POST /v1/rules/reload", "POST /v1/rules/impact", "POST /v1/claims/submissions"}
 
 
 # A reload lints and runs every example of every rule file and payer profile (about a second), and

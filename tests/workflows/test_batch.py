@@ -226,7 +226,8 @@ def test_837_chunks_are_whole_transaction_sets_with_the_envelope_repeated(tmp_pa
     isa, gs = text.split("\n")[:2]
     assert len(pieces) == 2
     assert pieces[0].startswith(b"ISA*") and pieces[0].rstrip().endswith(b"SE*43*0001~")
-    assert pieces[1].startswith(f"{isa}{gs}\nST*837*0002*".encode())
+    # after the envelope, the cutter's TA1 tells the reader that 1 set of the group came before (GE01)
+    assert pieces[1].startswith(f"{isa}{gs}TA1*X12RESUME*0*1*1~\nST*837*0002*".encode())
     assert [p.count(b"CLM*") for p in pieces] == [2, 2]
     assert [r for p in pieces for r in _read(p)] == _read(text.encode())
 

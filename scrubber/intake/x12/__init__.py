@@ -54,8 +54,11 @@ findings (rule_id ``x12-...``, CARC CO-16) on the claim they belong to; problems
 level (a bad DMG date, a missing NM1*PR) go on every claim under it; problems in the envelope
 go on every claim of the interchange or transaction set; a segment outside any claim goes on
 the next claim. Some findings no claim can take: a transaction set without a CLM, segments
-after the last claim, a later interchange whose ISA is unreadable. They come out as a result of
-their own, whose ``claim`` is None, at the end of their transaction set or of the stream.
+after the last claim, a later interchange whose ISA is unreadable, a trailer's (SE, GE, IEA)
+control number or count (:mod:`~scrubber.intake.x12.structure`), a transaction set that is not
+an 837 professional or institutional claim (one finding; nothing in it is read). They come out
+as a result of their own, whose ``claim`` is None, at the end of their transaction set, group,
+interchange or of the stream. A UTF-8 byte-order mark before the first ISA is skipped.
 
 :func:`iter_claims` raises :class:`X12Error` (one, with the reason) only when nothing at all
 can be read: the stream does not begin with an ISA segment, or its ISA is too short or too
@@ -68,6 +71,8 @@ The modules, each one concern, each importing only those above it:
 - ``values``: element values (dates, amounts, units, blanks), findings and their positions;
 - ``state``: what the walk knows at one point (HL levels, the claim being built, findings
   waiting for a claim) and what it gives out (:class:`X12Claim`);
+- ``structure``: the envelope and structure checks (control numbers and counts, HL and LX
+  numbering, repeated claim ids, header segments, the submission date's notice);
 - ``lines``: the service line handlers (LX, SV1, SV2, LIN, SVD), closing a line;
 - ``claim``: the HL levels' and the claim's handlers (CLM, DTP, HI, NM1, REF, SBR, DMG, PAT,
   PRV), closing a claim (CLM05, diagnoses, code set, length limits);

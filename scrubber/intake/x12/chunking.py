@@ -30,12 +30,13 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
-from scrubber.intake.x12.segments import BLANK, CONTROL, ISA_SCAN, MAX_SEGMENT, X12Error, scan_isa
+from scrubber.intake.x12.segments import BLANK, BOM, CONTROL, ISA_SCAN, RESUME, MAX_SEGMENT, X12Error, scan_isa
 
 __all__ = ["x12_pieces"]
 
 # the reader's constants, as bytes
 _BLANK = BLANK.encode("ascii")  # skipped around segments
+_BOM = BOM.encode("utf-8")
 _CONTROL = re.compile(CONTROL.pattern.encode("ascii"))  # removed from inside a segment
 _STRAY_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # all of those but blanks
 
@@ -93,6 +94,9 @@ class _X12Cutter:
         buf = self.buf
         while len(buf) < ISA_SCAN and not self.eof:
             self._more()
+        if buf.startswith(_BOM):  # the reader skips a byte-order mark before the first ISA, uncounted
+            del buf[:len(_BOM)]
+            self.consumed += len(_BOM)
         at = len(buf) - len(buf.lstrip(_BLANK))
         isa = _isa(buf, at) if buf[at:at + 3] == b"ISA" else None
         if isa is None:  # the reader will say why the file cannot be read
@@ -112,6 +116,8 @@ class _X12Cutter:
         claims = set_claims = 0  # claims: CLMs of 837 transaction sets since the chunk's start
         counted = False  # the transaction set is an 837 (the reader skips any other)
         last_marker = b""
+        groups = sets = 0  # GS groups of the interchange, transaction sets of the group so far
+        group_open = False  # a GS was read and no GE since
         finished = False  # read to the end (else the rest of the input is one chunk)
         while not self.stray:
             m = pattern.search(buf, pos)
@@ -159,10 +165,12 @@ class _X12Cutter:
                     if held is not None:
                         yield self._chunk(*held)
                     held = (start, odd, bytes(buf[:cut]), self.consumed)
-                    start, odd = envelope, False
+                    start, odd = envelope._replace(groups_before=max(groups - 1, 0), sets_before=sets,
+                                                   group_closed=bool(envelope.gs) and not group_open), False
                     del buf[:cut]
                     self.consumed += cut
                     seg, end, claims = seg - cut, end - cut, 0
+                sets += 1
                 in_set, clean, set_claims, last_marker = True, False, 0, b""
                 counted = buf[seg:end].split(envelope.separators.element)[1:2] == [b"837"]
             elif sid == b"SE":
@@ -179,9 +187,13 @@ class _X12Cutter:
                 in_set = False
                 if sid == b"GS":  # repeated without what the reader removes (and reports) once
                     envelope = envelope._replace(gs=_CONTROL.sub(b"", body) + term)
+                    groups, sets, group_open = groups + 1, 0, True
+                elif sid == b"GE":
+                    group_open = False
                 elif sid == b"ISA":
                     assert isa is not None
                     envelope = _Envelope(isa, self.consumed + seg, bytes(buf[seg:end]))
+                    groups, sets, group_open = 0, 0, False
                     pattern, term = _segment_pattern(isa), isa.terminator
             last_end = end
             pos = end - len(term) if closed else end
@@ -205,9 +217,15 @@ class _X12Cutter:
         if offset == 0:
             return body
         prefix = start.isa + start.gs
+        seps = start.separators
+        resume = start.groups_before or start.sets_before or start.group_closed
+        if resume:
+            prefix += seps.element.join([b"TA1", RESUME.encode(), b"%d" % start.groups_before, b"%d" % start.sets_before,
+                                         b"0" if start.group_closed else b"1"])
+            prefix += seps.terminator
         if odd:
-            padding = self._segments(start.isa_offset, offset, start.separators) - 1 - bool(start.gs)
-            prefix += (b"TA1" + start.separators.terminator) * padding
+            padding = self._segments(start.isa_offset, offset, seps) - 1 - bool(start.gs) - bool(resume)
+            prefix += (b"TA1" + seps.terminator) * padding
         return prefix + body
 
     def _segments(self, begin: int, end: int, isa: _Isa) -> int:
@@ -228,10 +246,15 @@ class _X12Cutter:
 
 
 class _Envelope(NamedTuple):
-    """The ISA (and GS) in force at some point of the input."""
+    """The ISA (and GS) in force at some point of the input; where a chunk starts, how many GS groups
+    of that interchange and transaction sets of that group came before it (for the reader's GE01
+    and IEA01 counts, given it by a :data:`~scrubber.intake.x12.segments.RESUME` TA1 segment)."""
 
     separators: _Isa
     isa_offset: int
     isa: bytes
     gs: bytes = b""
+    groups_before: int = 0
+    sets_before: int = 0
+    group_closed: bool = False  # a GE closed the group before the chunk (the reader checks no later GE)
 

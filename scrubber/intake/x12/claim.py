@@ -17,9 +17,10 @@ from typing import Any
 from scrubber.intake.x12.lines import close_line
 from scrubber.intake.x12.segments import Segment
 from scrubber.intake.x12.state import Build, WalkState, X12Claim, composite, control, outside_claim, problem
+from scrubber.intake.x12.structure import repeated_claim_id
 from scrubber.intake.x12.values import at, blank, finding, parse_date, parse_money
 
-__all__ = ["CLAIM_PROVIDERS", "HANDLERS", "ICD10_START", "LINE_PROVIDERS", "cl1", "clm", "close_claim", "dmg", "dtp",
+__all__ = ["CLAIM_PROVIDERS", "HANDLERS", "ICD10_START", "LINE_PROVIDERS", "address", "cl1", "clm", "close_claim", "dmg", "dtp",
            "fit", "hi", "nm1", "party", "pat", "prv", "ref", "sbr"]
 
 ICD10_START = dt.date(2015, 10, 1)
@@ -91,7 +92,21 @@ def party(seg: Segment) -> dict[str, Any]:
     return found
 
 
+_LEVEL_LOOPS = {("20", "85"): "2010AA billing provider", ("22", "IL"): "2010BA subscriber",
+                ("22", "PR"): "2010BB payer", ("23", "QC"): "2010CA patient"}
+
+
 def _level_name(state: WalkState, seg: Segment, entity: str) -> None:
+    if state.level is None and entity in ("41", "40"):  # 1000A submitter, 1000B receiver
+        state.set_head.add(f"NM1*{entity}")
+        return
+    loop = _LEVEL_LOOPS.get((state.level or "", entity))
+    level = state.billing if state.level == "20" else state.subscriber if state.level == "22" else state.patient
+    if loop is not None and level is not None and f"NM1*{entity}" in level.seen:
+        level.findings.append(finding("loop-repeated", "format", f"{at(seg, 1)}: loop {loop} is sent once per "
+                                      "HL level, and this level already has it; this one is ignored",
+                                      suggestion=f"Send one NM1*{entity} under each HL"))
+        return
     if entity == "85" and state.level == "20" and state.billing is not None:
         state.billing.seen.add("NM1*85")
         state.billing.data.update(party(seg))
@@ -201,6 +216,8 @@ def clm(state: WalkState, seg: Segment) -> None:
                                   suggestion="Put each claim under its billing provider, subscriber "
                                              "(and patient) HL levels"))
     claim["claim_id"] = blank(seg.get(1))
+    if repeated := repeated_claim_id(state, seg, claim["claim_id"]):
+        b.findings.append(repeated)
     if claim["claim_id"] is None:
         b.findings.append(finding("missing-element", "required_field",
                                   f"{at(seg, 1)}: the claim has no patient control number (CLM01)",
@@ -471,6 +488,13 @@ def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
                                     f"{at(billing.segment)}: the billing provider level has no NM1*85 "
                                     "(loop 2010AA)", field="billing_provider.npi",
                                     suggestion="Send NM1*85 with the billing provider's name and NPI"))
+        else:
+            findings.extend(finding("missing-segment", "required_field",
+                                    f"{at(billing.segment)}: the billing provider's loop 2010AA has no {sid} "
+                                    "address segment, which it requires", field="billing_provider",
+                                    suggestion=f"Send the billing provider's street address (N3) and city, "
+                                               "state and ZIP code (N4) after NM1*85")
+                            for sid in ("N3", "N4") if sid not in billing.seen)
     if subscriber is not None:
         data = subscriber.data
         claim["payer"] = data.get("payer")
@@ -659,6 +683,12 @@ def fit(claim: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def address(state: WalkState, seg: Segment) -> None:
+    """N3/N4: only checked to be there, in the billing provider's 2010AA (its address is not mapped)."""
+    if state.build is None and state.level == "20" and state.billing is not None:
+        state.billing.seen.add(seg.id)
+
+
 HANDLERS: dict[str, Callable[[WalkState, Segment], None]] = {
     "PRV": prv, "NM1": nm1, "REF": ref, "SBR": sbr, "DMG": dmg, "PAT": pat, "CLM": clm, "DTP": dtp, "HI": hi,
-    "CL1": cl1}
+    "CL1": cl1, "N3": address, "N4": address}

@@ -13,6 +13,7 @@ from typing import Any
 
 from scrubber.intake.x12.segments import Segment
 from scrubber.intake.x12.state import WalkState, composite, outside_claim, problem
+from scrubber.intake.x12.structure import lx_finding
 from scrubber.intake.x12.values import at, blank, finding, parse_decimal, parse_money, parse_units
 
 __all__ = ["HANDLERS", "close_line", "ctp", "lin", "lx", "sv1", "sv2", "svd"]
@@ -30,12 +31,16 @@ def lx(state: WalkState, seg: Segment) -> None:
     close_line(state)
     raw = seg.get(1)
     number = int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 999999 else None
+    b.lx_count += 1
     if number is None:
-        number = len(b.lines) + 1
+        number = b.lx_count
         problem(state, finding("line-number", "format",
                                f"{at(seg, 1)}: LX01 is not a line number from 1; the line is numbered {number} "
                                "by its position", field=f"lines[{number}].line_number", line=number,
                                suggestion="Number the service lines 1, 2, 3... in LX01"))
+    elif number != b.lx_count:
+        number = b.lx_count
+        problem(state, lx_finding(seg, number))
     b.loop = "2400"
     b.line = {"line_number": number, "procedure_code": None, "modifiers": [], "units": None, "charge": None,
               "service_date": None, "service_date_end": None, "diagnosis_pointers": [],

@@ -17,13 +17,19 @@ from dataclasses import dataclass
 from typing import IO
 from scrubber.errors import ScrubberError
 
-__all__ = ["BLANK", "CHUNK_SIZE", "CONTROL", "ISA_SCAN", "MAX_SEGMENT", "IsaHeader", "Segment", "Separators",
-           "X12Error", "is_isa", "read_segments", "scan_isa"]
+__all__ = ["BLANK", "BOM", "CHUNK_SIZE", "CONTROL", "ISA_SCAN", "MAX_SEGMENT", "RESUME", "IsaHeader", "Segment",
+           "Separators", "X12Error", "is_isa", "read_segments", "scan_isa"]
 
 CHUNK_SIZE = 1 << 16
 ISA_SCAN = 256  # an ISA is 106 characters; how far to look for its 16 element separators
 MAX_SEGMENT = 1 << 20  # a "segment" longer than this means the terminator is not the declared one
 BLANK = " \t\r\n"  # skipped around segments
+BOM = "\ufeff"  # a UTF-8 byte-order mark, accepted before the first ISA
+# TA101 of the TA1 segment the batch cutter puts after a chunk's ISA and GS: TA102 and TA103 say how
+# many GS groups of the interchange and transaction sets of the group came before the chunk, TA104
+# is 0 when a GE closed that group before it (no interchange control number is ever 'X12RESUME',
+# so no sender's TA1 reads as one)
+RESUME = "X12RESUME"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # removed from inside a segment (with a finding)
 
 
@@ -162,6 +168,8 @@ class _Reader:
                 return False
 
     def segments(self) -> Iterator[Segment]:
+        if self._skip_blank() and self.buf.startswith(BOM):  # from Windows tools; not counted in offsets
+            self.buf = self.buf[1:]
         if not self._skip_blank():
             raise X12Error("the data is empty: there is no ISA interchange header")
         while self._skip_blank():

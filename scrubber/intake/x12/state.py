@@ -80,6 +80,7 @@ class Build:
     line_segment: Segment | None = None
     line_service: bool = False
     line_dated: bool = False
+    lx_count: int = 0  # LX segments of the claim so far (LX01 runs 1, 2, 3... in each claim)
 
 
 @dataclass(slots=True)
@@ -109,6 +110,16 @@ class WalkState:
     patient: Level | None = None
     level: str | None = None  # HL03 of the level being read: 20, 22 or 23
     build: Build | None = None
+    # the envelope and structure checks (scrubber.intake.x12.structure): O(1) memory, but for the
+    # claim ids of a transaction set, of which at most structure.MAX_TRACKED_CLAIM_IDS are kept
+    isa09: str | None = None  # YYMMDD
+    isa_groups: int = 0  # GS groups of the interchange so far (IEA01)
+    in_group: bool = False
+    gs04: str | None = None  # CCYYMMDD
+    group_sets: int = 0  # transaction sets of the group so far (GE01)
+    set_head: set[str] = field(default_factory=set)  # BHT, NM1*41, NM1*40 seen in the transaction set
+    hl_last: int = 0  # the last HL01 of the transaction set (they run 1, 2, 3...)
+    claim_ids: dict[str, int] = field(default_factory=dict)  # CLM01 -> its CLM's position in the set
 
 
 def problem(state: WalkState, found: dict[str, Any]) -> None:

@@ -20,11 +20,13 @@ _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def finding(rule: str, category: str, message: str, *, field: str | None = None, line: int | None = None,
-            rarc: str | None = "MA130", suggestion: str | None = None) -> dict[str, Any]:
-    """A contract finding of the reader: rule ``x12-<rule>``, severity error, CARC CO-16."""
-    return {"rule_id": f"x12-{rule}", "category": category, "severity": "error", "message": message,
-            "lines": [] if line is None else [line], "field": field, "carc": "CO-16", "rarc": rarc,
-            "suggestion": suggestion, "source": SOURCE}
+            rarc: str | None = "MA130", suggestion: str | None = None, severity: str = "error") -> dict[str, Any]:
+    """A contract finding of the reader: rule ``x12-<rule>``, severity error, CARC CO-16; a notice
+    (``severity`` info or warning) has no CARC or RARC, since nothing is denied for it."""
+    error = severity == "error"
+    return {"rule_id": f"x12-{rule}", "category": category, "severity": severity, "message": message,
+            "lines": [] if line is None else [line], "field": field, "carc": "CO-16" if error else None,
+            "rarc": rarc if error else None, "suggestion": suggestion, "source": SOURCE}
 
 
 def at(seg: Segment, element: int | None = None, show: bool = True) -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from scrubber.intake.x12.claim import HANDLERS as CLAIM_HANDLERS
 from scrubber.intake.x12.claim import close_claim
 from scrubber.intake.x12.lines import HANDLERS as LINE_HANDLERS
-from scrubber.intake.x12.segments import CHUNK_SIZE, Segment, X12Error, read_segments
+from scrubber.intake.x12.segments import CHUNK_SIZE, RESUME, Segment, X12Error, read_segments
 from scrubber.intake.x12.state import Level, WalkState, X12Claim, control, outside_claim, problem
+from scrubber.intake.x12.structure import (envelope_date, ge_findings, head_findings, hl_findings, iea_findings,
+                                           se_findings, submission_notice)
 from scrubber.intake.x12.values import at, blank, finding, parse_date
 
 __all__ = ["HANDLERS", "feed", "finish", "iter_claims"]
@@ -28,6 +30,12 @@ _CLAIM_ONLY = frozenset({"LX", "SV1", "SV2", "SV3", "SV5", "HI", "CL1", "CR1", "
                          "LIN", "CTP", "SVD", "HCP", "PWK", "K3", "NTE", "QTY", "MEA", "FRM", "LQ"})
 _SUPPORTED = {"005010X222A1": "professional", "005010X222A2": "professional",
               "005010X223A2": "institutional", "005010X223A3": "institutional"}
+# the implementation guides of claims this reader can read (4010 ones with a version finding):
+# an 837 of any other guide (X224 dental, X291, X292, X298...) is skipped with one finding
+_CLAIM_GUIDES = frozenset({"X222", "X223", "X098", "X096"})
+_GUIDE = re.compile(r"X[0-9]{3}")
+_GUIDE_NAMES = {"X224": "the 837 dental claim", "X096": "the 4010 837 institutional claim",
+                "X098": "the 4010 837 professional claim"}
 
 Handler = Callable[[WalkState, Segment], None]
 
@@ -109,6 +117,14 @@ def _flush_pending(state: WalkState) -> None:
         state.pending = []
 
 
+def _trailer(state: WalkState, found: list[dict[str, Any]]) -> None:
+    """A trailer's (SE, GE, IEA) problems: their claims have all been answered by now, so they come
+    out as a result of their own (with any findings still waiting for a claim)."""
+    if found:
+        state.pending.extend(found)
+        _flush_pending(state)
+
+
 # --------------------------------------------------------------------------- envelope
 
 
@@ -127,7 +143,9 @@ def isa(state: WalkState, seg: Segment) -> None:
     """ISA: a new interchange; its header's problems go on each of its claims."""
     _end_set(state, seg)
     state.isa13 = blank(seg.get(13))
-    state.gs06 = state.gs08 = state.st02 = state.st03 = None
+    state.isa09 = blank(seg.get(9))
+    state.gs06 = state.gs08 = state.gs04 = state.st02 = state.st03 = None
+    state.isa_groups, state.in_group = 0, False
     state.interchange_findings = [
         finding("isa", "format", f"ISA at segment 1 (interchange {state.isa13}): {trouble}",
                 suggestion="Send a fixed-width ISA segment (106 characters) as the X12 standard requires")
@@ -135,11 +153,18 @@ def isa(state: WalkState, seg: Segment) -> None:
 
 
 def iea(state: WalkState, seg: Segment) -> None:
+    """IEA: the end of the interchange; IEA01 counts its groups, IEA02 repeats ISA13."""
     _end_set(state, seg)
+    _trailer(state, iea_findings(state, seg))
 
 
 def ta1(state: WalkState, seg: Segment) -> None:
-    """TA1 (an interchange acknowledgment) is ignored."""
+    """TA1 (an interchange acknowledgment) is ignored, but the batch cutter's (TA101 = RESUME), which
+    says how many groups and transaction sets came before the chunk, for the GE01 and IEA01 counts."""
+    if seg.get(1) == RESUME and seg.get(2).isdigit() and seg.get(3).isdigit():
+        state.isa_groups += int(seg.get(2))
+        state.group_sets += int(seg.get(3))
+        state.in_group = state.in_group and seg.get(4) != "0"  # a GE closed the group before the chunk
 
 
 def gs(state: WalkState, seg: Segment) -> None:
@@ -147,10 +172,17 @@ def gs(state: WalkState, seg: Segment) -> None:
     _end_set(state, seg)
     state.gs06 = blank(seg.get(6))
     state.gs08 = blank(seg.get(8))
+    state.gs04 = blank(seg.get(4))
+    state.isa_groups += 1
+    state.in_group, state.group_sets = True, 0
 
 
 def ge(state: WalkState, seg: Segment) -> None:
+    """GE: the end of the functional group; GE01 counts its transaction sets, GE02 repeats GS06."""
     _end_set(state, seg)
+    if state.in_group:
+        _trailer(state, ge_findings(state, seg))
+    state.in_group = False
 
 
 def st(state: WalkState, seg: Segment) -> None:
@@ -167,13 +199,25 @@ def st(state: WalkState, seg: Segment) -> None:
     state.set_findings = []
     state.set_claims = 0
     state.wide = False
+    state.group_sets += 1
+    state.set_head, state.hl_last, state.claim_ids = set(), 0, {}
     if seg.get(1) != "837":
         state.skip_set = True
         state.pending.append(finding(
-            "not-837", "format", f"{at(seg, 1)}: transaction set {state.st02} is not an 837 claim; it is skipped",
+            "not-837", "format", f"{at(seg, 1)}: transaction set {state.st02} is a {seg.get(1) or '(blank)'} "
+            "transaction, not an 837 claim; it is skipped and nothing in it is checked",
             suggestion="Send 837 health care claims only"))
         return
     version = state.st03 or state.gs08 or ""
+    guide = _GUIDE.search(version)
+    if guide and guide.group() not in _CLAIM_GUIDES:
+        state.skip_set = True
+        name = _GUIDE_NAMES.get(guide.group(), f"implementation guide {guide.group()}")
+        state.pending.append(finding(
+            "version", "format", f"{at(seg, 3)}: transaction set {state.st02} is {name}, not an 837 professional "
+            "(005010X222A1/A2) or institutional (005010X223A2/A3) claim; it is skipped and nothing in it is checked",
+            suggestion="Send professional and institutional claims only; other transactions go to their own service"))
+        return
     state.claim_type = _SUPPORTED.get(version) or (
         "professional" if "X222" in version else "institutional" if "X223" in version else None)
     if version not in _SUPPORTED:
@@ -191,26 +235,35 @@ def se(state: WalkState, seg: Segment) -> None:
     """SE: the end of the transaction set; the findings no claim of it can take come out now."""
     if state.build is not None:
         close_claim(state)
-    elif state.in_set and state.set_claims == 0:
-        if not state.skip_set:
-            state.pending.append(finding("no-claim", "required_field",
-                                         f"{at(seg)}: transaction set {state.st02} has no claim (CLM)",
-                                         suggestion="Send at least one claim per transaction set"))
-        _flush_pending(state)
+    elif state.in_set and state.set_claims == 0 and not state.skip_set:
+        state.pending.append(finding("no-claim", "required_field",
+                                     f"{at(seg)}: transaction set {state.st02} has no claim (CLM)",
+                                     suggestion="Send at least one claim per transaction set"))
+    if state.in_set:
+        found = [] if state.skip_set else se_findings(state, seg)
+        state.pending.extend(found)
+        if found or state.set_claims == 0:
+            _flush_pending(state)
     state.in_set = False
 
 
 def bht(state: WalkState, seg: Segment) -> None:
     """BHT: BHT03 reference, BHT04 creation date (the claims' submission date)."""
+    state.set_head.add("BHT")
     state.bht03 = blank(seg.get(3))
     raw = seg.get(4)
     date = parse_date(raw)
     if date is not None:
         state.submission = date.isoformat()
-    elif raw:
-        state.set_findings.append(finding("date-format", "format",
-                                          f"{at(seg, 4)} is not a CCYYMMDD date", field="submission_date",
-                                          suggestion="Write dates as CCYYMMDD"))
+    else:
+        if raw:
+            state.set_findings.append(finding("date-format", "format",
+                                              f"{at(seg, 4)} is not a CCYYMMDD date", field="submission_date",
+                                              suggestion="Write dates as CCYYMMDD"))
+        fallback = envelope_date(state)[0]
+        state.submission = fallback.isoformat() if fallback else None
+    if notice := submission_notice(state, seg, date):
+        state.set_findings.append(notice)
 
 
 # --------------------------------------------------------------------------- hierarchy
@@ -222,6 +275,9 @@ def hl(state: WalkState, seg: Segment) -> None:
     if state.build is not None:
         close_claim(state)
     code = seg.get(3)
+    if state.hl_last == 0:  # the first HL: the transaction set's header is complete
+        state.set_findings.extend(head_findings(state, seg))
+    structure = hl_findings(state, seg, code)
     if code == "20":
         state.billing, state.subscriber, state.patient = Level(segment=seg), None, None
     elif code == "22":
@@ -242,9 +298,13 @@ def hl(state: WalkState, seg: Segment) -> None:
         state.pending.append(finding(
             "hierarchy", "format", f"{at(seg, 3)} is not a billing provider (20), subscriber (22) or "
             "patient (23) level", suggestion="Use HL03 20, 22 or 23 in an 837"))
+        state.pending.extend(structure)
         state.level = None
         return
     state.level = code
+    level = state.billing if code == "20" else state.subscriber if code == "22" else state.patient
+    assert level is not None
+    level.findings.extend(structure)
 
 
 _OWN: dict[str, Handler] = {"ISA": isa, "IEA": iea, "TA1": ta1, "GS": gs, "GE": ge, "ST": st, "SE": se,

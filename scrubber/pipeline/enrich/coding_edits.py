@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Literal
 
 from scrubber.contract.claim import Claim
@@ -72,6 +73,7 @@ INPATIENT_BILL_TYPES = frozenset({"11", "18", "21", "41", "86"})
 DME_TAXONOMY_PREFIX = "332B"  # durable medical equipment & medical supplies suppliers
 
 
+@lru_cache(maxsize=65536)  # a code's shape never changes; codes come back claim after claim
 def procedure_kind(code: str) -> str:
     for kind, shape in PROCEDURE_SHAPES:
         if shape.fullmatch(code):

@@ -392,7 +392,11 @@ def _set_flag(facts: list[dict], flag: Flag) -> None:
                     fact[flag.key] = value in values
         else:
             for fact in facts:
-                fact[flag.key] = any(fact.get(k) in values for k in flag.sources)
+                fact[flag.key] = False
+                for k in flag.sources:
+                    if fact.get(k) in values:
+                        fact[flag.key] = True
+                        break
         return
     pattern, key = regex(flag.regex), flag.sources[0]
     for fact in facts:

@@ -3,16 +3,24 @@ duplicate and frequency rules. `ClaimHistory` is what a history provides; the se
 (scrubber.audit.history, through scrubber.audit.store.AuditStore) and `MemoryHistory` (rule examples,
 tests, files) both provide it.
 
-A history keeps the latest version of each claim (by claim id): a re-scrub or a replacement
-(frequency 7) never matches itself, and a void (frequency 8) leaves no lines. Member ids are kept
-only as a hash.
+A history keeps the latest version of each claim (by claim id), with its state: a re-scrub or a
+replacement (frequency 7) never matches itself, and a void (frequency 8) leaves no lines. Member ids
+are kept only as a hash.
+
+What counts (`counts`): only a claim that could have been sent to the payer. Its lines count when its
+latest scrub passed or warned, or when the billing system said it was submitted (the claim field
+`submission_status: "submitted"`, or POST /v1/claims/submissions); not when its latest scrub failed
+(a failed claim was never sent: its corrected copy under a new claim id is no duplicate of it), and
+never once the billing system said it was voided or replaced (or a counting claim named it in
+`replaces_claim_id`). A claim whose scrub status is not known (recorded before states were kept, or
+remembered without one) counts.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import Iterable, Literal, Protocol
 
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.facts import Facts
@@ -37,6 +45,41 @@ class HistoryLine:
     modifiers: str  # sorted, space-separated
     units: str
     billing_npi: str | None
+
+
+SubmissionStatus = Literal["submitted", "voided", "replaced"]
+SUBMISSION_STATUSES: tuple[str, ...] = SubmissionStatus.__args__  # type: ignore[attr-defined]
+COUNTING_SCRUBS = frozenset({"pass", "warn"})
+
+
+def counts(scrub_status: str | None, submission: str | None) -> bool:
+    """Whether a claim's lines count in the history: what the billing system said first (submitted:
+    yes; voided or replaced: no), else its latest scrub (pass or warn: yes; fail: no; not known: yes)."""
+    if submission is not None:
+        return submission == "submitted"
+    return scrub_status is None or scrub_status in COUNTING_SCRUBS
+
+
+@dataclass(frozen=True)
+class SubmissionChange:
+    """What a billing system says it did with a claim (POST /v1/claims/submissions): submitted it,
+    voided it, or replaced it (by `replaced_by`, when known), on `date` (when given)."""
+    claim_id: str
+    status: SubmissionStatus
+    replaced_by: str | None = None
+    date: dt.date | None = None
+
+
+@dataclass
+class ClaimState:
+    """A claim's state in MemoryHistory: its latest scrub's status and what the billing system said."""
+    scrub_status: str | None = None
+    submission: str | None = None
+    replaced_by: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        return counts(self.scrub_status, self.submission)
 
 
 class HistoryRow(Protocol):
@@ -70,6 +113,11 @@ class ClaimHistory(Protocol):
                  end: dt.date) -> list[tuple[dt.date, str, str]]:
         """(date, code, claim id) of the member's services of these codes on other claims, dated from
         `start` (None: ever) through `end`."""
+        ...
+
+    def member_lines(self, claim: Claim, start: dt.date, end: dt.date) -> list[HistoryLine]:
+        """The member's counting lines on other claims dated `start` through `end`, by date, claim id
+        and line number (for the global-surgery edits)."""
         ...
 
 
@@ -108,7 +156,8 @@ def match_prior(claim: Claim, rows: Iterable[HistoryRow]) -> dict[int, PriorLine
 
 
 class MemoryHistory:
-    """The claim history kept in memory: for rule examples, tests and files; same matching as the store."""
+    """The claim history kept in memory: for rule examples, tests and files; same matching and the same
+    rule of what counts as the store (scrubber.audit.history)."""
 
     def __init__(self) -> None:
         self.clear()
@@ -116,14 +165,50 @@ class MemoryHistory:
     def clear(self) -> None:
         self._rows: dict[tuple, list[HistoryLine]] = {}  # (member hash, date, code) -> rows
         self._keys_of: dict[str, list[tuple]] = {}  # claim id -> its keys
+        self._states: dict[str, ClaimState] = {}  # claim id -> its state
 
-    def remember(self, claim: Claim) -> None:
-        for key in self._keys_of.pop(claim.claim_id or "", ()):
+    def remember(self, claim: Claim, status: str | None = None) -> None:
+        """The claim as its latest version, scrubbed with `status` (pass, warn or fail; None: not known,
+        as for a rule example's earlier claims, which count). Its `submission_status` and
+        `replaces_claim_id` act as in the store."""
+        claim_id = claim.claim_id or ""
+        for key in self._keys_of.pop(claim_id, ()):
             self._rows[key] = [r for r in self._rows[key] if r.claim_id != claim.claim_id]
         for row in history_lines(claim):
             key = (row.member_hash, row.service_date, row.procedure_code)
             self._rows.setdefault(key, []).append(row)
             self._keys_of.setdefault(row.claim_id, []).append(key)
+        if not claim.claim_id:
+            return
+        state = self._states.setdefault(claim.claim_id, ClaimState())
+        state.scrub_status = status
+        if claim.submission_status == "submitted":
+            state.submission, state.replaced_by = "submitted", None
+        earlier = claim.replaces_claim_id
+        if state.counts and earlier and earlier != claim.claim_id and earlier in self._states:
+            self._states[earlier].submission, self._states[earlier].replaced_by = "replaced", claim.claim_id
+
+    def mark(self, change: SubmissionChange) -> bool:
+        """What the billing system did with a claim; False when the claim is not in the history."""
+        state = self._states.get(change.claim_id)
+        if state is None:
+            return False
+        state.submission = change.status
+        state.replaced_by = change.replaced_by if change.status == "replaced" else None
+        return True
+
+    def _counting(self, claim: Claim) -> list[HistoryLine]:
+        """Every counting row of the claim's member on other claims."""
+        member = claim.patient.member_id if claim.patient else None
+        if not member:
+            return []
+        hashed = member_hash(member)
+        return [r for (m, _, _), rows in self._rows.items() if m == hashed
+                for r in rows if r.claim_id != claim.claim_id and self._counts(r.claim_id)]
+
+    def _counts(self, claim_id: str) -> bool:
+        state = self._states.get(claim_id)
+        return state is None or state.counts
 
     def prior_lines(self, claim: Claim) -> dict[int, PriorLine]:
         member = claim.patient.member_id if claim.patient else None
@@ -131,18 +216,18 @@ class MemoryHistory:
             return {}
         hashed = member_hash(member)
         rows = [r for line in claim.lines for r in self._rows.get((hashed, line.service_date, line.procedure_code), ())
-                if r.claim_id != claim.claim_id]
+                if r.claim_id != claim.claim_id and self._counts(r.claim_id)]
         return match_prior(claim, rows)
 
     def services(self, claim: Claim, codes: frozenset[str], start: dt.date | None,
                  end: dt.date) -> list[tuple[dt.date, str, str]]:
-        member = claim.patient.member_id if claim.patient else None
-        if not member:
-            return []
-        hashed = member_hash(member)
-        return sorted({(r.service_date, r.procedure_code, r.claim_id) for (m, day, code), rows in self._rows.items()
-                       if m == hashed and code in codes and (start is None or day >= start) and day <= end
-                       for r in rows if r.claim_id != claim.claim_id})
+        return sorted({(r.service_date, r.procedure_code, r.claim_id) for r in self._counting(claim)
+                       if r.procedure_code in codes and (start is None or r.service_date >= start)
+                       and r.service_date <= end})
+
+    def member_lines(self, claim: Claim, start: dt.date, end: dt.date) -> list[HistoryLine]:
+        return sorted((r for r in self._counting(claim) if start <= r.service_date <= end),
+                      key=lambda r: (r.service_date, r.claim_id, r.line_number))
 
 
 class PreviouslyBilled:

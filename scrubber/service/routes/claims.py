@@ -16,6 +16,7 @@ from scrubber.contract.claim import Claim, IsoDate, ScrubResult
 from scrubber.intake.items import Item, count_ndjson_records, fhir_items, ndjson_file_items, object_items, x12_items
 from scrubber.intake.parse import TooDeep, loads
 from scrubber.intake.x12 import X12Error
+from scrubber.service.access import owner_filter
 from scrubber.service.auth import SCRUBBING, Caller, require
 from scrubber.service.batch_response import respond
 from scrubber.service.current import rules_in_force
@@ -34,7 +35,8 @@ def scrub_and_record(request: Request, claim: Claim, caller: Caller, as_of: dt.d
         judged = scrubber.judge(claim, as_of=as_of)
     result = judged.result
     request.state.scrub_id = result.scrub_id  # for the request's log line
-    request.app.state.store.record(judged.claim, result, api_key_id=caller.key_id)  # the claim as judged
+    request.app.state.store.record(judged.claim, result, api_key_id=caller.key_id,  # the claim as judged
+                                   owner=owner_filter(caller))
     count_result(result)
     return result
 
