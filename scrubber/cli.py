@@ -475,16 +475,20 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 def cmd_data_status(args: argparse.Namespace) -> int:
 
     # imported here: each command loads only what it needs (the service, database and batch modules cost ~0.8 s)
-    from scrubber.refdata.store import database_path, datasets
+    from scrubber.refdata.store import database_path, datasets, hcpcs_earliest_termination
     # imported when run: freshness reads the catalogue (pydantic, yaml), which the other commands do not need
     from scrubber.refdata.freshness import report
+    # imported when run, with freshness (which it imports): the dates of service each code set judges
+    from scrubber.refdata.coverage import describe_dates, hcpcs_history_start, spans
 
     path = database_path(args.data_dir)
     loaded = []
+    earliest = None
     if path.exists():
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             loaded = datasets(conn)
+            earliest = hcpcs_earliest_termination(conn) if any(d.kind == "hcpcs" for d in loaded) else None
         except sqlite3.OperationalError:  # a database without the dataset table yet
             loaded = []
         finally:
@@ -493,11 +497,12 @@ def cmd_data_status(args: argparse.Namespace) -> int:
         print(f"no reference data loaded in {path}")
         return 0
     fresh = {f.name: f for f in report(args.data_dir, loaded)}
+    dates = spans(loaded, hcpcs_history_start(earliest))
     rows = [[d.name, d.source, str(d.rows), d.files, d.loaded_at, fresh[d.name].release,
              str(fresh[d.name].age_days), _stale_cell(fresh[d.name]), "excerpt" if d.excerpt else "complete",
-             d.detail] for d in loaded]
+             describe_dates(dates.get(d.name)), d.detail] for d in loaded]
     print(_table(rows, ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale", "coverage",
-                        "detail"]))
+                        "dates", "detail"]))
     for f in fresh.values():
         if f.source == "update":
             print(f"{f.name}: updated from {', '.join(f.urls)}")

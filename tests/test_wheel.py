@@ -22,7 +22,7 @@ def wheel(tmp_path_factory) -> Path:
     return next(out.glob("claim_scrubber-*.whl"))
 
 
-def test_the_wheel_carries_rules_payers_documents_reference_data_and_migrations(wheel):
+def test_the_wheel_carries_rules_payers_documents_reference_data_migrations_and_the_workbench(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
 
     for folder in ("rules", "payers"):
@@ -33,6 +33,9 @@ def test_the_wheel_carries_rules_payers_documents_reference_data_and_migrations(
             "scrubber/audit/migrations/env.py"} <= names
     assert any(n.startswith("scrubber/audit/migrations/versions/0002_") for n in names)
     assert any(n.startswith("scrubber/data/baseline/") for n in names)
+    workbench = sorted(p.name for p in (ROOT / "scrubber" / "service" / "ui" / "static").iterdir())
+    assert {"index.html", "app.js", "app.css", "check.js"} <= set(workbench)
+    assert {f"scrubber/service/ui/static/{n}" for n in workbench} <= names  # the /ui pages, no build step
 
 
 def test_the_installed_wheel_lints_and_tests_the_shipped_rules_away_from_any_checkout(wheel, tmp_path, data_dir):

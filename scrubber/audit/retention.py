@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, delete, func, select
 
 from scrubber.audit.database import Database
-from scrubber.audit.queries import start_of
+from scrubber.audit.queries import as_date as _as_date, day_of as _day, start_of
 from scrubber.audit.tables import FindingRecord, FindingRollup, Scrub, ScrubRollup
 
 # a fixed key for pg_advisory_xact_lock: one purge at a time across processes
@@ -23,17 +23,6 @@ class Purged:
     before: dt.date
     scrubs: int
     findings: int
-
-
-def _day(column, dialect: str):
-    """The UTC calendar day of a stored time, in SQL."""
-    if dialect == "postgresql":
-        return func.date(func.timezone("UTC", column))
-    return func.date(column)  # SQLite keeps UTC times as text
-
-
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 class Retention:

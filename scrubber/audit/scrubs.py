@@ -60,9 +60,11 @@ class ScrubLog:
 
     def list(self, *, claim_id: str | None = None, status: str | None = None, payer: str | None = None,
              rule_id: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
-             limit: int = 50, cursor: str | None = None, api_key_id: str | None = None) -> Page:
+             limit: int = 50, cursor: str | None = None, api_key_id: str | None = None,
+             category: str | None = None, severity: str | None = None) -> Page:
         """Newest first; `cursor` is the last scrub_id of the previous page; `api_key_id`: only the
-        scrubs that key sent."""
+        scrubs that key sent. `rule_id`, `category`, `severity`: only the scrubs with a finding that
+        has each of those given (one finding with all of them)."""
         query = select(Scrub)
         if api_key_id:
             query = query.where(Scrub.api_key_id == api_key_id)
@@ -76,9 +78,15 @@ class ScrubLog:
             query = query.where(Scrub.created_at >= start_of(since))
         if until:
             query = query.where(Scrub.created_at < start_of(until + dt.timedelta(days=1)))
-        if rule_id:
-            query = query.where(col(Scrub.scrub_id).in_(
-                select(FindingRecord.scrub_id).where(FindingRecord.rule_id == rule_id)))
+        if rule_id or category or severity:
+            findings = select(FindingRecord.scrub_id)
+            if rule_id:
+                findings = findings.where(FindingRecord.rule_id == rule_id)
+            if category:
+                findings = findings.where(FindingRecord.category == category)
+            if severity:
+                findings = findings.where(FindingRecord.severity == severity)
+            query = query.where(col(Scrub.scrub_id).in_(findings))
         if cursor:
             query = query.where(Scrub.scrub_id < cursor)
         query = query.order_by(col(Scrub.scrub_id).desc()).limit(limit + 1)

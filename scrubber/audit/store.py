@@ -65,9 +65,11 @@ class AuditStore:
 
     def list(self, *, claim_id: str | None = None, status: str | None = None, payer: str | None = None,
              rule_id: str | None = None, since: dt.date | None = None, until: dt.date | None = None,
-             limit: int = 50, cursor: str | None = None, api_key_id: str | None = None) -> Page:
+             limit: int = 50, cursor: str | None = None, api_key_id: str | None = None,
+             category: str | None = None, severity: str | None = None) -> Page:
         return self.scrubs.list(claim_id=claim_id, status=status, payer=payer, rule_id=rule_id, since=since,
-                                until=until, limit=limit, cursor=cursor, api_key_id=api_key_id)
+                                until=until, limit=limit, cursor=cursor, api_key_id=api_key_id,
+                                category=category, severity=severity)
 
     def stored_claims(self, *, since: dt.date | None = None, limit: int = 1000) -> builtins.list[tuple[str, Claim]]:
         return self.scrubs.stored_claims(since=since, limit=limit)
@@ -75,6 +77,9 @@ class AuditStore:
     def stats(self, *, since: dt.date | None = None, until: dt.date | None = None,
               payer: str | None = None, top: int = 10) -> dict[str, Any]:
         return self.statistics.summary(since=since, until=until, payer=payer, top=top)
+
+    def rule_counts(self, *, since: dt.date, until: dt.date | None = None) -> dict[tuple[str, str | None], int]:
+        return self.statistics.rule_counts(since=since, until=until)
 
     def purge(self, *, before: dt.date) -> Purged:
         return self.retention.purge(before=before)

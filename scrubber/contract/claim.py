@@ -158,6 +158,11 @@ class Provider(_Strict):
 
 class Diagnosis(_Strict):
     code: Code | None = None
+    # 1.1: the code system the sender names (837 HI qualifier ABK/ABF or BK/BF; FHIR coding system);
+    # absent: ICD-10-CM, or ICD-9-CM when the claim's date is before 2015-10-01 (README "Code sets by date")
+    code_system: Literal["icd10cm", "icd9cm"] | None = Field(
+        default=None, description="icd10cm or icd9cm, as the sender coded it (837 HI ABK/ABF: icd10cm, BK/BF: "
+                                  "icd9cm); absent: ICD-10-CM, or ICD-9-CM for a claim dated before 2015-10-01")
 
 
 class Line(_Strict):

@@ -68,7 +68,9 @@ the rules report a SNOMED diagnosis as an invalid ICD-10-CM code rather than los
   others by ``sequence``. A diagnosis typed only ``admitting`` or ``patientreasonforvisit`` is
   left out (the contract has no field for them; the X12 reader leaves them out too). The code
   is the ICD-10-CM coding (http://hl7.org/fhir/sid/icd-10-cm) of
-  ``diagnosisCodeableConcept``, or of the Condition ``diagnosisReference`` points at.
+  ``diagnosisCodeableConcept``, or of the Condition ``diagnosisReference`` points at; without
+  one, an ICD-9-CM coding (http://hl7.org/fhir/sid/icd-9-cm) gives the code with ``code_system``
+  ``icd9cm`` (scrubber.pipeline.code_sets: not checked against ICD-10-CM).
 * ``item[]`` -> ``lines``, in order: ``sequence`` -> ``line_number``; ``productOrService``
   (CPT http://www.ama-assn.org/go/cpt or HCPCS
   https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets; never an NDC) ->
@@ -153,6 +155,7 @@ __all__ = ["FhirError", "read_fhir", "read_fhir_claims"]
 
 CLAIM_TYPE = "http://terminology.hl7.org/CodeSystem/claim-type"
 ICD10CM = ("http://hl7.org/fhir/sid/icd-10-cm",)
+ICD9CM = ("http://hl7.org/fhir/sid/icd-9-cm",)
 PROCEDURE = ("http://www.ama-assn.org/go/cpt", "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
              "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets")
 POS = ("https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
@@ -666,18 +669,18 @@ class _Mapper:
             if types and types <= LEFT_OUT_DIAGNOSES:
                 continue
             if dx.diagnosisCodeableConcept is not None:
-                code, where = _code(dx.diagnosisCodeableConcept, ICD10CM), f"diagnosis[{i}].diagnosisCodeableConcept"
+                (code, system), where = _dx_code(dx.diagnosisCodeableConcept), f"diagnosis[{i}].diagnosisCodeableConcept"
             else:
                 condition = self._resolve(dx.diagnosisReference, ("Condition",))
-                code = _code(condition.code if condition is not None else None, ICD10CM)
+                code, system = _dx_code(condition.code if condition is not None else None)
                 where = f"diagnosis[{i}].diagnosisReference"
-            found.append((0 if "principal" in types else 1, dx.sequence or 0, code, where))
+            found.append((0 if "principal" in types else 1, dx.sequence or 0, code, system, where))
         found.sort(key=lambda d: (d[0], d[1]))
         positions: dict[int, int] = {}
         diagnoses = []
-        for position, (_, sequence, code, where) in enumerate(found, start=1):
+        for position, (_, sequence, code, system, where) in enumerate(found, start=1):
             positions.setdefault(sequence, position)
-            diagnoses.append({"code": code})
+            diagnoses.append({"code": code, "code_system": system} if system else {"code": code})
             self.src[f"diagnoses[{position - 1}]"] = where
         self.src["diagnoses"] = "diagnosis"
         return diagnoses, positions
@@ -851,6 +854,15 @@ class _Mapper:
         many = len(unique) != 1
         raise ClaimError(f"{len(unique)} element{'s' if many else ''} of the FHIR Claim cannot be mapped to "
                          "a claim", unique)
+
+
+def _dx_code(concept: CodeableConcept | None) -> tuple[str | None, str | None]:
+    """A diagnosis's code and contract code_system: the ICD-10-CM coding's code (no code_system), else the
+    ICD-9-CM coding's ("icd9cm"), else the first coding with a code, whatever its system (no code_system)."""
+    code = _code(concept, ICD10CM, fallback=False)
+    if code is None and (code := _code(concept, ICD9CM, fallback=False)) is not None:
+        return code, "icd9cm"
+    return (code if code is not None else _code(concept, ())), None
 
 
 def _code(concept: CodeableConcept | None, systems: Sequence[str], *, fallback: bool = True,

@@ -1,6 +1,7 @@
 """Step 2 of the pipeline: put a parsed claim into canonical form.
 
-ICD-10-CM codes are accepted with or without the dot and in any case (E119 = e11.9 = E11.9);
+ICD-10-CM codes are accepted with or without the dot and in any case (E119 = e11.9 = E11.9); ICD-9-CM codes
+(scrubber.pipeline.code_sets) are only trimmed and upper-cased, never given an ICD-10 dot;
 procedure codes and modifiers are upper-cased; a missing submission_date is today; pointers written as CMS-1500 letters (A-L) or
 digit strings become integers; lines without a line_number get the next number not already used.
 Nothing is dropped: a value that cannot be made canonical is kept as sent, for the rules.
@@ -13,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from scrubber.contract.claim import Claim, Line
+from scrubber.pipeline.code_sets import claim_date, is_icd9
 
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
 
@@ -82,7 +84,9 @@ def normalise(claim: Claim, *, today: dt.date | None = None) -> Claim:
     updates: dict = {}
     if claim.submission_date is None:
         updates["submission_date"] = today or dt.date.today()
-    diagnoses = [d.model_copy(update={"code": code}) if d.code is not None and (code := diagnosis_code(d.code)) != d.code
+    day, _ = claim_date(claim)  # ICD-9-CM codes keep their form: E8888 is not E88.88
+    diagnoses = [d.model_copy(update={"code": code}) if d.code is not None and (
+                     code := d.code.strip().upper() if is_icd9(d, day) else diagnosis_code(d.code)) != d.code
                  else d for d in claim.diagnoses]
     if any(new is not old for new, old in zip(diagnoses, claim.diagnoses)):
         updates["diagnoses"] = diagnoses

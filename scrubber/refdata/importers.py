@@ -796,14 +796,20 @@ def read_ndc_hcpcs(path: str | Path) -> Iterator[NdcHcpcsRow]:
 # ---------------------------------------------------------------------------------------------
 # The PFS Relative Value file (PPRRVU): `scrubber data import pprrvu FILE...` (scrubber.refdata.fee_schedule).
 #
-# It reads three layouts, told apart by their header:
+# It reads four layouts, told apart by their header (the TXT by its name):
 #
 # - the CSV CMS publishes (`PPRRVU25_OCT.csv`, inside `RVU25D.zip`): title and notice rows, then a
 #   header over several rows whose last one starts `HCPCS,MOD,DESCRIPTION,CODE,...`; the columns are
 #   read by position, as the RVU file layout numbers them (their names repeat: "PE RVU", "INDICATOR").
 #   Descriptions may be blank (they are never kept: CPT descriptors are AMA content);
-# - the zip as downloaded (`RVU25D.zip`): its `PPRRVU*.csv` members; the other files of the zip (GPCI,
-#   anesthesia, OPPS cap, locality) are ignored. The fixed-width TXT and the Excel sheet are not read;
+# - the fixed-width TXT CMS publishes beside it (`PPRRVU25_OCT.txt`): an `HDR` record, then one record
+#   a row, each field at the positions the RVU file layout gives (../shared/data/cms-baseline/policy/
+#   RVU25D_layout_and_attachmentA.txt: status at 58, PC/TC at 103, global days at 104-106, ...);
+#   read when the file's name ends in .txt. No TXT file as published was at hand: its reader is
+#   tested against records written at the layout's positions;
+# - the zip as downloaded (`RVU25D.zip`): its `PPRRVU*.csv` members, else (a zip without them) its
+#   `PPRRVU*.txt` members; the other files of the zip (GPCI, anesthesia, OPPS cap, locality) are
+#   ignored. The Excel sheet is not read;
 # - the normalised CSV of the shipped baseline's source (`pprrvu_2024_rvu24a-c.nodesc.csv.gz`, also
 #   gzip): named columns `source_file,date_start,date_end,hcpcs,mod,status_code,...`, several releases
 #   in one file, each named by `source_file` (`rvu24ar_jan` = RVU24AR) with its first day in `date_start`.
@@ -882,6 +888,19 @@ _DOMAINS: dict[str, tuple[frozenset[str], str]] = {
 }
 _NUMBER = re.compile(r"-?\d*\.?\d+")
 _MODIFIER = re.compile(r"[0-9A-Z]{2}")
+# The fields read from the fixed-width TXT: 1-based first and last positions, and the RVU file layout's name.
+_TXT_FIELDS = {
+    "code": (1, 5, "HCPCS Code"), "modifier": (6, 7, "Modifier"), "status": (58, 58, "Status Code"),
+    "work_rvu": (60, 65, "Work RVU"), "non_fac_pe_rvu": (67, 72, "Non-Facility Practice Expense RVU"),
+    "facility_pe_rvu": (76, 81, "Facility Practice Expense RVU"), "mp_rvu": (85, 89, "Malpractice RVU"),
+    "pctc": (103, 103, "PC/TC Indicator"), "global_days": (104, 106, "Global Surgery"),
+    "mult_proc": (116, 116, "Multiple Procedure"), "bilateral": (117, 117, "Bilateral Surgery"),
+    "assistant": (118, 118, "Assistant at Surgery"), "co_surgeon": (119, 119, "Co-surgeons"),
+    "team": (120, 120, "Team Surgery"), "endo_base": (128, 132, "Endoscopic Base Code"),
+    "conv_factor": (133, 140, "Conversion Factor"), "imaging_family": (146, 147, "Diagnostic Imaging Family"),
+}
+_TXT_MIN_WIDTH = 120  # a record reaches at least the team surgery indicator (the fields after it may be blank)
+_TXT_WIDTH = 164  # through the facility PE RVU used for OPPS payment
 _RVU_NAME = re.compile(r"rvu(\d{2})([a-d])(r\d?)?(?![a-z0-9])")
 _PPRRVU_NAME = re.compile(r"pprrvu(?:20)?(\d{2})[_ -]?(jan|apr|jul|oct)")
 
@@ -922,42 +941,50 @@ def _cms_release(source: _Source, release: str | None, effective: dt.date | None
 
 
 def _pprrvu_sources(path: Path) -> Iterator[_Source]:
-    """A CSV (gzip too), or the PPRRVU*.csv members of a CMS RVU zip."""
+    """A CSV or TXT (gzip too), or the PPRRVU*.csv members of a CMS RVU zip (else its PPRRVU*.txt)."""
     if path.suffix.lower() == ".gz":
         try:
             yield _Source(path.name, gzip.decompress(path.read_bytes()))
         except (OSError, EOFError) as exc:
             raise ImportFileError(path.name, None, f"not a readable gzip file ({exc})") from None
         return
-    sources = list(_sources(path, (".csv",)))
+    sources = list(_sources(path, (".csv", ".txt")))
     chosen = [s for s in sources if ":" not in s.name or Path(s.name.split(":", 1)[1]).name.lower().startswith("pprrvu")]
+    in_csv = [s for s in chosen if ":" not in s.name or not _fixed_width(s.name)]
     if not chosen:
-        raise ImportFileError(path.name, None, "the zip holds no PPRRVU*.csv (the RVU file in CSV, as in RVU25D.zip)")
-    yield from chosen
+        raise ImportFileError(path.name, None, "the zip holds no PPRRVU*.csv (the RVU file in CSV, as in RVU25D.zip) "
+                              "nor PPRRVU*.txt")
+    yield from in_csv or chosen
+
+
+def _fixed_width(name: str) -> bool:
+    """A PPRRVU file in the fixed-width TXT layout, by its name (PPRRVU25_OCT.txt, also gzipped)."""
+    return name.lower().removesuffix(".gz").endswith(".txt")
 
 
 def _checked(field: str, value: str, column: str, where: Where) -> str:
     allowed, what = _DOMAINS[field]
     if value not in allowed:
-        raise where.error(f"column {column}: '{value}' is not {what} ({' '.join(sorted(allowed))})")
+        raise where.error(f"{column}: '{value}' is not {what} ({' '.join(sorted(allowed))})")
     return value
 
 
 def _row(get: dict[str, str], column: dict[str, str], release: str, start: dt.date, where: Where) -> PprrvuRow:
-    """A validated row from a record's fields by name (`column` names each field for messages)."""
-    code = _code(get["code"].upper(), f"column {column['code']}: code", where)
+    """A validated row from a record's fields by name (`column` names each field for messages: "column 4
+    (STATUS CODE)", "position 58 (Status Code)")."""
+    code = _code(get["code"].upper(), f"{column['code']}: code", where)
     modifier = get["modifier"].upper()
     if modifier and not _MODIFIER.fullmatch(modifier):
-        raise where.error(f"column {column['modifier']}: modifier '{modifier}' is not blank or two letters/digits")
+        raise where.error(f"{column['modifier']}: modifier '{modifier}' is not blank or two letters/digits")
     for field in _NUMBERS:
         if get[field] and not _NUMBER.fullmatch(get[field]):
-            raise where.error(f"column {column[field]}: '{get[field]}' is not a number")
+            raise where.error(f"{column[field]}: '{get[field]}' is not a number")
     endo = get["endo_base"].upper() or None
     if endo is not None:
-        _code(endo, f"column {column['endo_base']}: endoscopic base code", where)
+        _code(endo, f"{column['endo_base']}: endoscopic base code", where)
     family = get["imaging_family"] or None
     if family is not None and family not in pfs.IMAGING_FAMILIES:
-        raise where.error(f"column {column['imaging_family']}: '{family}' is not a diagnostic imaging family "
+        raise where.error(f"{column['imaging_family']}: '{family}' is not a diagnostic imaging family "
                           "indicator (01-11, 88, 99)")
     status, pctc, global_days, mult_proc, bilateral, assistant, co_surgeon, team = (
         _checked(f, get[f].upper(), column[f], where) for f in
@@ -968,12 +995,29 @@ def _row(get: dict[str, str], column: dict[str, str], release: str, start: dt.da
 
 def _read_cms(source: _Source, records: Iterator[tuple[Where, list[str]]], header_width: int,
               release: str, start: dt.date) -> Iterator[PprrvuRow]:
-    column = {f: f"{c.position + 1} ({c.cms_name})" for f, c in _COLUMNS.items()}
+    column = {f: f"column {c.position + 1} ({c.cms_name})" for f, c in _COLUMNS.items()}
     for where, record in records:
         if _blank(record):
             continue
         fields = _columns(record, header_width, where)
         yield _row({f: fields[c.position] for f, c in _COLUMNS.items()}, column, release, start, where)
+
+
+def _read_txt(source: _Source, release: str, start: dt.date) -> Iterator[PprrvuRow]:
+    """The rows of the fixed-width TXT: every record but the HDR one, its fields at the layout's positions."""
+    column = {f: f"position {a} ({name})" if a == b else f"positions {a}-{b} ({name})"
+              for f, (a, b, name) in _TXT_FIELDS.items()}
+    for number, line in enumerate(_text(source.data).split("\n"), 1):
+        line = line.rstrip("\r")
+        if not line.strip() or line.startswith("HDR"):
+            continue
+        where = Where(source.name, number)
+        if "," in line[:8] or len(line.rstrip()) < _TXT_MIN_WIDTH:
+            raise where.error(f"a record of {len(line.rstrip())} characters: the fixed-width RVU file layout puts "
+                              f"the team surgery indicator at position {_TXT_MIN_WIDTH} (a CSV named .txt?)")
+        padded = line.ljust(_TXT_WIDTH)
+        yield _row({f: padded[a - 1:b].strip() for f, (a, b, _) in _TXT_FIELDS.items()}, column, release, start,
+                   where)
 
 
 def _read_normalised(source: _Source, records: Iterator[tuple[Where, list[str]]], header: list[str],
@@ -984,7 +1028,7 @@ def _read_normalised(source: _Source, records: Iterator[tuple[Where, list[str]]]
     if missing:
         raise header_where.error(f"header has no column {', '.join(missing)}")
     index = {n: names.index(n) for n in wanted}
-    column = {f: c.normalised for f, c in _COLUMNS.items()}
+    column = {f: f"column {c.normalised}" for f, c in _COLUMNS.items()}
     starts: dict[str, tuple[dt.date, Where]] = {}
     for where, record in records:
         if _blank(record):
@@ -1006,8 +1050,11 @@ def _read_normalised(source: _Source, records: Iterator[tuple[Where, list[str]]]
 
 def read_pprrvu(path: str | Path, release: str | None = None, effective: dt.date | None = None
                 ) -> Iterator[PprrvuRow]:
-    """The validated rows of a PPRRVU file in any of the three layouts (see the module docstring)."""
+    """The validated rows of a PPRRVU file in any of its four layouts (see the module docstring)."""
     for source in _pprrvu_sources(Path(path)):
+        if _fixed_width(source.name):
+            yield from _read_txt(source, *_cms_release(source, release, effective))
+            continue
         records = _records(source)
         for where, record in records:
             if _blank(record):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, TypeVar, cast
 
 from scrubber.owner_only import private_directory, private_file
+from scrubber.refdata import code_search
 from scrubber.refdata.fee_schedule import FeeScheduleEntry, release_order
 
 SCHEMA_VERSION = 3
@@ -593,11 +594,20 @@ class ReferenceData:
             return HcpcsCode(row[0], bool(row[1]), row[2], from_ymd(row[3]), from_ymd(row[4]), from_ymd(row[5]))
         return self._cached(("hcpcs", code), compute)
 
+    def hcpcs_earliest_termination(self) -> dt.date | None:
+        """The earliest termination date of a HCPCS Level II code held (scrubber.refdata.coverage)."""
+        return self._cached(("hcpcs-earliest",), lambda: hcpcs_earliest_termination(self._conn()))
+
     def pos(self, code: str) -> PosCode | None:
         def compute() -> PosCode | None:
             row = self._conn().execute("SELECT * FROM pos WHERE code=?", (code,)).fetchone()
             return PosCode(row[0], row[1], from_ymd(row[2]), from_ymd(row[3])) if row else None
         return self._cached(("pos", code), compute)
+
+    def search_codes(self, system: str, query: str, on: dt.date, limit: int = 20) -> tuple[code_search.CodeMatch, ...]:
+        """Codes of `system` valid on `on` whose code starts with `query` or whose description holds every
+        word of it (scrubber.refdata.code_search); CodeSearchError for a query that cannot be run."""
+        return code_search.search(self._conn(), system, query, on, limit, self.icd10cm_years)
 
     # NCCI ---------------------------------------------------------------------------------
     def ptp(self, setting: str, column1: str, column2: str) -> tuple[PtpEdit, ...]:
@@ -738,6 +748,12 @@ class ReferenceData:
         return self._cached(("pfsm", release, code.upper()), lambda: tuple(m for (m,) in self._conn().execute(
             "SELECT modifier FROM pprrvu WHERE release=? AND code=? AND modifier<>'' ORDER BY modifier",
             (release, code.upper()))))
+
+
+def hcpcs_earliest_termination(conn: sqlite3.Connection) -> dt.date | None:
+    """The earliest termination date of a HCPCS Level II code (modifiers aside) in the table; None: none ended."""
+    (earliest,) = conn.execute("SELECT MIN(termination_date) FROM hcpcs WHERE is_modifier = 0").fetchone()
+    return from_ymd(earliest)
 
 
 def _release_spans(releases: Iterable[tuple[str, dt.date]]) -> tuple[tuple[dt.date, str, dt.date | None], ...]:

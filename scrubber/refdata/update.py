@@ -81,9 +81,9 @@ class CatalogueEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     kind: Literal["ncci-ptp", "mue", "aoc", "mce", "hcpcs", "icd10cm", "pos", "clia-waived", "order-referring",
-                  "ndc-hcpcs"]
+                  "ndc-hcpcs", "pprrvu"]
     dataset: str
-    options: dict[Literal["setting", "version"], str] = {}
+    options: dict[Literal["setting", "version", "release", "effective"], str] = {}
     cycle: Literal["quarterly", "yearly"]
     release: str
     page: str
@@ -142,7 +142,8 @@ def placeholders(day: dt.date) -> dict[str, str]:
     fy = day.year + 1 if day.month >= 10 else day.year
     return {"year": str(day.year), "yy": f"{day.year % 100:02d}", "quarter": str(quarter),
             "mm": f"{3 * quarter - 2:02d}", "month": _MONTHS[quarter - 1], "mon": _MONTHS[quarter - 1][:3].upper(),
-            "fy": str(fy), "ncci": f"{day.year - 1994}{quarter - 1}", "mce": str(fy - 1983)}
+            "fy": str(fy), "ncci": f"{day.year - 1994}{quarter - 1}", "mce": str(fy - 1983),
+            "rvu": "abcd"[quarter - 1], "RVU": "ABCD"[quarter - 1]}
 
 
 @dataclass(frozen=True)
@@ -285,14 +286,19 @@ def check_file(fetched: Fetched, member: str | None) -> None:
         raise UpdateError(f"{fetched.name} holds no {member} (found: {found}): the published layout has changed")
 
 
+# Kinds whose releases are compared only with the same release: a PPRRVU release is added beside the
+# others (older claims keep theirs), and a correction (RVU24AR) is not a quarter's full file.
+_SAME_RELEASE_ONLY = frozenset({"pprrvu"})
+
+
 def _previous(current: list[Dataset], release: Release) -> Dataset | None:
     """The loaded dataset to compare a release with: the same dataset, else (a new fiscal year or
-    MCE version) the newest loaded one of the kind."""
+    MCE version) the newest loaded one of the kind; for pprrvu, the same release only."""
     same = [d for d in current if d.name == release.dataset]
     if same:
         return same[0]
     scoped = [d for d in current if d.kind == release.entry.kind and ":" in d.name]
-    if ":" not in release.dataset or not scoped:
+    if ":" not in release.dataset or not scoped or release.entry.kind in _SAME_RELEASE_ONLY:
         return None
     return max(scoped, key=lambda d: (len(d.name), d.name))
 

@@ -130,6 +130,9 @@ CLAIM_FIELDS: tuple[Field, ...] = (
        "member id itself)"),
     _f("mue_excerpt", "text", "set when the MUE table of the claim's setting is only a shipped excerpt and a "
        "line billed with more than one unit has a code not in it: which table and which codes, in words"),
+    _f("dx_code_set_missing", "text", "set when some diagnoses were not checked because no code set of theirs "
+       "is loaded for the claim's date (ICD-9-CM codes: dates before 2015-10-01; or no ICD-10-CM release): "
+       "why, in words, naming the date"),
 )
 
 LINE_FIELDS: tuple[Field, ...] = (
@@ -210,7 +213,10 @@ LINE_FIELDS: tuple[Field, ...] = (
     _f("procedure_code_kind", "text", "the code's shape: cpt, cpt_category_ii (####F), cpt_category_iii "
        "(####T), cpt_pla (####U), cpt_vaccine_admin (####A), cpt_maaa (####M), hcpcs (A-V + 4 digits) or invalid"),
     _f("procedure_code_status", "text", "a HCPCS Level II code on its date of service: valid, unknown, "
-       "not_yet_effective or terminated"),
+       "not_yet_effective, terminated, or code_set_not_loaded (a code the HCPCS table lacks on a date outside "
+       "the quarters it holds)"),
+    _f("procedure_code_set", "text", "for code_set_not_loaded: where the date of service lies, in words, e.g. "
+       "'before 2019Q3, the earliest HCPCS quarter held (from 2019-07-01)'"),
     _f("procedure_code_date", "date", "the HCPCS code's termination date (terminated) or effective date "
        "(not_yet_effective)"),
     _f("invalid_modifier", "text", "the first modifier that is not a CPT or HCPCS modifier in effect on the "
@@ -313,11 +319,13 @@ LINE_FIELDS: tuple[Field, ...] = (
 
 DIAGNOSIS_FIELDS: tuple[Field, ...] = (
     _f("position", "integer", "1 for the principal / first-listed diagnosis, then 2, 3, ..."),
-    _f("code", "text", "ICD-10-CM code, with its dot (E11.9)"),
+    _f("code", "text", "ICD-10-CM code, with its dot (E11.9); an ICD-9-CM code as sent (E8888)"),
     _f("pointed_to", "boolean", "some line points at this diagnosis"),
     # From reference data (scrubber.pipeline.enrich.coding_edits)
     _f("code_status", "text", "in the ICD-10-CM code set of the claim's fiscal year (inpatient: of the "
-       "discharge date): valid, header (not billable), unknown, not_yet_valid or deleted"),
+       "discharge date): valid, header (not billable), unknown, not_yet_valid or deleted; code_set_mismatch "
+       "for an ICD-9-CM code on a claim dated from 2015-10-01 or an ICD-10-CM one before it "
+       "(scrubber.pipeline.code_sets); absent for ICD-9-CM codes, which are not checked"),
     _f("code_detail", "text", "the code status explained in words"),
     _f("code_description", "text", "the code's ICD-10-CM description"),
     _f("code_children", "text", "for a header code, the billable codes under it"),

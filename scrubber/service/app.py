@@ -30,7 +30,7 @@ from scrubber.service.current import Current, published_generation, warn_if_chan
 from scrubber.service.observability import RequestContext
 from scrubber.service.problems import ApiError, problem, problem_responses
 from scrubber.service.retention import RetentionSchedule
-from scrubber.service.routes import claims, codes, data, operations, rules, scrubs, stats, submissions
+from scrubber.service.routes import claims, codes, data, operations, rules, scrubs, stats, submissions, ui
 from scrubber.settings import settings
 
 log = logging.getLogger("scrubber.service.app")
@@ -120,6 +120,6 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
         return problem(500, "internal-error", "Internal error",
                        "the scrubber could not finish this request; it has been logged", instance=str(request.url.path))
 
-    for resource in (operations, claims, submissions, scrubs, stats, rules, codes, data):  # the order in the document
+    for resource in (operations, claims, submissions, scrubs, stats, rules, codes, data, ui):  # the order in the document
         app.include_router(resource.router)
     return app

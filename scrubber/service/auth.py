@@ -25,7 +25,9 @@ from scrubber.service.problems import ApiError, problem
 Role = Literal["submitter", "coder", "compliance", "admin"]
 LOOPBACK_ROLE = "admin"  # no key created yet: loopback clients may do everything
 # answered without a key: liveness, readiness and the API's own documentation
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+                          "/ui", "/ui/"})
+PUBLIC_PREFIXES = ("/ui/static/",)  # the workbench's page and its files: no data, the key is asked for inside
 REFUSED = "this API key is unknown, revoked or expired"
 CHALLENGE = {"WWW-Authenticate": "X-API-Key"}
 
@@ -78,7 +80,7 @@ class Authenticate:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS or scope["path"].startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         secret = next((value.decode("latin-1") for name, value in scope.get("headers") or ()

@@ -53,6 +53,27 @@ class FailingRule(BaseModel):
     share_of_scrubs: float | None
 
 
+class DayStats(BaseModel):
+    """The scrubs of one day (UTC)."""
+    date: dt.date
+    scrubs: int
+    passed: int
+    warned: int
+    failed: int
+    clean_claim_rate: float | None = Field(description="share of the day's scrubs with no error (pass or warn)")
+
+
+class PayerStats(BaseModel):
+    """The scrubs of one payer, and their findings."""
+    payer: str | None = Field(description="the claims' payer id; null: claims that name no payer")
+    scrubs: int
+    passed: int
+    warned: int
+    failed: int
+    clean_claim_rate: float | None = Field(description="share of the payer's scrubs with no error (pass or warn)")
+    findings: int
+
+
 class Stats(BaseModel):
     from_: str | None = Field(alias="from")
     to: str | None
@@ -65,6 +86,8 @@ class Stats(BaseModel):
     findings_by_category: dict[str, int]
     findings_by_rule: dict[str, int]
     top_failing_rules: list[FailingRule]
+    by_day: list[DayStats] = Field(description="each day (UTC) with scrubs in the window, oldest first")
+    by_payer: list[PayerStats] = Field(description="each payer with scrubs in the window, by id (null last)")
 
 
 class RuleSummary(BaseModel):
@@ -81,10 +104,16 @@ class RuleSummary(BaseModel):
     payer: str | None = Field(description="the payer whose rule set holds this version of the rule; null: a base "
                                           "rule, in force for every payer unless its profile disables or overrides it")
     revision: str
+    fired_30d: int = Field(description="findings this version of the rule reported in the last 30 days (UTC, today "
+                                       "included), stored or purged: a payer's version counts that payer's claims, a "
+                                       "base rule the claims of every payer that has no version of its own")
 
 
 class RuleDetail(RuleSummary):
     definition: dict[str, Any] = Field(description="the rule as written in its file")
+    examples: list[dict[str, Any]] = Field(description="the rule's example claims (as in `definition`), each with "
+                                                   "the rule ids it must report (`expect`)")
+    yaml: str = Field(description="the definition as YAML text")
 
 
 class RuleList(BaseModel):
@@ -127,11 +156,14 @@ class FeeScheduleFacts(BaseModel):
 
 class CodeInfo(BaseModel):
     system: CodeSystem
-    code: str = Field(description="the code as looked up (ICD-10-CM with its dot)")
+    code: str = Field(description="the code as looked up (ICD-10-CM with its dot; on a date before 2015-10-01, "
+                                  "as sent: E8888 is ICD-9-CM, never E88.88)")
     date: dt.date = Field(description="the date of service it was judged on")
     valid: bool = Field(description="may be billed on that date")
     status: str = Field(description="valid, header, unknown, not_yet_valid, deleted, terminated, "
-                                    "not_yet_effective, valid_shape or invalid_shape")
+                                    "not_yet_effective, valid_shape, invalid_shape, or code_set_not_loaded (no "
+                                    "code set held for that date: ICD-10-CM before 2015-10-01, a HCPCS code the "
+                                    "table lacks before the quarters it holds)")
     detail: str
     billable: bool | None = Field(None, description="ICD-10-CM: a billable code (false for a header)")
     description: str | None = None
@@ -144,6 +176,22 @@ class CodeInfo(BaseModel):
     fee_schedule_note: str | None = Field(
         None, description="HCPCS and CPT: why fee_schedule is null (no release loaded for the date, or the code "
                           "is not in the release)")
+
+
+class CodeFound(BaseModel):
+    code: str = Field(description="the code (ICD-10-CM with its dot)")
+    description: str
+    billable: bool | None = Field(None, description="ICD-10-CM: a billable code (false for a header)")
+    effective_date: dt.date | None = None
+    termination_date: dt.date | None = None
+
+
+class CodeSearchResult(BaseModel):
+    system: str
+    query: str
+    date: dt.date = Field(description="the date the codes are valid on")
+    fiscal_year: int | None = Field(None, description="ICD-10-CM: the fiscal year's code set searched")
+    codes: list[CodeFound] = Field(description="codes whose code starts with the query first, then by code")
 
 
 class Reloaded(BaseModel):
@@ -214,6 +262,14 @@ class DatasetFreshness(BaseModel):
     excerpt: bool = Field(description="only a shipped excerpt of the CMS table, not the whole table: a code or "
                                       "pair it lacks was not checked (import or update the dataset)")
     detail: str = Field(description="what the dataset holds, e.g. the MCE version or the table's coverage")
+    covers_from: dt.date | None = Field(
+        default=None, description="code sets (ICD-10-CM, ICD-10-PCS, MCE, HCPCS): the first date of service this "
+                                  "dataset judges (HCPCS: the first day of the earliest quarter held); null for "
+                                  "other datasets")
+    covers_to: dt.date | None = Field(
+        default=None, description="code sets: the last date of service this dataset judges (a fiscal year's "
+                                  "September 30; HCPCS: the last day of the latest quarter held); null for other "
+                                  "datasets")
 
 
 class DataStatus(BaseModel):

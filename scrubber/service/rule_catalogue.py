@@ -110,3 +110,20 @@ def find_rule(base: RuleSet, deployment: Deployment | None, rule_id: str, payer:
     version in force for that payer (UnknownPayer when it has no profile). None: no such rule."""
     rules = all_rules(base, deployment) if payer is None else rules_for_payer(base, deployment, payer)
     return next((rule for rule in rules if rule.id == rule_id), None)
+
+
+def payer_versions(rules: list[CataloguedRule]) -> set[tuple[str, str]]:
+    """(rule id, payer) of each payer's own version of a rule among `rules` (all_rules' catalogue)."""
+    return {(rule.id, rule.payer) for rule in rules if rule.payer is not None}
+
+
+def times_fired(rule: CataloguedRule, counts: dict[tuple[str, str | None], int], versions: set[tuple[str, str]],
+                payer: str | None = None) -> int:
+    """The findings `rule` reported, from `counts` (findings by rule id and the claim's payer id): with `payer`
+    (a payer profile id: the rule as in force for that payer), that payer's claims; a payer's version, its
+    payer's claims; a base rule, the claims of every payer without a version of its own in `versions` (and of
+    claims naming no payer)."""
+    if payer is not None or rule.payer is not None:
+        return counts.get((rule.id, payer or rule.payer), 0)
+    return sum(n for (rule_id, claim_payer), n in counts.items()
+               if rule_id == rule.id and (claim_payer is None or (rule_id, claim_payer) not in versions))

@@ -13,6 +13,7 @@ from scrubber.intake import fhir
 from scrubber.contract.claim import Claim
 from scrubber.intake.fhir import FhirError, read_fhir
 from scrubber.intake.parse import ClaimError
+from tests.intake.fhir_results import errors, mapped, only
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "fhir"
 NAMES = ("claim-professional.json", "claim-institutional.json", "bundle-transaction.json")
@@ -28,22 +29,6 @@ def line(**fields: Any) -> dict[str, Any]:
            "ndc": None, "revenue_code": None}
     out.update(fields)
     return out
-
-
-def only(results: list) -> Any:
-    assert len(results) == 1
-    return results[0][1]
-
-
-def mapped(resource: dict[str, Any]) -> dict[str, Any]:
-    result = only(read_fhir(resource))
-    assert isinstance(result, dict), (result, getattr(result, "errors", None))
-    return result
-
-
-def error(result: Any) -> list[tuple[str, str]]:
-    assert isinstance(result, ClaimError), result
-    return [(e.field, e.message) for e in result.errors]
 
 
 def claim_a() -> dict[str, Any]:
@@ -232,7 +217,7 @@ def test_a_broken_claim_in_a_bundle_is_an_error_and_the_others_still_come():
     bundle["entry"][1]["resource"]["item"][0]["quantity"]["value"] = "two"
     (label_a, a), (label_b, b) = read_fhir(bundle)
     assert (label_a, label_b) == ("claim-a", "claim-b")
-    assert error(a) == [("item[0].quantity.value", "must be a number")]
+    assert errors(a) == [("item[0].quantity.value", "must be a number")]
     assert a.detail == "1 element of the FHIR Claim is invalid"
     assert b == CLAIM_B
 
@@ -242,7 +227,7 @@ def test_an_invalid_bundle_entry_a_claim_refers_to_fails_that_claim_only():
     bundle["entry"][7]["resource"]["birthDate"] = "1962-13-45"
     (_, a), (_, b) = read_fhir(bundle)
     assert a == CLAIM_A
-    assert error(b) == [("entry[7].resource.birthDate", "must be a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD")]
+    assert errors(b) == [("entry[7].resource.birthDate", "must be a FHIR date: YYYY, YYYY-MM or YYYY-MM-DD")]
 
 
 def test_an_unexpected_failure_is_an_error_for_that_claim_only(monkeypatch):
@@ -268,8 +253,8 @@ def test_entries_that_are_not_resources_are_errors_other_resources_are_skipped()
     results = read_fhir(bundle)
     assert [label for label, _ in results] == ["entry[1]", "entry[2]", "entry[3]", "claim-b"]
     assert results[0][1] == CLAIM_A
-    assert error(results[1][1]) == [("entry[2]", "must be a JSON object")]
-    assert error(results[2][1]) == [("entry[3].resource", ("must be a FHIR resource: a JSON object with a "
+    assert errors(results[1][1]) == [("entry[2]", "must be a JSON object")]
+    assert errors(results[2][1]) == [("entry[3].resource", ("must be a FHIR resource: a JSON object with a "
                                                           "resourceType"))]
     assert results[3][1] == CLAIM_B
 
@@ -279,14 +264,14 @@ def test_unsupported_claim_types_are_a_per_claim_error(kind):
     resource = load("claim-professional.json")
     resource["type"]["coding"][0]["code"] = kind
     result = only(read_fhir(resource))
-    assert error(result) == [("type", (f"{kind} claims are not supported: the scrubber checks professional "
+    assert errors(result) == [("type", (f"{kind} claims are not supported: the scrubber checks professional "
                                       "(837P) and institutional (837I) claims"))]
 
 
 def test_an_unknown_claim_type_code_is_a_per_claim_error():
     resource = claim_a()
     resource["type"] = {"coding": [{"system": "http://example.org/types", "code": "dental-ortho"}]}
-    assert error(only(read_fhir(resource))) == [
+    assert errors(only(read_fhir(resource))) == [
         ("type.coding", ("must hold the http://terminology.hl7.org/CodeSystem/claim-type code professional or "
                         "institutional, not 'dental-ortho'"))]
 
@@ -297,7 +282,7 @@ def test_fhir_validation_errors_are_listed_at_their_fhir_paths():
     item["unitCost"] = {"value": 3}
     item["diagnosisSequence"] = ["first"]
     resource["type"] = [resource["type"]]
-    assert sorted(error(only(read_fhir(resource)))) == [
+    assert sorted(errors(only(read_fhir(resource)))) == [
         ("item[1].diagnosisSequence[0]", "must be a valid integer, unable to parse string as an integer"),
         ("item[1].unitCost", "is not a FHIR R4 element here"),
         ("type", "must be a JSON object (a FHIR CodeableConcept), not an array"),
@@ -307,7 +292,7 @@ def test_fhir_validation_errors_are_listed_at_their_fhir_paths():
 def test_fhir_choice_elements_take_one_type():
     resource = claim_a()
     resource["item"][1]["servicedPeriod"] = {"start": "2026-11-16"}
-    assert error(only(read_fhir(resource))) == [
+    assert errors(only(read_fhir(resource))) == [
         ("item[1]", "has more than one of servicedDate and servicedPeriod: FHIR allows one")]
 
 
@@ -315,22 +300,22 @@ def test_missing_fhir_required_elements_are_reported_complex_ones_first():
     """fhir.resources checks required primitives (status) only once everything else is valid."""
     resource = claim_a()
     del resource["status"], resource["priority"]
-    assert error(only(read_fhir(resource))) == [("priority", "is required by FHIR")]
+    assert errors(only(read_fhir(resource))) == [("priority", "is required by FHIR")]
     resource["priority"] = claim_a()["priority"]
-    assert error(only(read_fhir(resource))) == [("status", "is required by FHIR")]
+    assert errors(only(read_fhir(resource))) == [("status", "is required by FHIR")]
 
 
 def test_a_contained_resource_of_an_unknown_type_is_reported_not_raised():
     resource = claim_a()
     resource["contained"] = [{"resourceType": "Pateint", "id": "p"}]
-    assert error(only(read_fhir(resource))) == [("contained[0].resourceType",
+    assert errors(only(read_fhir(resource))) == [("contained[0].resourceType",
                                                  "'Pateint' is not a FHIR R4 resource type")]
 
 
 def test_a_claim_without_items_is_an_error():
     resource = claim_a()
     del resource["item"]
-    assert error(only(read_fhir(resource))) == [
+    assert errors(only(read_fhir(resource))) == [
         ("item", "is required: the scrubber checks a claim's service lines, and this Claim has none")]
 
 
@@ -349,7 +334,7 @@ def test_money_that_is_not_dollars_and_cents_is_an_error_at_its_element():
     resource["item"][1]["net"]["currency"] = "EUR"
     del resource["item"][2]["net"]
     resource["item"][2].update(quantity={"value": 3}, unitPrice={"value": 33.333})
-    assert error(only(read_fhir(resource))) == [
+    assert errors(only(read_fhir(resource))) == [
         ("item[0].net.value", "must be an amount in dollars and cents: it has more than 2 decimal places"),
         ("item[1].net.currency", "must be USD, not 'EUR': the scrubber checks US claims"),
         ("item[2].unitPrice", ("must be an amount in dollars and cents: unitPrice x quantity x factor is 99.999, "
@@ -361,7 +346,7 @@ def test_a_value_the_contract_refuses_is_reported_at_the_fhir_element_it_came_fr
     resource = claim_a()
     resource["item"][1]["productOrService"]["coding"][0]["code"] = "9" * 41
     resource["total"]["value"] = 1234567890
-    assert sorted(error(only(read_fhir(resource)))) == [
+    assert sorted(errors(only(read_fhir(resource)))) == [
         ("item[1].productOrService", ("String should have at most 40 characters "
                                      "(contract field lines[1].procedure_code)")),
         ("total", ("must be an amount with at most 2 decimal places and at most 9 digits before the point, such "

@@ -21,7 +21,7 @@ import pytest
 
 from scrubber.contract.claim import Claim
 from scrubber.intake.fhir import read_fhir, read_fhir_claims
-from scrubber.intake.parse import ClaimError
+from tests.intake.fhir_results import errors, mapped, only
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "fhir"
 TYPE_OF_BILL = "https://www.nubc.org/CodeSystem/TypeOfBill"
@@ -31,23 +31,6 @@ CARIN_SUBTYPE = "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalCla
 
 def load(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
-
-
-def only(results: list) -> Any:
-    assert len(results) == 1
-    return results[0][1]
-
-
-def mapped(resource: dict[str, Any]) -> dict[str, Any]:
-    result = only(read_fhir(resource))
-    assert isinstance(result, dict), (result, getattr(result, "errors", None))
-    Claim.model_validate(result)
-    return result
-
-
-def errors(result: Any) -> list[tuple[str, str]]:
-    assert isinstance(result, ClaimError), result
-    return [(e.field, e.message) for e in result.errors]
 
 
 def institutional_without_type_of_bill() -> dict[str, Any]:

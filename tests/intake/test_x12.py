@@ -153,7 +153,7 @@ def test_undeclared_component_separator_is_reported_and_the_claim_still_read():
     assert separator[3]["field"] == "lines[1].procedure_code"
     claim = result.claim
     assert claim["place_of_service"] == "11" and claim["frequency_code"] == "1"
-    assert claim["diagnoses"] == [{"code": "496"}, {"code": "25000"}]
+    assert claim["diagnoses"] == [{"code": "496", "code_system": "icd9cm"}, {"code": "25000", "code_system": "icd9cm"}]
     assert [(ln["procedure_code"], ln["modifiers"], ln["diagnosis_pointers"]) for ln in claim["lines"]] == [
         ("E0570", ["RR"], [1, 2]), ("A7003", ["NU"], [1])]
     assert claim["rendering_provider"] == {"npi": "1122334455", "last_name": "ANTHONY", "first_name": "SUSAN"}
@@ -191,7 +191,7 @@ def test_example1_professional_claim_exactly():
                              "last_name": "BEN KILDARE SERVICE"},
         "rendering_provider": None, "referring_provider": None, "place_of_service": "11",
         "prior_authorization": None, "type_of_bill": None, "admission_date": None, "discharge_date": None,
-        "diagnoses": [{"code": "0340"}, {"code": "V7389"}],
+        "diagnoses": [{"code": "0340", "code_system": "icd9cm"}, {"code": "V7389", "code_system": "icd9cm"}],  # BK/BF: ICD-9-CM
         "lines": [
             {**line, "line_number": 1, "procedure_code": "99213", "charge": "40.00",
              "service_date": "2006-10-03", "diagnosis_pointers": [1]},
@@ -218,7 +218,8 @@ def test_professional_samples_providers_modifiers_ranges_and_ndc():
     (ambulance,) = parse_file("837_005010X222A2__demo.ambulance.example5.837")
     claim = ambulance.claim
     assert claim["total_charge"] == "766.50" and claim["place_of_service"] == "41"
-    assert claim["diagnoses"] == [{"code": "8628"}, {"code": "E8888"}, {"code": "9592"}, {"code": "8540"}]
+    assert [d["code"] for d in claim["diagnoses"]] == ["8628", "E8888", "9592", "8540"]
+    assert {d["code_system"] for d in claim["diagnoses"]} == {"icd9cm"}
     assert [(ln["procedure_code"], ln["modifiers"], ln["units"], ln["charge"]) for ln in claim["lines"]] == [
         ("A0427", ["RH"], 1, "700.00"), ("A0425", ["RH"], 21, "8.20"), ("A0422", ["RH"], 1, "46.00"),
         ("A0382", ["RH"], 1, "12.30")]
@@ -258,7 +259,7 @@ def test_institutional_claim_exactly():
                              "last_name": "JONES HOSPITAL"},
         "rendering_provider": None, "referring_provider": None, "place_of_service": None,
         "prior_authorization": None, "type_of_bill": "141", "admission_date": None, "discharge_date": None,
-        "diagnoses": [{"code": "3669"}, {"code": "4019"}, {"code": "79431"}],
+        "diagnoses": [{"code": "3669", "code_system": "icd9cm"}, {"code": "4019", "code_system": "icd9cm"}, {"code": "79431", "code_system": "icd9cm"}],
         "lines": [
             {**line, "line_number": 1, "revenue_code": "0305", "procedure_code": "85025", "units": 1,
              "charge": "13.39"},
@@ -290,7 +291,7 @@ def test_out_of_network_institutional_claim_exactly():
         "rendering_provider": None, "referring_provider": None, "place_of_service": None,
         "prior_authorization": None, "type_of_bill": "131", "admission_date": "2005-06-17",
         "discharge_date": None,
-        "diagnoses": [{"code": "53081"}],
+        "diagnoses": [{"code": "53081", "code_system": "icd9cm"}],
         "lines": [{"line_number": 1, "revenue_code": "0301", "procedure_code": "82270", "modifiers": [],
                    "units": 1, "charge": "14.84", "service_date": "2005-06-17", "service_date_end": None,
                    "diagnosis_pointers": [], "place_of_service": None, "ndc": None}],
@@ -306,25 +307,23 @@ def _move_dates(text: str, old: str, new: str) -> str:
     return text.replace(f"D8*{old}", f"D8*{new}")
 
 
-def test_icd9_qualifiers_after_october_2015_are_dx_invalid():
+def test_icd9_diagnoses_after_october_2015_are_passed_on_as_icd9cm_for_the_rules():
+    """The reader marks BK/BF diagnoses code_system icd9cm and leaves the mismatch with the claim's date to
+    the rule dx-code-set-mismatch (tests/pipeline/test_code_sets_by_date.py), so it is reported once."""
     text = raw("837_005010X222A2__demo.example1.837")
     text = _move_dates(_move_dates(text, "20061003", "20161003"), "20061010", "20161010")
     (result,) = parse(text)
     check_result(result)
-    invalid = [f for f in result.findings if f["category"] == "dx_invalid"]
-    hi_position = [s.split("*")[0] for s in text.split("~\n")[2:]].index("HI") + 1  # ST is segment 1
-    assert [where(f) for f in invalid] == [("HI", hi_position, "HI01"), ("HI", hi_position, "HI02")]
-    assert all(f["rule_id"] == "x12-icd9-after-icd10" and f["rarc"] == "M76" for f in invalid)
-    assert "'BK:0340'" in invalid[0]["message"] and "2016-10-10" in invalid[0]["message"]
-    assert "ABK" in invalid[0]["suggestion"] and "ABF" in invalid[1]["suggestion"]
-    assert result.claim["diagnoses"] == [{"code": "0340"}, {"code": "V7389"}]  # kept for the other checks
+    assert [f for f in result.findings if f["category"] == "dx_invalid"] == []
+    assert result.claim["diagnoses"] == [{"code": "0340", "code_system": "icd9cm"},
+                                         {"code": "V7389", "code_system": "icd9cm"}]
 
 
 def test_icd9_on_an_institutional_claim_after_2015():
     text = raw("837_005010X223A3__institutional-claim.837i").replace("19960911", "20160911")
     (result,) = parse(text)
-    invalid = [where(f) for f in result.findings if f["category"] == "dx_invalid"]
-    assert invalid == [("HI", 23, "HI01"), ("HI", 24, "HI01"), ("HI", 24, "HI02")]
+    assert [where(f) for f in result.findings if f["category"] == "dx_invalid"] == []
+    assert [d.get("code_system") for d in result.claim["diagnoses"]] == ["icd9cm"] * 3
 
 
 def test_icd10_qualifiers_before_october_2015_are_dx_invalid():
@@ -565,7 +564,8 @@ def test_two_transaction_sets_and_two_interchanges():
 def test_institutional_dates_and_procedure_codes():
     body = transaction([[
         "CLM*I1*500***11:A:1**A*Y*Y", "DTP*096*TM*1130", "DTP*434*RD8*20261101-20261104",
-        "DTP*435*DT*202611010830", "HI*ABK:I214", "HI*ABF:E119*ABN:W010XXA", "HI*ABJ:R079",
+        "DTP*435*DT*202611010830", "CL1*1*7*01", "HI*ABK:I214",
+        "HI*ABF:E119*ABN:W010XXA", "HI*ABJ:R079",
         "HI*BBR:02703ZZ:D8:20261101", "LX*1", "SV2*0450*HC:99284*500*UN*1", "DTP*472*D8*20261101"]],
         version="005010X223A2")
     result = one(write(interchange(body, version="005010X223A2")))

@@ -143,4 +143,5 @@ def test_more_condition_codes_than_the_contract_holds_are_cut_with_a_finding():
     (result,) = results("837I_contract11.837i", ("HI*BG:07*BG:39", f"HI*{many}~\nHI*{many}~\nHI*BG:99"))
     assert len(result.claim["condition_codes"]) == 24
     assert result.claim["condition_codes"][-1] == "12"
-    assert rule_fields(result) == [("x12-too-many-codes", "condition_codes", [])]
+    # a third HI of condition codes is itself past 005010X223A2's two (structure.py's table)
+    assert rule_fields(result) == [("x12-segment-repeated", None, []), ("x12-too-many-codes", "condition_codes", [])]

@@ -237,3 +237,139 @@ def test_without_bht04_the_interchange_date_is_the_submission_date():
     assert result.claim["submission_date"] == "2026-11-27"
     assert rules(result) == ["x12-submission-date"]
     assert "so the submission date is the interchange's, GS04 2026-11-27" in result.findings[0]["message"]
+
+
+# --------------------------------------------------------------------------- segment order within the loops read
+
+
+def test_sv1_must_follow_its_lx_and_the_service_date_come_after_it():
+    segments = claim("PCN1")
+    segments[9], segments[10] = segments[10], segments[9]  # line 2: LX, DTP*472, SV1
+    (result,) = parse(write(interchange(transaction([segments]))))
+    assert located(result) == [("x12-segment-order", "SV1", 26, None), ("x12-segment-order", "DTP", 25, "DTP01")]
+    assert [(f["category"], f["lines"], f["field"]) for f in result.findings] == [
+        ("format", [2], None), ("format", [2], "lines[2].service_date")]
+    assert [f["message"] for f in result.findings] == [
+        "SV1 at segment 26: it belongs right after the LX of its line at segment 24; the segments of a loop come "
+        "in the implementation guide's order",
+        "DTP at segment 25, DTP01 '472': it belongs after the service segment (SV1) of its line; the segments of "
+        "a loop come in the implementation guide's order"]
+    assert result.claim["lines"][1]["service_date"] == "2026-11-01"  # still read
+
+
+def test_the_billing_provider_address_comes_after_its_nm1():
+    body = transaction([claim("PCN1")])
+    body[6], body[7] = body[7], body[6]  # N3 before NM1*85
+    (result,) = parse(write(interchange(body)))
+    assert located(result) == [("x12-segment-order", "NM1", 8, "NM101")]
+    assert result.findings[0]["message"].startswith(
+        "NM1 at segment 8, NM101 '85': it belongs before the N3/N4 address of loop 2010AA, which it begins")
+
+
+def test_sbr_comes_right_after_the_subscriber_hl():
+    body = transaction([claim("PCN1")])
+    body[11], body[12] = body[12], body[11]  # NM1*IL before SBR
+    (result,) = parse(write(interchange(body)))
+    assert located(result) == [("x12-segment-order", "SBR", 13, "SBR01")]
+    assert result.findings[0]["message"].startswith(
+        "SBR at segment 13, SBR01 'P': it belongs right after its subscriber HL at segment 11;")
+
+
+# --------------------------------------------------------------------------- repeats past the guides' maximums
+
+
+def test_a_second_diagnosis_hi_on_an_837p():
+    segments = claim("PCN1")
+    segments.insert(3, "HI*ABF:J449")
+    (result,) = parse(write(interchange(transaction([segments]))))
+    assert located(result) == [("x12-segment-repeated", "HI", 19, "HI01")]
+    assert result.findings[0]["message"] == (
+        "HI at segment 19, HI01 'ABF:J449': the claim already has 1 HI diagnosis segment, the most 005010X222A1 "
+        "allows in loop 2300")
+    assert result.claim["diagnoses"][-1] == {"code": "J449"}  # still read
+
+
+def test_a_third_other_diagnosis_hi_on_an_837i():
+    body = transaction([INSTITUTIONAL[:5] + ["HI*ABF:E119", "HI*ABF:I10", "HI*ABF:E785"] + INSTITUTIONAL[5:]],
+                       version="005010X223A2")
+    (result,) = parse(write(interchange(body, version="005010X223A2")))
+    assert located(result) == [("x12-segment-repeated", "HI", 23, "HI01")]
+    assert "the claim already has 2 HI other diagnosis segments, the most 005010X223A2 allows" in (
+        result.findings[0]["message"])
+
+
+def test_a_2310_provider_loop_sent_twice_is_ignored():
+    segments = claim("PCN1")
+    segments[5:5] = ["NM1*82*1*OTHER*DOC****XX*1912301953", "PRV*PE*PXC*111N00000X"]
+    (result,) = parse(write(interchange(transaction([segments]))))
+    assert located(result) == [("x12-loop-repeated", "NM1", 21, "NM101")]
+    assert result.findings[0]["message"] == (
+        "NM1 at segment 21, NM101 '82': loop 2310B rendering provider is sent once per claim, and this claim "
+        "already has it; this one is ignored")
+    assert result.claim["rendering_provider"] == {"npi": "1234567893", "taxonomy": "207Q00000X",
+                                                  "last_name": "KILDARE", "first_name": "BEN"}
+
+
+def _lines(count: int, service: str) -> list[str]:
+    return [s for n in range(1, count + 1) for s in (f"LX*{n}", service, "DTP*472*D8*20261101")]
+
+
+def test_an_837p_claim_has_at_most_50_lines():
+    segments = ["CLM*P51*510.00***11:B:1*Y*A*Y*Y", "HI*ABK:E119", *_lines(51, "SV1*HC:99213*10.00*UN*1***1")]
+    (result,) = parse(write(interchange(transaction([segments]))))
+    assert [(*row, f["lines"]) for row, f in zip(located(result), result.findings)] == [
+        ("x12-loop-repeated", "LX", 168, "LX01", [51])]
+    assert result.findings[0]["message"] == (
+        "LX at segment 168, LX01 '51': an 837P claim has at most 50 service lines (loop 2400, 005010X222A1); "
+        "this is line 51")
+    assert len(result.claim["lines"]) == 51  # kept: the contract takes up to 999
+    fifty = parse(write(interchange(transaction([segments[:-3]]))))
+    assert [r.findings for r in fifty] == [[]]
+
+
+def test_nte_past_its_maximum_in_2300_and_2400():
+    segments = claim("PCN1")
+    segments[2:2] = ["NTE*ADD*FIRST NOTE", "NTE*ADD*SECOND NOTE"]  # 837P 2300: one NTE
+    segments[10:10] = ["NTE*ADD*A", "NTE*TPO*B", "NTE*ADD*C"]  # line 1, after its DTP*472: two NTE
+    (result,) = parse(write(interchange(transaction([segments]))))
+    assert [(*row, f["lines"]) for row, f in zip(located(result), result.findings)] == [
+        ("x12-segment-repeated", "NTE", 19, None, []), ("x12-segment-repeated", "NTE", 28, None, [1])]
+    assert [f["message"] for f in result.findings] == [
+        "NTE at segment 19: loop 2300 holds at most 1 NTE segment in 005010X222A1; this is number 2",
+        "NTE at segment 28: loop 2400 holds at most 2 NTE segments in 005010X222A1; this is number 3"]
+
+
+# --------------------------------------------------------------------------- required segments
+
+
+INSTITUTIONAL = ["CLM*I1*500***11:A:1**A*Y*Y", "DTP*434*RD8*20261101-20261104", "DTP*435*DT*202611010830",
+                 "CL1*1*7*01", "HI*ABK:I214", "LX*1", "SV2*0450*HC:99284*500*UN*1", "DTP*472*D8*20261101"]
+
+
+def test_an_inpatient_837i_claim_needs_cl1():
+    def read(segments: list[str]) -> X12Claim:
+        (result,) = parse(write(interchange(transaction([segments], version="005010X223A2"),
+                                            version="005010X223A2")))
+        return result
+
+    assert read(INSTITUTIONAL).findings == []
+    without = [s for s in INSTITUTIONAL if not s.startswith("CL1")]
+    result = read(without)
+    assert located(result) == [("x12-missing-segment", "CLM", 16, None)]
+    assert (result.findings[0]["category"], result.findings[0]["field"]) == ("required_field", "admission_type")
+    assert result.findings[0]["message"] == (
+        "CLM at segment 16: the inpatient claim (type of bill 11x) has no CL1 institutional claim code segment, "
+        "which 005010X223A2 requires on inpatient claims")
+    outpatient = [s.replace("11:A:1", "13:A:1") for s in without]  # type of bill 131: no CL1 needed
+    assert read(outpatient).findings == []
+
+
+def test_a_subscriber_level_without_a_claim():
+    childless, second = parse(write(interchange(transaction([[], claim("PCN2")]))))
+    assert childless.claim is None and second.findings == []
+    assert located(childless) == [("x12-missing-segment", "HL", 11, None)]
+    assert childless.findings[0]["message"] == (
+        "HL at segment 11: the subscriber level has no claim (CLM, loop 2300) under it")
+    first, last = parse(write(interchange(transaction([claim("PCN1"), []]))))  # the last one, closed by SE
+    assert first.findings == [] and last.claim is None
+    assert located(last) == [("x12-missing-segment", "HL", 27, None)]

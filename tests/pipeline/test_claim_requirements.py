@@ -27,6 +27,7 @@ from scrubber.refdata.store import ReferenceData, database_path
 from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.loader import read_texts
 from scrubber.ruleset.payers import load_deployment, load_deployment_texts
+from tests.pipeline.payer_claims import claim_for as payer_claim
 from scrubber.service.app import create_app
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -43,20 +44,11 @@ def deployment():
 def router(deployment, reference):
     r = PayerRouter(deployment, reference)
     yield r
-    r.base.close()
-    for s in r.by_payer.values():
-        s.close()
+    r.close()
 
 
 def claim_for(payer: str | None, partial: dict[str, Any]) -> Claim:
-    data = complete_claim(partial)
-    data["patient"]["member_id"] = partial.get("patient", {}).get("member_id", MBI)
-    if payer is None:
-        data.pop("payer")
-    else:
-        data["payer"] = {"id": payer, "name": payer}
-    return Claim.model_validate(data)
-
+    return payer_claim(payer, partial, member_id=MBI)
 
 def found(router: PayerRouter, payer: str | None, partial: dict[str, Any], *ids: str) -> list[tuple]:
     """(rule id, category, severity, lines, field, message) of the findings of the given rule ids."""

@@ -9,25 +9,9 @@ from scrubber.ruleset.durable_json import CHUNK_SIZE, to_durable
 from scrubber.ruleset.examples import complete_claim
 from scrubber.pipeline.scrubber import Scrubber
 from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts
+from tests.pipeline.generated_rules import generated_rule, rule_file
 
 TODAY = dt.date(2026, 1, 15)
-
-
-def _rule(i: int, when: str, message: str = "line {line_number}") -> str:
-    return f"""
-  - id: rule-{i:04d}
-    title: generated rule {i}
-    category: format
-    severity: error
-    when: {when}
-    message: "{message}"
-    suggestion: fix it
-    examples: [{{name: any, claim: {{}}, expect: []}}]
-"""
-
-
-def _file(rules: str, head: str = "") -> str:
-    return f"schema_version: 1\n{head}rules:{rules}"
 
 
 def _claim(**partial) -> Claim:
@@ -39,7 +23,7 @@ def _ids(scrubber: Scrubber, claim: Claim) -> list[str]:
 
 
 def test_a_large_rule_set_is_split_into_engine_rulesets_of_at_most_60_rules():
-    text = _file("".join(_rule(i, f"{{line: {{units: {{gt: {i}}}}}}}") for i in range(150)))
+    text = rule_file("".join(generated_rule(i, f"{{line: {{units: {{gt: {i}}}}}}}") for i in range(150)))
     ruleset = load_texts([("many.yaml", text)])
     chunks = to_durable(ruleset.program)
     assert [len(c) - 1 for c in chunks] == [CHUNK_SIZE, CHUNK_SIZE, 30]  # each chunk also has "always"
@@ -54,7 +38,7 @@ def test_a_large_rule_set_is_split_into_engine_rulesets_of_at_most_60_rules():
 
 def test_a_value_set_of_a_thousand_codes_is_looked_up_by_enrichment_not_by_the_engine():
     codes = ", ".join(f'"{n:05d}"' for n in range(10000, 11000))
-    text = _file(_rule(1, "{line: {procedure_code: {in: $big}}}"), head=f"value_sets:\n  big: [{codes}]\n")
+    text = rule_file(generated_rule(1, "{line: {procedure_code: {in: $big}}}"), head=f"value_sets:\n  big: [{codes}]\n")
     ruleset = load_texts([("big.yaml", text)])
     (flag,) = ruleset.program.flags
     assert flag.kind == "in" and len(flag.values) == 1000
@@ -71,7 +55,7 @@ def test_a_condition_beyond_the_engines_expression_slots_is_refused_in_words():
     deep = "{line: {any: [" + ", ".join(
         f"{{all: [{{units: {{gt: {{field: modifier_count}}}}}}, {{charge: {{gt: {i}}}}}]}}" for i in range(12)) + "]}}"
     with pytest.raises(RuleSetError) as caught:
-        load_texts([("deep.yaml", _file(_rule(1, deep)))])
+        load_texts([("deep.yaml", rule_file(generated_rule(1, deep)))])
     (problem,) = caught.value.problems
     assert (problem.file, problem.line) == ("deep.yaml", 7)
     assert "too deeply grouped for the rules engine" in problem.message
@@ -79,7 +63,7 @@ def test_a_condition_beyond_the_engines_expression_slots_is_refused_in_words():
 
 
 def test_the_engine_never_joins_two_facts_of_the_same_type():
-    text = _file(_rule(1, "{claim: {all: [{no_line: {charge: {lt: 0}}}, "
+    text = rule_file(generated_rule(1, "{claim: {all: [{no_line: {charge: {lt: 0}}}, "
                           "{count_lines: {where: {units: {gt: 1}}, at_least: 3}}, {any_diagnosis: {code: I10}}]}}",
                        message="{line.line_number}"))
     ruleset = load_texts([("q.yaml", text)])
@@ -133,7 +117,7 @@ def test_concurrent_threads_get_the_same_findings_as_one_thread():
 
 
 def test_a_disabled_rule_is_checked_but_not_run():
-    text = _file(_rule(1, "{line: {units: {gt: 0}}}") + "    enabled: false\n")
+    text = rule_file(generated_rule(1, "{line: {units: {gt: 0}}}") + "    enabled: false\n")
     ruleset = load_texts([("off.yaml", text)])
     assert ruleset.program.rules == []
     engine = Scrubber(ruleset)

@@ -9,30 +9,18 @@ from scrubber.pipeline.scrubber import Scrubber
 from scrubber.ruleset.durable_json import ALWAYS, CHUNK_SIZE
 from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.loader import load_texts
+from tests.pipeline.generated_rules import generated_rule, rule_file
 
 TODAY = dt.date(2026, 1, 15)
 
 
-def _rule(i: int, when: str) -> str:
-    return f"""
-  - id: rule-{i:04d}
-    title: generated rule {i}
-    category: format
-    severity: error
-    when: {when}
-    message: "rule {i}"
-    suggestion: fix it
-    examples: [{{name: any, claim: {{}}, expect: []}}]
-"""
-
-
 # 70 line rules, 20 diagnosis rules and 5 claim rules, interleaved as an author might write them
 RULES = "".join(
-    _rule(i, f"{{line: {{units: {{gt: {i}}}}}}}") if i < 70 else
-    _rule(i, f"{{diagnosis: {{position: {{le: {i - 69}}}}}}}") if i < 90 else
-    _rule(i, f"{{claim: {{line_count: {{ge: {i - 89}}}}}}}")
+    generated_rule(i, f"{{line: {{units: {{gt: {i}}}}}}}") if i < 70 else
+    generated_rule(i, f"{{diagnosis: {{position: {{le: {i - 69}}}}}}}") if i < 90 else
+    generated_rule(i, f"{{claim: {{line_count: {{ge: {i - 89}}}}}}}")
     for i in sorted(range(95), key=lambda i: (i % 7, i)))
-RULESET = load_texts([("many.yaml", f"schema_version: 1\nrules:{RULES}")])
+RULESET = load_texts([("many.yaml", rule_file(RULES))])
 
 
 def _types(chunk: dict) -> set[str]:

@@ -137,7 +137,7 @@ def test_mce_procedure_sex_edit_applies_by_version(router):
                          "lines": [{"revenue_code": "0120", "procedure_code": None, "service_date": discharge}]})
     assert findings(router, male("2024-03-05"), today=dt.date(2024, 4, 1)) == [
         ("mce-procedure-sex-conflict", "institutional", "error", [],
-         "Procedure(s) 0UT90ZZ (female only) conflict with the patient's sex (MCE v37 (FY2020))")]
+         "Procedure(s) 0UT90ZZ (female only) conflict with the patient's sex (MCE v37 (FY2020), standing in for FY2024, which has no MCE loaded)")]
     assert findings(router, male("2026-03-05")) == []
 
 

@@ -13,15 +13,16 @@ from typing import Any
 
 import pytest
 
-from scrubber.contract.claim import Claim, ScrubResult
+from scrubber.contract.claim import ScrubResult
 from scrubber.pipeline.enrich.history import MemoryHistory
-from scrubber.pipeline.enrich.payment_policy import is_evaluation_management, release_end
+from scrubber.pipeline.enrich.payment_policy import release_end
+from scrubber.refdata.code_families import is_evaluation_management
 from scrubber.pipeline.routing import PayerRouter
 from scrubber.refdata.importers import import_files
 from scrubber.refdata.store import ReferenceData, database_path
-from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.loader import RuleSetError, read_texts
 from scrubber.ruleset.payers import load_deployment, load_deployment_texts
+from tests.pipeline.payer_claims import claim_for
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 TODAY = dt.date(2026, 1, 15)
@@ -44,18 +45,7 @@ def history():
 def router(deployment, reference, history):
     r = PayerRouter(deployment, reference, history)
     yield r
-    r.base.close()
-    for s in r.by_payer.values():
-        s.close()
-
-
-def claim_for(payer: str | None, partial: dict[str, Any]) -> Claim:
-    data = complete_claim(partial)
-    if payer is None:
-        data.pop("payer")
-    else:
-        data["payer"] = {"id": payer, "name": payer}
-    return Claim.model_validate(data)
+    r.close()
 
 
 def scrub(router: PayerRouter, payer: str | None, partial: dict[str, Any], today: dt.date = TODAY) -> ScrubResult:

@@ -58,8 +58,10 @@ def test_a_code_expanded_for_fy2027_is_a_header_by_the_fy2027_code_set(scrubber)
 
 
 @pytest.mark.parametrize("day, release", [
-    ("2026-11-02", "MCE v44 (FY2027)"), ("2026-05-04", "MCE v43.1 (FY2026)"), ("2023-05-01", "MCE v37 (FY2020)")])
+    ("2026-11-02", "MCE v44 (FY2027)"), ("2026-05-04", "MCE v43.1 (FY2026)"),
+    ("2023-05-01", "MCE v37 (FY2020), standing in for FY2023, which has no MCE loaded")])
 def test_each_fiscal_year_is_edited_by_its_own_mce_version_and_the_finding_says_which(scrubber, day, release):
+    """The baseline holds v37 (FY2020), v43.1 and v44: a FY2023 claim is edited by v37, and says so."""
     claim = {"patient": {"birth_date": "1950-01-01"}, "diagnoses": [{"code": "E30.1"}],
              "lines": [{"procedure_code": "99213"}]}
 

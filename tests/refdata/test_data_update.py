@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from scrubber.cli import main
-from scrubber.refdata.store import database_path
+from scrubber.refdata.importers import import_files
+from scrubber.refdata.store import ReferenceData, database_path
 from scrubber.refdata.update import CATALOGUE_PATH, load_catalogue, read_provenance, resolve
 
 CMS = Path(__file__).parents[1] / "fixtures" / "cms"
@@ -268,3 +269,135 @@ def test_provenance_file_is_json_beside_the_database(data, catalogue, tmp_path):
     assert run(data, catalogue, "--from", str(tmp_path / "mirror")) == 0
     document = json.loads((data / "reference.provenance.json").read_text())
     assert set(document["datasets"]) == {"ncci-ptp:practitioner", "mue:practitioner"}
+
+
+# --- the PFS Relative Value file (pprrvu, issue 12) ------------------------------------------------
+
+RVU_ZIP = "rvu25d.zip"  # as the catalogue names the October 2025 release (RVU25D)
+RVU_CSV = "PPRRVU25_OCT.csv"  # the member CMS names in it
+RVU_AS_OF = "2025-10-15"
+RVU_EXCERPT = CMS / "PPRRVU2025_Oct.excerpt.nodesc.csv"  # 37 rows of RVU25D, CMS layout, last header row only
+RVU_TITLE = ('"2025 National Physician Fee Schedule Relative Value File October Release",,,\r\n'
+             '"CPT codes and descriptions only are copyright 2024 American Medical Association. All Rights '
+             'Reserved.",,,\r\n')
+
+
+def rvu_csv(keep: int | None = None, status_of_line_9: str | None = None) -> bytes:
+    """The excerpt as CMS publishes the CSV (title rows, CRLF); `keep`: only its first rows;
+    `status_of_line_9`: that row's status code (field 4) replaced."""
+    lines = RVU_EXCERPT.read_text(encoding="utf-8").splitlines()
+    if status_of_line_9 is not None:
+        fields = lines[8].split(",")
+        fields[3] = status_of_line_9
+        lines[8] = ",".join(fields)
+    rows = lines[1:] if keep is None else lines[1:1 + keep]
+    return (RVU_TITLE + "\r\n".join([lines[0], *rows]) + "\r\n").encode()
+
+
+def rvu_zip(members: dict[str, bytes] | None = None) -> bytes:
+    """An RVU25D zip as downloaded: the PPRRVU CSV (by default) beside the files the importer ignores."""
+    ignored = {"PPRRVU25_OCT.txt": b"00400    not read\r\n", "GPCI2025.csv": b"Medicare Administrative Contractor\r\n",
+               "RVU25D.pdf": b"%PDF-1.4 not read"}
+    return zipped({**ignored, **(members if members is not None else {RVU_CSV: rvu_csv()})})
+
+
+def run_rvu(data: Path, catalogue: Path, *args: str) -> int:
+    return main(["data", "update", "--data-dir", str(data), "--catalogue", str(catalogue), "--as-of", RVU_AS_OF,
+                 "--timeout", "10", "--dataset", "pprrvu", *args])
+
+
+def test_catalogue_resolves_the_pfs_relative_value_release_of_a_date():
+    entry = load_catalogue().entry("pprrvu")
+    october = resolve(entry, dt.date(2025, 10, 15))
+    assert (october.label, october.dataset, october.options) == (
+        "RVU25D", "pprrvu:RVU25D", {"release": "RVU25D", "effective": "2025-10-01"})
+    assert [(f.name, f.url, f.member) for f in october.files] == [
+        (RVU_ZIP, "https://www.cms.gov/files/zip/rvu25d.zip", "PPRRVU25_OCT*.csv")]
+    assert [(r.dataset, r.options["effective"], r.files[0].name, r.files[0].member)
+            for r in (resolve(entry, d) for d in (dt.date(2026, 1, 1), dt.date(2026, 6, 30), dt.date(2026, 7, 1)))] == [
+        ("pprrvu:RVU26A", "2026-01-01", "rvu26a.zip", "PPRRVU26_JAN*.csv"),
+        ("pprrvu:RVU26B", "2026-04-01", "rvu26b.zip", "PPRRVU26_APR*.csv"),
+        ("pprrvu:RVU26C", "2026-07-01", "rvu26c.zip", "PPRRVU26_JUL*.csv")]
+    assert (entry.kind, entry.cycle, entry.min_rows) == ("pprrvu", "quarterly", 15000)
+
+
+def test_the_release_the_update_passes_is_the_one_the_zip_names(tmp_path):
+    """Imported without options, the served zip gives the same release and first day as the catalogue."""
+    archive = tmp_path / RVU_ZIP
+    archive.write_bytes(rvu_zip())
+    report = import_files("pprrvu", [archive], tmp_path / "var")
+    expected = resolve(load_catalogue().entry("pprrvu"), dt.date.fromisoformat(RVU_AS_OF))
+    assert (report.dataset, report.detail) == (expected.dataset, "RVU25D from 2025-10-01")
+    assert report.detail == f"{expected.options['release']} from {expected.options['effective']}"
+
+
+def test_pprrvu_update_imports_the_release_and_the_fee_schedule_answers_from_it(data, catalogue, server, capsys):
+    url, folder = server
+    served = rvu_zip()
+    (folder / RVU_ZIP).write_bytes(served)
+    assert dataset(data, "pprrvu:RVU25D") is None
+    assert run_rvu(data, catalogue, "--mirror", url) == 0  # no drop check against RVU24C (18,664 rows)
+    out = capsys.readouterr().out
+    assert "pprrvu RVU25D: updated: pprrvu:RVU25D: none -> 37 rows from rvu25d.zip" in out and "1 updated" in out
+    loaded = dataset(data, "pprrvu:RVU25D")
+    assert loaded is not None
+    assert (loaded[1], loaded[3], loaded[4], loaded[6]) == ("pprrvu", f"{RVU_ZIP}:{RVU_CSV}", 37,
+                                                           "RVU25D from 2025-10-01")
+    recorded = read_provenance(data)["pprrvu:RVU25D"]
+    assert (recorded["release"], recorded["catalogue"], recorded["rows"], recorded["loaded_at"]) == (
+        "RVU25D", "pprrvu", 37, loaded[5])
+    assert [(f["url"], f["sha256"]) for f in recorded["files"]] == [
+        (f"{url}/{RVU_ZIP}", hashlib.sha256(served).hexdigest())]
+    ref = ReferenceData(database_path(data))
+    assert [r for _, r, _ in ref.fee_schedule_releases] == ["RVU24A", "RVU24AR", "RVU24B", "RVU24C", "RVU25D"]
+    entry = ref.fee_schedule("27447", dt.date(2026, 2, 15))
+    assert entry is not None
+    assert (entry.release, entry.effective_from, entry.effective_to, entry.status, entry.global_days,
+            entry.bilateral, entry.assistant, entry.co_surgeon) == ("RVU25D", dt.date(2025, 10, 1), None, "A", "090",
+                                                                   "1", "2", "1")
+    assert ref.fee_schedule("99215", dt.date(2026, 2, 15)) is None  # not in the excerpt, so not in RVU25D
+    assert ref.fee_schedule("99215", dt.date(2025, 9, 30)).release == "RVU24C"  # type: ignore[union-attr]
+    assert dataset(data, "pprrvu:RVU24C")[4] == 18664  # type: ignore[index]  # the older releases stay
+    # the same release again: nothing to import
+    assert run_rvu(data, catalogue, "--mirror", url) == 0
+    assert "pprrvu RVU25D: current: already current" in capsys.readouterr().out
+    assert dataset(data, "pprrvu:RVU25D") == loaded
+
+
+RVU_FAILURES = {
+    "no PPRRVU CSV": ({"PPRRVU25_OCT.xlsx": b"PK not read"},
+                      "rvu25d.zip holds no PPRRVU25_OCT*.csv (found: PPRRVU25_OCT.txt, GPCI2025.csv, RVU25D.pdf, "
+                      "PPRRVU25_OCT.xlsx): the published layout has changed"),
+    "another quarter's CSV": ({"PPRRVU25_JUL.csv": rvu_csv()}, "rvu25d.zip holds no PPRRVU25_OCT*.csv"),
+    "a bad row": ({RVU_CSV: rvu_csv(status_of_line_9="Q")},
+                  "the importer refused the release (has the layout changed?): rvu25d.zip:PPRRVU25_OCT.csv line 11: "
+                  "column 4 (STATUS CODE): 'Q' is not a PFS status code"),
+    "a drop within the release": ({RVU_CSV: rvu_csv(keep=30)}, "row count drops by more than 10%: 37 -> 30 rows"),
+}
+
+
+@pytest.mark.parametrize("case", list(RVU_FAILURES))
+def test_a_refused_rvu_zip_keeps_the_loaded_release(case, data, catalogue, server, capsys):
+    url, folder = server
+    (folder / RVU_ZIP).write_bytes(rvu_zip())
+    assert run_rvu(data, catalogue, "--mirror", url) == 0
+    before, recorded = dataset(data, "pprrvu:RVU25D"), read_provenance(data)
+    capsys.readouterr()
+    members, why = RVU_FAILURES[case]
+    (folder / RVU_ZIP).write_bytes(rvu_zip(members))
+    assert run_rvu(data, catalogue, "--mirror", url) == 1
+    failed = [line for line in capsys.readouterr().err.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and failed[0].startswith("pprrvu RVU25D: FAILED: "), failed
+    assert why in failed[0] and failed[0].endswith("the previous data stays in force")
+    assert dataset(data, "pprrvu:RVU25D") == before
+    assert read_provenance(data) == recorded
+    entry = ReferenceData(database_path(data)).fee_schedule("27447", dt.date(2026, 2, 15))
+    assert entry is not None and entry.release == "RVU25D"
+
+
+def test_the_shipped_minimum_refuses_an_rvu_excerpt(data, tmp_path, capsys):
+    (tmp_path / RVU_ZIP).write_bytes(rvu_zip())
+    assert main(["data", "update", "--data-dir", str(data), "--as-of", RVU_AS_OF, "--dataset", "pprrvu",
+                 "--from", str(tmp_path)]) == 1
+    assert "pprrvu RVU25D: FAILED: only 37 rows, at least 15000 expected" in capsys.readouterr().err
+    assert dataset(data, "pprrvu:RVU25D") is None

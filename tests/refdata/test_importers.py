@@ -493,7 +493,7 @@ def test_cli_import_and_status(tmp_path, capsys):
     assert main(["data", "status", "--data-dir", data]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale",
-                              "coverage", "detail"]
+                              "coverage", "dates", "detail"]
     assert out[2].split()[:4] == ["mue:practitioner", "import", "44", "mue_practitioner_2026-07-01.excerpt.csv"]
     assert out[3].split()[:4] == ["ncci-ptp:practitioner", "import", "154", "ncci_ptp_practitioner_2026q3.excerpt.txt"]
     # both are 2026Q3 releases, stale from the next quarter's first day (the tests run after it)
@@ -520,6 +520,18 @@ def test_cli_status_shows_the_shipped_excerpts_as_excerpts(data_dir, capsys):
         name: "excerpt" if name in ("mue:practitioner", "ncci-ptp:practitioner") else "complete"
         for name in ISSUE_11_BASELINE}
     assert set(coverage.values()) == {"excerpt", "complete"}
+
+
+def test_cli_status_shows_the_dates_of_service_each_code_set_covers(data_dir, capsys):
+    assert main(["data", "status", "--data-dir", data_dir]) == 0
+    header, _, *lines = capsys.readouterr().out.splitlines()
+    start, end = header.index("dates"), header.index("detail")  # the table's columns are aligned under the header
+    dates = {line.split()[0]: line[start:end].strip() for line in lines}
+    assert {name: dates[name] for name in ("hcpcs", "icd10cm:2025", "icd10cm:2027", "icd10pcs:2026", "mce:37",
+                                           "aoc", "pos")} == {
+        "hcpcs": "2019-07-01..2026-06-30", "icd10cm:2025": "2024-10-01..2025-09-30",
+        "icd10cm:2027": "2026-10-01..2027-09-30", "icd10pcs:2026": "2025-10-01..2026-09-30",
+        "mce:37": "2019-10-01..2025-09-30", "aoc": "", "pos": ""}  # only code sets have a span
 
 
 def test_cli_bad_file_prints_file_and_line_and_exits_1(tmp_path, capsys, monkeypatch):

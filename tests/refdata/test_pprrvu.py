@@ -318,3 +318,80 @@ def test_the_normalised_csv_with_several_releases(own_data, tmp_path):
     ref = ReferenceData(database_path(own_data))
     assert ref.fee_schedule("99214", D("2025-03-31")) is None
     assert ref.fee_schedule("99214", D("2025-04-01")).release == "RVU25B"
+
+
+# --- the fixed-width TXT (RVU file layout positions, ../shared/data/cms-baseline/policy/RVU25D_layout...) -----
+
+# CSV column of the excerpt (0-based) -> first and last position of the field in the fixed-width TXT, as the
+# RVU file layout gives them (every field but "not used for Medicare payment", which the TXT lacks).
+TXT_LAYOUT = {
+    0: (1, 5), 1: (6, 7), 2: (8, 57), 3: (58, 58), 5: (60, 65), 6: (67, 72), 7: (73, 74), 8: (76, 81), 9: (82, 83),
+    10: (85, 89), 11: (91, 96), 12: (97, 102), 13: (103, 103), 14: (104, 106), 15: (107, 109), 16: (110, 112),
+    17: (113, 115), 18: (116, 116), 19: (117, 117), 20: (118, 118), 21: (119, 119), 22: (120, 120),
+    23: (128, 132), 24: (133, 140), 25: (142, 143), 26: (144, 144), 27: (146, 147), 28: (152, 157), 29: (159, 164)}
+TXT_HDR = "HDR CPT codes and descriptions only are copyright 2024 AMA."
+
+
+def txt_record(csv_line: str) -> str:
+    """An excerpt row as a fixed-width record: numbers right-aligned, the rest left-aligned, percentages as .99."""
+    fields = csv_line.split(",")
+    record = [" "] * 164
+    for column, (first, last) in TXT_LAYOUT.items():
+        value = fields[column].removeprefix("0") if column in (15, 16, 17) else fields[column]
+        width = last - first + 1
+        assert len(value) <= width, (column, value)
+        record[first - 1:last] = value.rjust(width) if "." in value else value.ljust(width)
+    return "".join(record).rstrip()
+
+
+def txt_file(tmp_path: Path, name: str = "PPRRVU25_OCT.txt", bad_line: int | None = None) -> Path:
+    """The excerpt as the fixed-width TXT: the HDR record on line 1, then excerpt line n on line n;
+    `bad_line`: that record's status code set to Q."""
+    records = [txt_record(line) for line in EXCERPT.read_text(encoding="utf-8").splitlines()[1:]]
+    if bad_line is not None:
+        records[bad_line - 2] = records[bad_line - 2][:57] + "Q" + records[bad_line - 2][58:]
+    out = tmp_path / name
+    out.write_bytes(("\r\n".join([TXT_HDR, *records]) + "\r\n").encode())
+    return out
+
+
+def test_the_fixed_width_txt_gives_the_rows_of_the_csv(tmp_path):
+    plain = [r.table_row() for r in read_pprrvu(EXCERPT)]
+    rows = list(read_pprrvu(txt_file(tmp_path)))
+    assert [r.table_row() for r in rows] == plain
+    assert len(rows) == EXCERPT_ROWS and {r.effective_from for r in rows} == {D("2025-10-01")}
+    assert (rows[0].where.line, rows[0].code, rows[0].release) == (2, "00400", "RVU25D")  # after the HDR record
+    knee = next(r for r in rows if r.code == "27447")
+    assert (knee.status, knee.pctc, knee.global_days, knee.mult_proc, knee.bilateral, knee.assistant,
+            knee.co_surgeon, knee.team) == ("A", "0", "090", "2", "1", "2", "1", "0")
+
+
+def test_a_zip_with_only_the_txt_is_read_and_the_csv_is_preferred(own_data, tmp_path):
+    txt = txt_file(tmp_path)
+    only_txt = tmp_path / "RVU25D.zip"
+    with zipfile.ZipFile(only_txt, "w") as z:
+        z.writestr("PPRRVU25_OCT.txt", txt.read_bytes())
+        z.writestr("GPCI2025.txt", "not read")
+    report = import_files("pprrvu", [only_txt], own_data)
+    assert (report.dataset, report.rows, report.files) == ("pprrvu:RVU25D", EXCERPT_ROWS,
+                                                           ["RVU25D.zip:PPRRVU25_OCT.txt"])
+    both = tmp_path / "rvu25d.zip"
+    with zipfile.ZipFile(both, "w") as z:
+        z.writestr("PPRRVU25_OCT.csv", EXCERPT.read_bytes())
+        z.writestr("PPRRVU25_OCT.txt", txt.read_bytes())
+    assert import_files("pprrvu", [both], own_data).files == ["rvu25d.zip:PPRRVU25_OCT.csv"]
+
+
+def test_a_bad_txt_record_is_refused_with_its_line_and_positions(own_data, tmp_path):
+    import_files("pprrvu", [EXCERPT], own_data)
+    before = pprrvu_rows(own_data, "RVU25D")
+    with pytest.raises(ImportFileError) as raised:
+        import_files("pprrvu", [txt_file(tmp_path, bad_line=9)], own_data)
+    assert str(raised.value) == ("PPRRVU25_OCT.txt line 9: position 58 (Status Code): 'Q' is not a PFS status "
+                                 "code (A B C D E F G H I J M N P R T X)")
+    csv_named_txt = tmp_path / "PPRRVU25_OCT_csv.txt"
+    csv_named_txt.write_bytes(EXCERPT.read_bytes())
+    with pytest.raises(ImportFileError, match=r"PPRRVU25_OCT_csv.txt line 1: a record of \d+ characters: the "
+                                              r"fixed-width RVU file layout .* \(a CSV named .txt\?\)"):
+        import_files("pprrvu", [csv_named_txt], own_data)
+    assert pprrvu_rows(own_data, "RVU25D") == before

@@ -70,6 +70,8 @@ META: dict[str, tuple[str, str, str | None, str | None, str]] = {
     "dx-code-unknown": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
     "dx-code-not-yet-valid": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
     "dx-code-deleted": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
+    "dx-code-set-not-loaded": ("dx_invalid", "warning", None, None, "rules/coding_diagnoses.yaml"),
+    "dx-code-set-mismatch": ("dx_invalid", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
     "dx-age-conflict": ("dx_age", "error", "CO-9", None, "rules/coding_diagnoses.yaml"),
     "dx-sex-conflict": ("dx_sex", "error", "CO-10", None, "rules/coding_diagnoses.yaml"),
     "dx-manifestation-first": ("dx_manifestation", "error", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
@@ -77,6 +79,7 @@ META: dict[str, tuple[str, str, str | None, str | None, str]] = {
                                   "rules/coding_diagnoses.yaml"),
     "dx-excludes1": ("dx_excludes1", "warning", "CO-16", "M76", "rules/coding_diagnoses.yaml"),
     "hcpcs-code-unknown": ("procedure_invalid", "error", "CO-181", "M51", "rules/coding_procedures.yaml"),
+    "hcpcs-code-set-not-loaded": ("procedure_invalid", "warning", None, None, "rules/coding_procedures.yaml"),
     "hcpcs-code-terminated": ("procedure_invalid", "error", "CO-181", "M51", "rules/coding_procedures.yaml"),
     "hcpcs-code-not-yet-effective": ("procedure_invalid", "error", "CO-181", "M51", "rules/coding_procedures.yaml"),
     "modifier-invalid": ("modifier", "error", "CO-4", None, "rules/coding_procedures.yaml"),
@@ -374,6 +377,21 @@ CODING_CASES = [
                    "Diagnosis 1 E11.99 is not an ICD-10-CM code in FY2026")],
         id="dx-code-unknown"),
     pytest.param(
+        {"submission_date": "2014-06-20", "diagnoses": [{"code": "E8888", "code_system": "icd9cm"}],
+         "lines": [{"service_date": "2014-06-03"}]},
+        "warn", [F("dx-code-set-not-loaded", [], "diagnoses",
+                   "The diagnoses were not checked: the claim's first date of service, 2014-06-03, is before "
+                   "2015-10-01, when ICD-9-CM applied, and no ICD-9-CM code set is loaded (ICD-10-CM held: FY2025 "
+                   "to FY2027, dates of service 2024-10-01 to 2027-09-30)")],
+        id="dx-code-set-not-loaded"),
+    pytest.param(
+        {"submission_date": "2016-03-10", "diagnoses": [{"code": "E8888", "code_system": "icd9cm"}],
+         "lines": [{"service_date": "2016-03-01"}]},
+        "fail", [F("dx-code-set-mismatch", [1], "diagnoses[1].code",
+                   "Diagnosis 1 E8888 is an ICD-9-CM code, but the claim's first date of service is 2016-03-01: "
+                   "from 2015-10-01 diagnoses are coded in ICD-10-CM")],
+        id="dx-code-set-mismatch"),
+    pytest.param(
         {"diagnoses": [{"code": "E11.A"}], "lines": [{"service_date": "2025-09-30"}]},
         "fail", [F("dx-code-not-yet-valid", [1], "diagnoses[1].code",
                    "Diagnosis 1 E11.A was added to ICD-10-CM for FY2026 (dates of service from 2025-10-01); "
@@ -393,7 +411,8 @@ CODING_CASES = [
     pytest.param(  # CMS removed the MCE diagnosis sex edits from FY2025 on: an FY2024 date, MCE v37
         {"submission_date": "2024-06-15", "diagnoses": [{"code": "C61"}], "lines": [{"service_date": "2024-06-03"}]},
         "fail", [F("dx-sex-conflict", [1], "diagnoses[1].code",
-                   "Diagnosis 1 C61 is for male patients only, but the patient's sex is F (MCE v37 (FY2020))")],
+                   "Diagnosis 1 C61 is for male patients only, but the patient's sex is F (MCE v37 (FY2020), "
+                   "standing in for FY2024, which has no MCE loaded)")],
         id="dx-sex-conflict"),
     pytest.param(
         {"diagnoses": [{"code": "F02.80"}, {"code": "G30.9"}], "lines": [{"diagnosis_pointers": [1, 2]}]},
@@ -418,8 +437,19 @@ CODING_CASES = [
     # coding_procedures.yaml
     pytest.param(
         {"lines": [{"procedure_code": "A9990"}]},
-        "fail", [F("hcpcs-code-unknown", [1], "lines[1].procedure_code", "Line 1: A9990 is not a HCPCS Level II code")],
+        "fail", [F("hcpcs-code-unknown", [1], "lines[1].procedure_code", "Line 1: A9990 is not a HCPCS Level II code (HCPCS release 2026Q2)")],
         id="hcpcs-code-unknown"),
+    pytest.param(
+        {"submission_date": "2004-03-20", "diagnoses": [{"code": "4019"}],
+         "lines": [{"procedure_code": "A9990", "service_date": "2004-03-01"}]},
+        "warn", [F("dx-code-set-not-loaded", [], "diagnoses",
+                   "The diagnoses were not checked: the claim's first date of service, 2004-03-01, is before "
+                   "2015-10-01, when ICD-9-CM applied, and no ICD-9-CM code set is loaded (ICD-10-CM held: FY2025 "
+                   "to FY2027, dates of service 2024-10-01 to 2027-09-30)"),
+                 F("hcpcs-code-set-not-loaded", [1], "lines[1].procedure_code",
+                   "Line 1: A9990 was not checked: its date of service, 2004-03-01, is before 2019Q3, the earliest "
+                   "HCPCS quarter held (from 2019-07-01), and the code is not in the table")],
+        id="hcpcs-code-set-not-loaded"),
     pytest.param(
         {"submission_date": "2025-04-20", "lines": [{"procedure_code": "A9155", "service_date": "2025-04-01"}]},
         "fail", [F("hcpcs-code-terminated", [1], "lines[1].procedure_code",
@@ -669,7 +699,8 @@ CASES += [
          "procedures": [{"code": "0UT90ZZ", "date": "2024-03-03"}],
          "lines": [{"revenue_code": "0120", "service_date": "2024-03-02"}]},
         "fail", [F("mce-procedure-sex-conflict", [], "procedures",
-                   "Procedure(s) 0UT90ZZ (female only) conflict with the patient's sex (MCE v37 (FY2020))")],
+                   "Procedure(s) 0UT90ZZ (female only) conflict with the patient's sex (MCE v37 (FY2020), "
+                   "standing in for FY2024, which has no MCE loaded)")],
         id="mce-procedure-sex-conflict"),
     pytest.param(
         _stay("00F3XZZ"),

@@ -173,6 +173,17 @@ def _code_ok(response, world: World) -> None:
     assert (response.json()["code"], response.json()["status"]) == ("E11.9", "valid")
 
 
+def _code_search_ok(response, world: World) -> None:
+    _json_body(response, world)
+    assert [found["code"] for found in response.json()["codes"]] == ["E11.9"]
+
+
+def _whoami_ok(response, world: World) -> None:
+    _json_body(response, world)
+    assert response.json()["role"] in ("submitter", "coder", "compliance", "admin")
+    assert response.json()["key_id"].startswith("key_")
+
+
 def _metrics_ok(response, world: World) -> None:
     assert response.headers["content-type"].startswith("text/plain")
     assert "# TYPE" in response.text
@@ -228,6 +239,10 @@ ENDPOINTS = [
                                     headers={**h, "content-type": "application/yaml"}), _validation_ok),
     Endpoint("GET /v1/codes/{system}/{code}", ALL,
              lambda c, h, w: c.get("/v1/codes/icd10cm/E119", params={"date": "2026-01-05"}, headers=h), _code_ok),
+    Endpoint("GET /v1/codes/{system}", ALL,
+             lambda c, h, w: c.get("/v1/codes/icd10cm", params={"q": "E11.9", "on": "2026-01-05"}, headers=h),
+             _code_search_ok),
+    Endpoint("GET /v1/whoami", ALL, lambda c, h, w: c.get("/v1/whoami", headers=h), _whoami_ok),
     Endpoint("GET /v1/data", ALL, lambda c, h, w: c.get("/v1/data", headers=h), _data_ok),
     Endpoint("GET /metrics", ALL, lambda c, h, w: c.get("/metrics", headers=h), _metrics_ok),
     Endpoint("GET /healthz", PUBLIC, lambda c, h, w: c.get("/healthz", headers=h), _health_ok),
@@ -238,7 +253,7 @@ ENDPOINTS = [
 def _path(endpoint: Endpoint, world: World) -> str:
     path = endpoint.name.split(" ", 1)[1]
     return (path.replace("{scrub_id}", world.scrub_id).replace("{rule_id}", world.rule_id)
-            .replace("{system}/{code}", "icd10cm/E119"))
+            .replace("{system}/{code}", "icd10cm/E119").replace("{system}", "icd10cm"))
 
 
 @pytest.fixture()

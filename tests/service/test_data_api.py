@@ -9,7 +9,7 @@ from scrubber.service.app import create_app
 
 ROLES = ("submitter", "coder", "compliance", "admin")
 FIELDS = {"name", "kind", "release", "release_start", "source", "urls", "loaded_at", "rows", "cycle", "age_days",
-          "stale", "stale_since", "excerpt", "detail"}
+          "stale", "stale_since", "excerpt", "detail", "covers_from", "covers_to"}  # covers_*: code sets by date
 
 # The datasets of the shipped baseline of issue 11 (scrubber/data/SOURCES.md)
 ISSUE_11_BASELINE = ("aoc", "hcpcs", "icd10cm:2025", "icd10cm:2026", "icd10cm:2027", "icd10pcs:2026", "icd10pcs:2027",

@@ -117,7 +117,7 @@ def test_scrub_is_stored_and_get_by_id_returns_normalised_claim_result_revision_
     assert before - dt.timedelta(seconds=1) <= created <= after + dt.timedelta(seconds=1)
 
     claim = stored["claim"]  # the claim as checked: normalised
-    assert claim["diagnoses"] == [{"code": "E11.9"}, {"code": "I10"}]
+    assert claim["diagnoses"] == [{"code": "E11.9", "code_system": None}, {"code": "I10", "code_system": None}]
     assert claim["lines"][0]["line_number"] == 1
     assert claim["lines"][0]["modifiers"] == ["LT"]
     assert claim["lines"][0]["diagnosis_pointers"] == [1, 2]
@@ -249,6 +249,14 @@ def test_stats_count_statuses_clean_rate_findings_and_top_failing_rules(client):
             {"rule_id": "npi-check-digit", "failed_scrubs": 2, "share_of_scrubs": 0.4},
             {"rule_id": "pointer-invalid", "failed_scrubs": 1, "share_of_scrubs": 0.2},
         ],
+        "by_day": [{"date": today().isoformat(), "scrubs": 5, "passed": 2, "warned": 1, "failed": 2,
+                    "clean_claim_rate": 0.6}],
+        "by_payer": [  # by payer id; S-FAIL-1 has one finding, S-WARN one and S-FAIL-2 two
+            {"payer": "medicare", "scrubs": 2, "passed": 1, "warned": 0, "failed": 1, "clean_claim_rate": 0.5,
+             "findings": 1},
+            {"payer": "state-medicaid", "scrubs": 3, "passed": 1, "warned": 1, "failed": 1,
+             "clean_claim_rate": 0.6667, "findings": 3},
+        ],
     }
 
 
@@ -264,6 +272,10 @@ def test_stats_filter_by_payer_and_dates(client):
             {"rule_id": "npi-check-digit", "failed_scrubs": 1, "share_of_scrubs": 0.3333},
             {"rule_id": "pointer-invalid", "failed_scrubs": 1, "share_of_scrubs": 0.3333},
         ],
+        "by_day": [{"date": today().isoformat(), "scrubs": 3, "passed": 1, "warned": 1, "failed": 1,
+                    "clean_claim_rate": 0.6667}],
+        "by_payer": [{"payer": "state-medicaid", "scrubs": 3, "passed": 1, "warned": 1, "failed": 1,
+                      "clean_claim_rate": 0.6667, "findings": 3}],
     }
     day = today()
     todays = client.get("/v1/stats", params={"from": day.isoformat(), "to": day.isoformat()}).json()
@@ -274,7 +286,8 @@ def test_stats_filter_by_payer_and_dates(client):
     yesterday = (day - dt.timedelta(days=1)).isoformat()
     assert client.get("/v1/stats", params={"to": yesterday}).json() == {
         "from": None, "to": yesterday, "payer": None, "scrubs": 0, "passed": 0, "warned": 0, "failed": 0,
-        "clean_claim_rate": None, "findings_by_category": {}, "findings_by_rule": {}, "top_failing_rules": []}
+        "clean_claim_rate": None, "findings_by_category": {}, "findings_by_rule": {}, "top_failing_rules": [],
+        "by_day": [], "by_payer": []}
     nobody = client.get("/v1/stats", params={"payer": "no-such-payer"}).json()
     assert (nobody["scrubs"], nobody["clean_claim_rate"], nobody["top_failing_rules"]) == (0, None, [])
 

@@ -72,7 +72,8 @@ The modules, each one concern, each importing only those above it:
 - ``state``: what the walk knows at one point (HL levels, the claim being built, findings
   waiting for a claim) and what it gives out (:class:`X12Claim`);
 - ``structure``: the envelope and structure checks (control numbers and counts, HL and LX
-  numbering, repeated claim ids, header segments, the submission date's notice);
+  numbering, repeated claim ids, loop and segment repeats past the guides' maximums, segment
+  order, required segments, the submission date's notice);
 - ``lines``: the service line handlers (LX, SV1, SV2, LIN, SVD), closing a line;
 - ``claim``: the HL levels' and the claim's handlers (CLM, DTP, HI, NM1, REF, SBR, DMG, PAT,
   PRV), closing a claim (CLM05, diagnoses, code set, length limits);

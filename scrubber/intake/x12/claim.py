@@ -17,7 +17,8 @@ from typing import Any
 from scrubber.intake.x12.lines import close_line
 from scrubber.intake.x12.segments import Segment
 from scrubber.intake.x12.state import Build, WalkState, X12Claim, composite, control, outside_claim, problem
-from scrubber.intake.x12.structure import repeated_claim_id
+from scrubber.intake.x12.structure import (INPATIENT_FACILITY, hi_repeated, inpatient_without_cl1, not_after,
+                                           provider_repeated, repeated_claim_id)
 from scrubber.intake.x12.values import at, blank, finding, parse_date, parse_money
 
 __all__ = ["CLAIM_PROVIDERS", "HANDLERS", "ICD10_START", "LINE_PROVIDERS", "address", "cl1", "clm", "close_claim", "dmg", "dtp",
@@ -69,6 +70,10 @@ def nm1(state: WalkState, seg: Segment) -> None:
     if b is None:
         _level_name(state, seg, entity)
     elif b.loop in ("2300", "2310"):
+        if over := provider_repeated(b.providers, seg, b.claim["claim_type"]):
+            problem(state, over)
+            b.loop, b.entity = "2310", ""  # ignored, with its PRV
+            return
         b.loop, b.entity = "2310", entity
         if entity in CLAIM_PROVIDERS:
             b.claim[CLAIM_PROVIDERS[entity]] = party(seg)
@@ -108,6 +113,9 @@ def _level_name(state: WalkState, seg: Segment, entity: str) -> None:
                                       suggestion=f"Send one NM1*{entity} under each HL"))
         return
     if entity == "85" and state.level == "20" and state.billing is not None:
+        if "N3" in state.billing.seen or "N4" in state.billing.seen:
+            state.billing.findings.append(not_after(seg, "before the N3/N4 address of loop 2010AA, which it "
+                                                    "begins", None, element=1))
         state.billing.seen.add("NM1*85")
         state.billing.data.update(party(seg))
     elif entity == "IL" and state.level == "22" and state.subscriber is not None:
@@ -154,6 +162,9 @@ def sbr(state: WalkState, seg: Segment) -> None:
         b.loop = "2320"
         b.other_subscribers.append({"segment": seg, "IL": False, "PR": False})
     elif state.level == "22" and state.subscriber is not None:
+        first = state.subscriber.segment
+        if "SBR" not in state.subscriber.seen and seg.position != first.position + 1:
+            state.subscriber.findings.append(not_after(seg, "right after its subscriber HL", first, element=1))
         state.subscriber.seen.add("SBR")
         state.subscriber.data["responsibility"] = seg.get(1)
 
@@ -210,6 +221,7 @@ def clm(state: WalkState, seg: Segment) -> None:
     record = control(state, seg)
     record["line_control"] = {}
     b = state.build = Build(seg, claim, [], record)
+    state.leaf = None
     if state.level not in ("22", "23") or state.subscriber is None:
         b.findings.append(finding("hierarchy", "required_field",
                                   f"{at(seg)} is not under a subscriber HL (HL03 = 22)", field="patient",
@@ -279,6 +291,8 @@ def dtp(state: WalkState, seg: Segment) -> None:
         b.discharged = True
     if qualifier == "472" and b.loop == "2400":
         b.line_dated = True  # present, even if its date is unreadable (that is its own finding)
+        if not b.line_service and b.early_date is None:
+            b.early_date = seg  # out of order if the line's service segment comes after it (lines.py)
     value = _dates(state, seg, fmt, raw, fld, line)
     if value is None:
         return
@@ -342,6 +356,7 @@ def cl1(state: WalkState, seg: Segment) -> None:
     if b is None:
         outside_claim(state, seg)
         return
+    b.cl1_seen = True
     for key, element in (("admission_type", 1), ("admission_source", 2), ("patient_status", 3)):
         if value := blank(seg.get(element)):
             b.claim[key] = value
@@ -360,6 +375,8 @@ def hi(state: WalkState, seg: Segment) -> None:
         problem(state, finding("segment-order", "format", f"{at(seg)} comes after the claim's 2310/2320/2400 "
                                "loops; it belongs right after CLM/DTP/REF", field="diagnoses", rarc="M76",
                                suggestion="Move the HI segment before the provider, other-payer and line loops"))
+    if over := hi_repeated(b.repeats, seg, b.claim["claim_type"]):
+        problem(state, over)
     if len(seg.elements) > 13:
         problem(state, finding("too-many-elements", "format",
                                f"{at(seg)} has {len(seg.elements) - 1} elements; HI holds at most 12",
@@ -385,6 +402,8 @@ def hi(state: WalkState, seg: Segment) -> None:
             continue
         b.hi_seen = True
         b.coded.append((seg, element, qualifier, role, version))
+        if version == 9:
+            b.icd9_codes.add(code)
         if "." in code:
             problem(state, finding("dx-decimal", "format",
                                    f"{at(seg, element)}: ICD codes are sent without the decimal point",
@@ -552,13 +571,16 @@ def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
                                 f"{at(b.clm)}: the claim has {len(codes)} diagnoses; the first 40 are kept",
                                 field="diagnoses", rarc="M76", suggestion="Send at most 12 (837P) / 25 (837I)"))
         codes = codes[:40]
-    claim["diagnoses"] = [{"code": code} for code in codes]
+    claim["diagnoses"] = [{"code": code, "code_system": "icd9cm"} if code in b.icd9_codes else {"code": code}
+                          for code in codes]
 
     if institutional:
         if not b.statement_seen:
             findings.append(finding("missing-segment", "required_field",
                                     f"{at(b.clm)}: the institutional claim has no DTP*434 statement period",
                                     rarc="MA31", suggestion="Send DTP*434*RD8*CCYYMMDD-CCYYMMDD"))
+        if b.facility[0] in INPATIENT_FACILITY and not b.cl1_seen:
+            findings.append(inpatient_without_cl1(b.clm, b.facility[0]))
         if b.discharged and b.statement is not None and claim["discharge_date"] is None:
             claim["discharge_date"] = b.statement[1].isoformat()  # the discharge hour's day: statement 'through'
 
@@ -599,7 +621,9 @@ def _contract_11(b: Build, claim: dict[str, Any], findings: list[dict[str, Any]]
 
 
 def _code_set(b: Build) -> list[dict[str, Any]]:
-    """ICD-9 qualifiers on services from 2015-10-01, ICD-10 qualifiers on services before it."""
+    """ICD-9 qualifiers on services from 2015-10-01, ICD-10 qualifiers on services before it. An ICD-9
+    diagnosis that becomes one of the claim's diagnoses (code_system icd9cm) is left to the rule
+    dx-code-set-mismatch (rules/coding_diagnoses.yaml), which reports it for every input format."""
     dates = [dt.date.fromisoformat(line["service_date"]) for line in b.lines if line["service_date"]]
     if b.statement is not None:
         dates.append(b.statement[1])  # inpatient: the discharge ('through') date picks the code set
@@ -611,7 +635,9 @@ def _code_set(b: Build) -> list[dict[str, Any]]:
         what = "procedure" if role == "procedure" else "diagnosis"
         category = "procedure_invalid" if role == "procedure" else "dx_invalid"
         rarc = "MA66" if role == "procedure" else "M76"
-        if version == 9 and latest >= ICD10_START:
+        in_diagnoses = role in ("principal", "other") or (role == "external" and
+                                                          b.claim["claim_type"] == "institutional")
+        if version == 9 and latest >= ICD10_START and not in_diagnoses:
             out.append(finding(
                 "icd9-after-icd10", category,
                 f"{at(seg, element)}: qualifier {qualifier} marks an ICD-9-CM {what} code, but the claim has "

@@ -13,10 +13,10 @@ from typing import Any
 
 from scrubber.intake.x12.segments import Segment
 from scrubber.intake.x12.state import WalkState, composite, outside_claim, problem
-from scrubber.intake.x12.structure import lx_finding
+from scrubber.intake.x12.structure import MAX_LINES_837P, lx_finding, not_after, note_repeated, too_many_lines
 from scrubber.intake.x12.values import at, blank, finding, parse_decimal, parse_money, parse_units
 
-__all__ = ["HANDLERS", "close_line", "ctp", "lin", "lx", "sv1", "sv2", "svd"]
+__all__ = ["HANDLERS", "close_line", "ctp", "lin", "lx", "note", "sv1", "sv2", "svd"]
 
 _PRODUCT_QUALIFIERS = frozenset({"HC", "AD", "ER", "HP", "IV", "WK", "N4"})
 _POINTER_LETTERS = frozenset("ABCDEFGHIJKL")
@@ -32,6 +32,10 @@ def lx(state: WalkState, seg: Segment) -> None:
     raw = seg.get(1)
     number = int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 999999 else None
     b.lx_count += 1
+    if b.lx_count == MAX_LINES_837P + 1 and b.claim["claim_type"] == "professional":
+        problem(state, too_many_lines(seg, b.lx_count))
+    if b.line_repeats:
+        b.line_repeats.clear()
     if number is None:
         number = b.lx_count
         problem(state, finding("line-number", "format",
@@ -45,7 +49,7 @@ def lx(state: WalkState, seg: Segment) -> None:
     b.line = {"line_number": number, "procedure_code": None, "modifiers": [], "units": None, "charge": None,
               "service_date": None, "service_date_end": None, "diagnosis_pointers": [],
               "place_of_service": None, "ndc": None, "revenue_code": None}
-    b.line_segment, b.line_service, b.line_dated = seg, False, False
+    b.line_segment, b.line_service, b.line_dated, b.early_date = seg, False, False, None
 
 
 def _service(state: WalkState, seg: Segment) -> tuple[dict[str, Any], int] | None:
@@ -71,6 +75,11 @@ def _service(state: WalkState, seg: Segment) -> tuple[dict[str, Any], int] | Non
         problem(state, finding("segment-type", "format", f"{at(seg)}: a {b.claim['claim_type']} claim's lines "
                                f"use {expected}", line=number,
                                suggestion="Send 837P lines as SV1 and 837I lines as SV2"))
+    if b.line_segment is not None and seg.position != b.line_segment.position + 1:
+        problem(state, not_after(seg, "right after the LX of its line", b.line_segment, line=number))
+    if b.early_date is not None:
+        problem(state, not_after(b.early_date, f"after the service segment ({seg.id}) of its line", None,
+                                 line=number, element=1, fld=f"lines[{number}].service_date"))
     b.line_service = True
     return b.line, number
 
@@ -229,6 +238,20 @@ def svd(state: WalkState, seg: Segment) -> None:
         state.build.loop = "2430"
 
 
+def note(state: WalkState, seg: Segment) -> None:
+    """NTE, K3 (2300 or 2400): not mapped; counted against the guide's maximum for their loop."""
+    b = state.build
+    if b is None:
+        outside_claim(state, seg)
+    elif b.loop in ("2300", "2400"):
+        line = b.loop == "2400"
+        over = note_repeated(b.line_repeats if line else b.repeats, seg, b.claim["claim_type"], b.loop)
+        if over is not None:
+            if line and b.line is not None:
+                over["lines"] = [b.line["line_number"]]
+            problem(state, over)
+
+
 def close_line(state: WalkState) -> None:
     """The line being read is complete: checked for its service segment and date, and kept."""
     b = state.build
@@ -253,4 +276,4 @@ def close_line(state: WalkState) -> None:
 
 
 HANDLERS: dict[str, Callable[[WalkState, Segment], None]] = {"LX": lx, "SV1": sv1, "SV2": sv2, "LIN": lin,
-                                                            "CTP": ctp, "SVD": svd}
+                                                            "CTP": ctp, "SVD": svd, "NTE": note, "K3": note}

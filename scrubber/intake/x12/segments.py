@@ -18,9 +18,9 @@ from typing import IO
 from scrubber.errors import ScrubberError
 
 __all__ = ["BLANK", "BOM", "CHUNK_SIZE", "CONTROL", "ISA_SCAN", "MAX_SEGMENT", "RESUME", "IsaHeader", "Segment",
-           "Separators", "X12Error", "is_isa", "read_segments", "scan_isa"]
+           "Separators", "X12Error", "is_isa", "read_batches", "read_segments", "scan_isa"]
 
-CHUNK_SIZE = 1 << 16
+CHUNK_SIZE = 1 << 13  # characters read at a time: the segments of one read are handed out as one batch
 ISA_SCAN = 256  # an ISA is 106 characters; how far to look for its 16 element separators
 MAX_SEGMENT = 1 << 20  # a "segment" longer than this means the terminator is not the declared one
 BLANK = " \t\r\n"  # skipped around segments
@@ -47,26 +47,31 @@ class Separators:
     segment: str
 
 
-@dataclass(slots=True)
 class Segment:
     """One segment: ``elements[0]`` is the segment id, ``elements[1]`` the first element.
 
-    ``position`` is 1-based within the transaction set (ST = 1) for ST..SE, within the
-    interchange (ISA = 1) for envelope segments; ``number`` counts segments in the stream;
-    ``offset`` is the character offset of the segment in the stream.
+    ``id`` is ``elements[0]``; ``position`` is 1-based within the transaction set (ST = 1) for ST..SE,
+    within the interchange (ISA = 1) for envelope segments; ``number`` counts segments in the stream;
+    ``offset`` is the character offset of the segment in the stream; ``problems`` are what the
+    tokenizer found wrong with it; ``wide``: an element over 40 characters (the shortest contract
+    limit). A plain slotted class: millions are made per file, so its constructor is kept cheap.
     """
 
-    elements: list[str]
-    position: int
-    number: int
-    offset: int
-    separators: Separators
-    problems: tuple[str, ...] = ()
-    wide: bool = False  # an element over 40 characters (the shortest contract limit)
+    __slots__ = ("elements", "id", "position", "number", "offset", "separators", "problems", "wide")
 
-    @property
-    def id(self) -> str:
-        return self.elements[0]
+    def __init__(self, elements: list[str], position: int, number: int, offset: int, separators: Separators,
+                 problems: tuple[str, ...] = (), wide: bool = False) -> None:
+        self.elements = elements
+        self.id = elements[0]
+        self.position = position
+        self.number = number
+        self.offset = offset
+        self.separators = separators
+        self.problems = problems
+        self.wide = wide
+
+    def __repr__(self) -> str:
+        return f"Segment({self.elements!r}, position={self.position}, number={self.number}, offset={self.offset})"
 
     def get(self, index: int) -> str:
         """Element ``index`` (1-based, as in SV101), '' when absent."""
@@ -130,7 +135,14 @@ def read_segments(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[Seg
     Every ISA declares the separators used until the next ISA. Raises :class:`X12Error` when
     the stream does not start with an ISA or an ISA cannot give its separators.
     """
-    return _Reader(stream, chunk_size).segments()
+    for batch in read_batches(stream, chunk_size):
+        yield from batch
+
+
+def read_batches(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[list[Segment]]:
+    """The segments of :func:`read_segments`, in lists of the segments of one chunk read (so memory
+    stays flat): the reader's own loop, which saves a generator step per segment."""
+    return _Reader(stream, chunk_size).batches()
 
 
 class _Reader:
@@ -167,7 +179,7 @@ class _Reader:
             if not self._read():
                 return False
 
-    def segments(self) -> Iterator[Segment]:
+    def batches(self) -> Iterator[list[Segment]]:
         if self._skip_blank() and self.buf.startswith(BOM):  # from Windows tools; not counted in offsets
             self.buf = self.buf[1:]
         if not self._skip_blank():
@@ -176,12 +188,14 @@ class _Reader:
             while len(self.buf) < 4 and self._read():
                 pass
             if is_isa(self.buf):
-                yield self._header()
+                yield [self._header()]
             elif self.seps is None:
                 raise X12Error("the data does not start with an ISA interchange header "
                                f"(it starts with {self.buf[:20]!r})")
             else:
-                yield from self._body()
+                batch = self._body()
+                if batch:
+                    yield batch
 
     def _header(self) -> Segment:
         while len(self.buf) < ISA_SCAN and self._read():
@@ -208,7 +222,9 @@ class _Reader:
         self.in_set = False
         return Segment(elements, 1, self.number, offset, self.seps, tuple(problems))
 
-    def _body(self) -> Iterator[Segment]:
+    def _body(self) -> list[Segment]:
+        """The complete segments in the buffer (reading one more chunk for the next call), up to a new
+        ISA. The hot loop of the reader: :meth:`_segment` inlined, counters in local variables."""
         seps = self.seps
         assert seps is not None
         term = seps.segment
@@ -216,35 +232,61 @@ class _Reader:
         parts = buf.split(term)
         if not self.eof and len(parts) == 1 and len(buf) > MAX_SEGMENT:
             self.buf, self.base = "", self.base + len(buf)
-            yield self._segment(buf[:200], self.base, (
-                f"no segment terminator {term!r} (ISA) within {MAX_SEGMENT} characters; the rest is skipped",))
+            skipped = [self._segment(buf[:200], self.base, (
+                f"no segment terminator {term!r} (ISA) within {MAX_SEGMENT} characters; the rest is skipped",))]
             while self._read():  # skip to the end: nothing can be trusted after this
                 self.buf = ""
-            return
+            return skipped
         complete = parts if self.eof else parts[:-1]
-        last = len(parts) - 1
+        unclosed = len(parts) - 1 if self.eof else -1  # the part after the last terminator
         step = len(term)
+        el = seps.element
+        base = self.base
+        number, ipos, spos, in_set = self.number, self.interchange_position, self.set_position, self.in_set
+        out: list[Segment] = []
+        append = out.append
         start = 0
         for k, part in enumerate(complete):
             text = part.lstrip(BLANK)
             lead = len(part) - len(text)
             text = text.rstrip(BLANK)
             if text:
-                if text.startswith("ISA") and is_isa(text):  # a new interchange: read it with its own separators
+                if text[0] == "I" and is_isa(text):  # a new interchange: read it with its own separators
                     self.buf = buf[start + lead:]
-                    self.base += start + lead
-                    return
-                problems = (f"the last segment is not closed by the segment terminator {term!r}",) \
-                    if self.eof and k == last else ()
-                yield self._segment(text, self.base + start + lead, problems)
+                    self.base = base + start + lead
+                    self.number, self.interchange_position, self.set_position, self.in_set = number, ipos, spos, in_set
+                    return out
+                problems: tuple[str, ...] = (f"the last segment is not closed by the segment terminator {term!r}",) \
+                    if k == unclosed else ()
+                if not text.isprintable() and CONTROL.search(text):
+                    text = CONTROL.sub("", text)
+                    problems += ("control characters (line breaks, tabs, NUL...) inside the segment were removed",)
+                elements = text.split(el)
+                sid = elements[0]
+                number += 1
+                ipos += 1
+                if sid == "ST":
+                    in_set, spos = True, 0
+                if in_set:
+                    spos += 1
+                    position = spos
+                else:
+                    position = ipos
+                if sid == "SE":
+                    in_set = False
+                # an element over 40 characters needs over 40 characters of elements (the separators aside)
+                append(Segment(elements, position, number, base + start + lead, seps, problems,
+                               len(text) - len(elements) >= 40 and max(map(len, elements)) > 40))
             start += len(part) + step
+        self.number, self.interchange_position, self.set_position, self.in_set = number, ipos, spos, in_set
         if self.eof:
-            self.base += len(buf)
+            self.base = base + len(buf)
             self.buf = ""
         else:
             self.buf = buf[start:]
-            self.base += start
+            self.base = base + start
             self._read()
+        return out
 
     def _segment(self, text: str, offset: int, problems: tuple[str, ...]) -> Segment:
         assert self.seps is not None

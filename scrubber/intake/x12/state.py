@@ -69,6 +69,7 @@ class Build:
     other_procedures: list[dict[str, Any]] = field(default_factory=list)  # HI BBQ (BQ)
     hi_seen: bool = False
     coded: list[tuple[Segment, int, str, str, int]] = field(default_factory=list)  # seg, element, qual, role, ver
+    icd9_codes: set[str] = field(default_factory=set)  # codes sent with an ICD-9 qualifier: code_system icd9cm
     facility: tuple[str, str] = ("", "")
     facility_qualifier: str = ""
     statement: tuple[dt.date, dt.date] | None = None
@@ -81,6 +82,12 @@ class Build:
     line_service: bool = False
     line_dated: bool = False
     lx_count: int = 0  # LX segments of the claim so far (LX01 runs 1, 2, 3... in each claim)
+    # repeat counts against the implementation guide's maximums (scrubber.intake.x12.structure)
+    repeats: dict[str, int] = field(default_factory=dict)  # HI kinds, NTE, K3 of loop 2300
+    line_repeats: dict[str, int] = field(default_factory=dict)  # NTE, K3 of the line being read
+    providers: set[str] = field(default_factory=set)  # NM101 of the 2310x loops read
+    cl1_seen: bool = False
+    early_date: Segment | None = None  # the line's DTP*472, when it came before its service segment
 
 
 @dataclass(slots=True)
@@ -120,6 +127,7 @@ class WalkState:
     set_head: set[str] = field(default_factory=set)  # BHT, NM1*41, NM1*40 seen in the transaction set
     hl_last: int = 0  # the last HL01 of the transaction set (they run 1, 2, 3...)
     claim_ids: dict[str, int] = field(default_factory=dict)  # CLM01 -> its CLM's position in the set
+    leaf: Segment | None = None  # the subscriber/patient HL that should have claims, while it has none yet
 
 
 def problem(state: WalkState, found: dict[str, Any]) -> None:

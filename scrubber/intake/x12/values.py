@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from scrubber.intake.x12.segments import Segment
@@ -16,6 +17,9 @@ from scrubber.intake.x12.segments import Segment
 __all__ = ["SOURCE", "at", "blank", "finding", "parse_date", "parse_decimal", "parse_money", "parse_units"]
 
 SOURCE = "x12"
+# dates, amounts and units repeat across the claims of a file: their readings are remembered (pure
+# functions of the text, immutable results), which saves the reader most of its date and Decimal work
+_CACHED = 4096
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
@@ -39,6 +43,7 @@ def at(seg: Segment, element: int | None = None, show: bool = True) -> str:
     return f"{where} {raw!r}" if show and raw else where
 
 
+@lru_cache(maxsize=_CACHED)
 def parse_date(text: str) -> dt.date | None:
     """A CCYYMMDD date, or None."""
     if len(text) == 8 and text.isascii() and text.isdigit():
@@ -59,6 +64,7 @@ def parse_decimal(text: str) -> Decimal | None:
         return None
 
 
+@lru_cache(maxsize=_CACHED)
 def parse_money(text: str) -> str | None:
     """An X12 amount ('766.5', '100') as the contract's decimal string, or None."""
     value = parse_decimal(text)
@@ -67,6 +73,7 @@ def parse_money(text: str) -> str | None:
     return f"{value:.2f}"
 
 
+@lru_cache(maxsize=_CACHED)
 def parse_units(text: str) -> int | float | None:
     """Units of service: below 10,000,000 with at most 3 decimals, an int when whole; or None."""
     value = parse_decimal(text)

@@ -15,10 +15,10 @@ from typing import IO, Any
 from scrubber.intake.x12.claim import HANDLERS as CLAIM_HANDLERS
 from scrubber.intake.x12.claim import close_claim
 from scrubber.intake.x12.lines import HANDLERS as LINE_HANDLERS
-from scrubber.intake.x12.segments import CHUNK_SIZE, RESUME, Segment, X12Error, read_segments
+from scrubber.intake.x12.segments import CHUNK_SIZE, RESUME, Segment, X12Error, read_batches
 from scrubber.intake.x12.state import Level, WalkState, X12Claim, control, outside_claim, problem
-from scrubber.intake.x12.structure import (envelope_date, ge_findings, head_findings, hl_findings, iea_findings,
-                                           se_findings, submission_notice)
+from scrubber.intake.x12.structure import (childless_level, envelope_date, ge_findings, head_findings, hl_findings,
+                                           iea_findings, se_findings, submission_notice)
 from scrubber.intake.x12.values import at, blank, finding, parse_date
 
 __all__ = ["HANDLERS", "feed", "finish", "iter_claims"]
@@ -47,10 +47,11 @@ def iter_claims(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[X12Cl
     an unreadable ISA after some claims ends the results with a findings-only result instead.
     """
     state = WalkState()
-    segments = read_segments(stream, chunk_size)
+    handlers = HANDLERS
+    batches = read_batches(stream, chunk_size)
     while True:
         try:
-            seg = next(segments)
+            batch = next(batches)
         except StopIteration:
             break
         except X12Error as error:
@@ -60,7 +61,17 @@ def iter_claims(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[X12Cl
                                          f"{state.isa13} cannot be read: {error}",
                                          suggestion="Send each interchange with a complete ISA segment"))
             break
-        yield from feed(state, seg)
+        for seg in batch:
+            handler = handlers.get(seg.id)
+            # the common case straight to its handler: a sound claim segment inside an 837 being read
+            if handler is not None and state.in_set and not (state.skip_set or seg.problems or seg.wide
+                                                             or seg.id in _ENVELOPE):
+                handler(state, seg)
+            else:
+                _dispatch(state, seg)
+            if state.out:
+                yield from state.out
+                state.out = []
     yield from finish(state)
 
 
@@ -70,20 +81,27 @@ def iter_claims(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[X12Cl
 def feed(state: WalkState, seg: Segment) -> list[X12Claim]:
     """Give ``seg`` to its handler; the claims it completes."""
     state.out = []
-    for trouble in seg.problems if seg.id != "ISA" else ():  # ISA problems go on the whole interchange
-        problem(state, finding("segment-syntax", "format", f"{at(seg)}: {trouble}",
-                               suggestion="Check the separators and terminator declared in the ISA segment"))
+    _dispatch(state, seg)
+    return state.out
+
+
+def _dispatch(state: WalkState, seg: Segment) -> None:
+    """Give ``seg`` to its handler, which puts the claims it completes in ``state.out``."""
     sid = seg.id
+    if seg.problems and sid != "ISA":  # ISA problems go on the whole interchange
+        for trouble in seg.problems:
+            problem(state, finding("segment-syntax", "format", f"{at(seg)}: {trouble}",
+                                   suggestion="Check the separators and terminator declared in the ISA segment"))
     if seg.wide:
         state.wide = True
-    if not _SEGMENT_ID.fullmatch(sid):
+    handler = HANDLERS.get(sid)  # every handled id is a well-formed one: the pattern only for the others
+    if handler is None and not _SEGMENT_ID.fullmatch(sid):
         problem(state, finding(
             "segment-id", "format", f"Segment {seg.position} starts with {sid[:20]!r}, which is not a segment id: "
             f"its separators are not the ones declared in the ISA segment (element {seg.separators.element!r}, "
             f"segment terminator {seg.separators.segment!r})",
             suggestion="Use the separators the ISA segment declares, throughout the interchange"))
-        return state.out
-    handler = HANDLERS.get(sid)
+        return
     if sid in _ENVELOPE:
         HANDLERS[sid](state, seg)
     elif not state.in_set:
@@ -96,7 +114,6 @@ def feed(state: WalkState, seg: Segment) -> list[X12Claim]:
         handler(state, seg)
     elif state.build is None and sid in _CLAIM_ONLY:
         outside_claim(state, seg)
-    return state.out
 
 
 def finish(state: WalkState) -> list[X12Claim]:
@@ -200,7 +217,7 @@ def st(state: WalkState, seg: Segment) -> None:
     state.set_claims = 0
     state.wide = False
     state.group_sets += 1
-    state.set_head, state.hl_last, state.claim_ids = set(), 0, {}
+    state.set_head, state.hl_last, state.claim_ids, state.leaf = set(), 0, {}, None
     if seg.get(1) != "837":
         state.skip_set = True
         state.pending.append(finding(
@@ -240,7 +257,7 @@ def se(state: WalkState, seg: Segment) -> None:
                                      f"{at(seg)}: transaction set {state.st02} has no claim (CLM)",
                                      suggestion="Send at least one claim per transaction set"))
     if state.in_set:
-        found = [] if state.skip_set else se_findings(state, seg)
+        found = [] if state.skip_set else _childless(state) + se_findings(state, seg)
         state.pending.extend(found)
         if found or state.set_claims == 0:
             _flush_pending(state)
@@ -269,12 +286,22 @@ def bht(state: WalkState, seg: Segment) -> None:
 # --------------------------------------------------------------------------- hierarchy
 
 
+def _childless(state: WalkState) -> list[dict[str, Any]]:
+    """The subscriber or patient level just ended had no claim under it (CLM clears ``state.leaf``)."""
+    leaf, state.leaf = state.leaf, None
+    return [] if leaf is None else [childless_level(leaf)]
+
+
 def hl(state: WalkState, seg: Segment) -> None:
     """HL: a billing provider (20), subscriber (22) or patient (23) level; the claim before it is
     complete."""
     if state.build is not None:
         close_claim(state)
+    if childless := _childless(state):
+        _trailer(state, childless)  # no claim is its: a result of its own
     code = seg.get(3)
+    if code == "23" or (code == "22" and seg.get(4) != "1"):  # a level claims go under (HL04 1: a patient HL does)
+        state.leaf = seg
     if state.hl_last == 0:  # the first HL: the transaction set's header is complete
         state.set_findings.extend(head_findings(state, seg))
     structure = hl_findings(state, seg, code)

@@ -23,9 +23,12 @@ from typing import Iterable, Literal
 
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.claim_requirements import origin_destination_modifier
+from scrubber.pipeline.code_sets import ICD10_START, claim_date, is_icd9
 from scrubber.pipeline.enrich.facts import Facts
+from scrubber.refdata.coverage import Span, describe, hcpcs_history_start, quarter_label, spans
 from scrubber.refdata.freshness import release_of
 from scrubber.refdata.icd10cm import fiscal_year
+from scrubber.refdata.mce_releases import MceReleases
 from scrubber.refdata.store import ReferenceData, dataset_name
 
 # CPT modifiers are AMA codes: only the two-character codes are listed here (no descriptors),
@@ -172,8 +175,9 @@ class CodingEdits:
         "ptp_effective_date", "ptp_deletion_date", "ptp_rationale", "ptp_setting", "mue_limit", "mue_mai",
         "mue_setting", "mue_units", "mue_lines", "addon_edit_type", "addon_primaries", "addon_primary_present",
         "ptp_release", "mue_release", "addon_release", "addon_other_procedure", "procedure_code_release",
+        "procedure_code_set",
         # claim
-        "ptp_excerpt", "mue_excerpt"})
+        "ptp_excerpt", "mue_excerpt", "dx_code_set_missing"})
 
     def __init__(self, reference: ReferenceData):
         self.ref = reference
@@ -188,14 +192,14 @@ class CodingEdits:
             if dataset.name in reference.excerpts:
                 words += f", a shipped excerpt of {dataset.rows:,} rows, not the whole CMS table"
             self._tables[dataset.name] = words
-        self._mce_releases: dict[int, str] = {}
-        for dataset in reference.datasets():
-            if dataset.kind == "mce":
-                version = dataset.name.split(":", 1)[1]
-                label = release_of(dataset).label  # "v43 (FY2026)"; the detail names a point release: v43.1
-                if dataset.detail.startswith(f"v{version}."):
-                    label = label.replace(f"v{version}", dataset.detail, 1)
-                self._mce_releases[int(version)] = f"MCE {label}"
+        # What the code sets cover (scrubber.refdata.coverage), for the findings that say a date has none.
+        loaded = reference.datasets()
+        years = reference.icd10cm_years
+        self._icd10cm_held = (f"FY{years[0]} to FY{years[-1]}, dates of service {years[0] - 1}-10-01 to "
+                              f"{years[-1]}-09-30" if years else "none")
+        self._hcpcs_span = spans([d for d in loaded if d.kind == "hcpcs"],
+                                 hcpcs_history_start(reference.hcpcs_earliest_termination())).get("hcpcs", Span(None, None))
+        self.mce = MceReleases(reference)
 
     def enrich(self, claim: Claim, facts: Facts) -> None:
         if facts.diagnoses:
@@ -204,26 +208,52 @@ class CodingEdits:
             self._lines(claim, facts)
 
     # Diagnoses -----------------------------------------------------------------------------
-    def _diagnosis_date(self, claim: Claim, facts: Facts) -> dt.date | None:
+    def _diagnosis_date(self, claim: Claim, facts: Facts) -> tuple[dt.date | None, str]:
+        """The date the diagnoses are judged for, and what it is in words (scrubber.pipeline.code_sets)."""
         if claim.claim_type == "institutional" and claim.discharge_date is not None \
                 and _bill_class(claim.type_of_bill) in INPATIENT_BILL_TYPES:
-            return claim.discharge_date
+            return claim.discharge_date, "discharge date"
         dos = facts.claim.get("dos")
-        return dt.date.fromordinal(dos) if dos is not None else None
+        return (dt.date.fromordinal(dos), "first date of service") if dos is not None else claim_date(claim)
 
     def _diagnoses(self, claim: Claim, facts: Facts) -> None:
+        """ICD-10-CM codes are judged in the code set of the claim's date; ICD-9-CM codes (no ICD-9-CM
+        code set is loaded) are not, and the claim says so once (`dx_code_set_missing`); a code of the
+        other revision than the claim's date is `code_set_mismatch`."""
         ref = self.ref
-        day = self._diagnosis_date(claim, facts)
-        if day is None:
+        day, what = self._diagnosis_date(claim, facts)
+        codes: list[str] = []
+        unchecked = 0
+        for fact, sent in zip(facts.diagnoses, claim.diagnoses):
+            code = fact.get("code", "").replace(".", "")
+            icd9 = is_icd9(sent, day)
+            if code and day is not None and icd9 != (day < ICD10_START):  # coded in the other revision
+                fact["code_status"] = "code_set_mismatch"
+                fact["code_detail"] = (
+                    f"an ICD-9-CM code, but the claim's {what} is {day}: from 2015-10-01 diagnoses are coded "
+                    "in ICD-10-CM" if icd9 else
+                    f"sent as an ICD-10-CM code, but the claim's {what} is {day}: before 2015-10-01 diagnoses "
+                    "are coded in ICD-9-CM")
+                code = ""
+            elif code and icd9:
+                unchecked += 1
+                code = ""
+            codes.append(code)
+        if unchecked:
+            when = f"the claim's {what}, {day}, is before 2015-10-01, when ICD-9-CM applied" if day else \
+                "they are ICD-9-CM codes"
+            facts.claim["dx_code_set_missing"] = (f"{when}, and no ICD-9-CM code set is loaded "
+                                                  f"(ICD-10-CM held: {self._icd10cm_held})")
+        if day is None or not any(codes):
             return
         wanted = fiscal_year(day)
         fy = ref.icd10cm_year_for(wanted)
         if fy is None:  # no ICD-10-CM code set is loaded
+            facts.claim["dx_code_set_missing"] = f"no ICD-10-CM release is loaded for the claim's {what}, {day}"
             return
-        version = ref.mce_version_for(wanted)
+        version = self.mce.version_for(wanted)
         age = facts.claim.get("patient_age")
         sex = facts.claim.get("patient_sex")
-        codes = [fact.get("code", "").replace(".", "") for fact in facts.diagnoses]
         for fact, code in zip(facts.diagnoses, codes):
             if not code:
                 continue
@@ -262,7 +292,7 @@ class CodingEdits:
         if "Principal_Unacceptable" in edits:
             fact["unacceptable_principal"] = True
         fact["mce_version"] = version
-        fact["mce_release"] = self._mce_releases.get(version, f"MCE v{version}")
+        fact["mce_release"] = self.mce.name(version, fiscal_year(day))
 
     def _excludes1(self, diagnoses: list[dict], codes: list[str], fy: int) -> None:
         """Each pair of diagnoses that an Excludes1 note of either one excludes is reported once,
@@ -296,7 +326,11 @@ class CodingEdits:
                 if kind == "hcpcs":
                     entry = ref.hcpcs(code)
                     fact["procedure_code_release"] = self._tables.get("hcpcs", "release unknown")
-                    if entry is None or entry.is_modifier:
+                    outside = self._hcpcs_outside(day) if entry is None else None
+                    if outside is not None:  # a code the table lacks on a date it does not cover: not checked
+                        fact["procedure_code_status"] = "code_set_not_loaded"
+                        fact["procedure_code_set"] = outside
+                    elif entry is None or entry.is_modifier:
                         fact["procedure_code_status"] = "unknown"
                     else:
                         status = entry.status_on(day)
@@ -321,6 +355,16 @@ class CodingEdits:
             self._mue(lines, setting)
             self._mue_excerpt(lines, setting, facts.claim)
         self._add_on(lines)
+
+    def _hcpcs_outside(self, day: dt.date | None) -> str | None:
+        """For a date of service before the HCPCS quarters held, in words; else None. A date after the
+        newest quarter is judged by it, as an ICD-10-CM date after the newest fiscal year is (the finding
+        names the release): a code missing from the newest table is far likelier a typo than a code
+        added since, and the data status says when the table is stale."""
+        first = self._hcpcs_span.first
+        if day is not None and first is not None and day < first:
+            return f"before {quarter_label(first)}, the earliest HCPCS quarter held (from {first})"
+        return None
 
     def _ptp_excerpt(self, lines: list[dict], setting: str, claim_fact: dict) -> None:
         """A claim with two or more codes on one date checked against an excerpt of the PTP table:
@@ -492,6 +536,10 @@ class CodeLookup:
 def look_up(ref: ReferenceData, system: str, code: str, day: dt.date) -> CodeLookup:
     code = code.strip().upper()
     if system == "icd10cm":
+        if day < ICD10_START:  # ICD-9-CM dates: no code set held, and the code keeps its form (E8888)
+            return CodeLookup(system, code, day, False, "code_set_not_loaded",
+                              f"{day} is before 2015-10-01, when ICD-9-CM applied: no ICD-9-CM code set is loaded, "
+                              "so the code was not checked")
         bare = code.replace(".", "")
         found = icd10cm_status(ref, bare, fiscal_year(day))
         return CodeLookup(system, dotted(bare), day, found.status == "valid", found.status, found.detail,
@@ -527,6 +575,13 @@ def look_up(ref: ReferenceData, system: str, code: str, day: dt.date) -> CodeLoo
         return CodeLookup(system, code, day, True, "valid", "a CPT modifier (AMA: no description shipped)")
     entry = ref.hcpcs(code)
     wanted_modifier = system == "modifier"
+    if entry is None and not wanted_modifier:
+        span = spans([d for d in ref.datasets() if d.kind == "hcpcs"],
+                     hcpcs_history_start(ref.hcpcs_earliest_termination())).get("hcpcs", Span(None, None))
+        if span.first is not None and day < span.first:  # after the newest quarter: judged by it (_hcpcs_outside)
+            return CodeLookup(system, code, day, False, "code_set_not_loaded",
+                              f"not in the HCPCS table, which holds {describe(span)}: {day} is before it, so the "
+                              "code was not checked")
     if entry is None or entry.is_modifier != wanted_modifier:
         what = "a CPT or HCPCS Level II modifier" if wanted_modifier else "a HCPCS Level II code"
         return CodeLookup(system, code, day, False, "unknown", f"not {what}")

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any, Callable, Sequence
 
-from scrubber.contract.claim import Claim
+from scrubber.contract.claim import Claim, OccurrenceCode, OccurrenceSpan, ValueCode
 from scrubber.pipeline.enrich.coding_edits import INPATIENT_BILL_TYPES
 from scrubber.pipeline.enrich.facts import Facts
+from scrubber.refdata.code_families import is_clinic_visit
 from scrubber.refdata.icd10cm import fiscal_year
+from scrubber.refdata.mce_releases import MceReleases
 from scrubber.refdata.store import ReferenceData
 
 # Type of bill (UB-04 FL 4, NUBC; Medicare Claims Processing Manual, Pub. 100-04, ch. 25, 75.1): a
@@ -85,7 +88,6 @@ _SI_SAVES_SEPARATE = frozenset({"T", "J1"})  # a T or J1 line that day makes SI 
 # Edit 72 (SI M, not billable to the MAC) is bypassed on 85x bills for revenue codes 096x, 097x, 098x
 # (professional fees of a critical access hospital); its 81x/82x bypass concerns bills the I/OCE does not edit.
 _EDIT_72_BYPASS_85X = ("096", "097", "098")
-_VISIT_CODES = re.compile(r"99(2[0-9][0-9]|4[0-9][0-9])|G0463")  # E/M 99202-99499 and the OPPS clinic visit
 _SAME_DAY_BYPASS = frozenset({"76", "77"})  # repeat procedure modifiers (edit 17)
 MCE_NONCOVERED = {"Noncovered_Always": "never covered by Medicare as an inpatient procedure"}
 OVER_60 = 60  # Noncovered_Over60: not covered for a patient over 60 (lumbar disc replacement, NCD 150.10)
@@ -155,13 +157,7 @@ class Institutional:
         self.ref = reference
         self.opps_complete = reference is not None and reference.is_complete("hcpcs-opps")
         self.revenue_complete = reference is not None and reference.is_complete("revenue-codes")
-        self._mce_releases: dict[int, str] = {}
-        if reference is not None:
-            for dataset in reference.datasets():
-                if dataset.kind == "mce":
-                    version = int(dataset.name.split(":", 1)[1])
-                    detail = dataset.detail if dataset.detail.startswith(f"v{version}") else f"v{version}"
-                    self._mce_releases[version] = f"MCE {detail} (FY{version + 1983})"
+        self.mce = MceReleases(reference) if reference is not None else None
 
     def enrich(self, claim: Claim, facts: Facts) -> None:
         if claim.claim_type != "institutional":
@@ -195,35 +191,16 @@ class Institutional:
     # UB-04 codes ---------------------------------------------------------------------------
     @staticmethod
     def _ub_codes(claim: Claim, c: dict) -> None:
-        for code in claim.condition_codes:
-            if not UB_CODE.fullmatch(code):
-                c["condition_code_problem"] = f"condition code '{code}' is not 2 letters or digits"
-                break
-        for n, occurrence in enumerate(claim.occurrence_codes, start=1):
-            if occurrence.code is None or not UB_CODE.fullmatch(occurrence.code):
-                c["occurrence_code_problem"] = f"occurrence code {n} '{occurrence.code or ''}' is not 2 letters or digits"
-                break
-            if occurrence.date is None:
-                c["occurrence_code_problem"] = f"occurrence code {occurrence.code} has no date"
-                break
-        for n, span in enumerate(claim.occurrence_spans, start=1):
-            if span.code is None or not UB_CODE.fullmatch(span.code):
-                c["occurrence_span_problem"] = f"occurrence span code {n} '{span.code or ''}' is not 2 letters or digits"
-                break
-            if span.from_ is None or span.to is None:
-                c["occurrence_span_problem"] = f"occurrence span {span.code} lacks its from or through date"
-                break
-            if span.from_ > span.to:
-                c["occurrence_span_problem"] = (f"occurrence span {span.code} runs from {span.from_.isoformat()} "
-                                                f"to an earlier day, {span.to.isoformat()}")
-                break
-        for n, value in enumerate(claim.value_codes, start=1):
-            if value.code is None or not UB_CODE.fullmatch(value.code):
-                c["value_code_problem"] = f"value code {n} '{value.code or ''}' is not 2 letters or digits"
-                break
-            if value.amount is None:
-                c["value_code_problem"] = f"value code {value.code} has no amount"
-                break
+        """The first problem of each family of UB-04 codes, as a claim field the rules read."""
+        families: tuple[tuple[str, Sequence[Any], Callable[[int, Any], str | None]], ...] = (
+                    ("condition_code_problem", claim.condition_codes, _condition_code_problem),
+                    ("occurrence_code_problem", claim.occurrence_codes, _occurrence_code_problem),
+                    ("occurrence_span_problem", claim.occurrence_spans, _occurrence_span_problem),
+                    ("value_code_problem", claim.value_codes, _value_code_problem))
+        for key, codes, problem_of in families:
+            problem = next((found for n, code in enumerate(codes, start=1) if (found := problem_of(n, code))), None)
+            if problem is not None:
+                c[key] = problem
 
     # ICD-10-PCS procedures and the MCE ------------------------------------------------------
     def _procedures(self, claim: Claim, c: dict) -> None:
@@ -235,7 +212,8 @@ class Institutional:
             return
         wanted = fiscal_year(day)
         fy = ref.icd10pcs_year_for(wanted)
-        version = ref.mce_version_for(wanted)
+        assert self.mce is not None  # made with the reference data
+        version = self.mce.version_for(wanted)
         sex = claim.patient.sex if claim.patient is not None else None
         birth = claim.patient.birth_date if claim.patient is not None else None
         age = (day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))) if birth else None
@@ -271,7 +249,7 @@ class Institutional:
             if found:
                 c[key] = ", ".join(found)
         if version is not None and (sex_conflict or noncovered or limited):
-            c["pcs_release"] = self._mce_releases.get(version, f"MCE v{version}")
+            c["pcs_release"] = self.mce.name(version, wanted)
 
     # Lines -----------------------------------------------------------------------------------
     def _lines(self, claim: Claim, facts: Facts, klass: str | None, oce: bool) -> None:
@@ -380,7 +358,7 @@ def _same_day(lines: list[tuple[dict, str]], every_line: list[dict]) -> None:
         opps = fact["_opps"]
         code = fact["procedure_code"]
         mods = _modifiers(fact)
-        if _VISIT_CODES.fullmatch(code) and "25" not in mods:
+        if is_clinic_visit(code) and "25" not in mods:
             others = [f for f in significant if f is not fact]
             if others:
                 fact["visit_with_procedure"] = ", ".join(
@@ -392,3 +370,30 @@ def _same_day(lines: list[tuple[dict, str]], every_line: list[dict]) -> None:
                 seen_inherent[code] = fact.get("line_number") or 0
             elif not mods & _SAME_DAY_BYPASS:
                 fact["bilateral_repeat_of"] = first
+
+
+# The problem of the n-th UB-04 code of each family (FL 18-28, 31-36, 39-41), None when it is sound.
+def _condition_code_problem(n: int, code: str) -> str | None:
+    return None if UB_CODE.fullmatch(code) else f"condition code '{code}' is not 2 letters or digits"
+
+
+def _occurrence_code_problem(n: int, occurrence: OccurrenceCode) -> str | None:
+    if occurrence.code is None or not UB_CODE.fullmatch(occurrence.code):
+        return f"occurrence code {n} '{occurrence.code or ''}' is not 2 letters or digits"
+    return f"occurrence code {occurrence.code} has no date" if occurrence.date is None else None
+
+
+def _occurrence_span_problem(n: int, span: OccurrenceSpan) -> str | None:
+    if span.code is None or not UB_CODE.fullmatch(span.code):
+        return f"occurrence span code {n} '{span.code or ''}' is not 2 letters or digits"
+    if span.from_ is None or span.to is None:
+        return f"occurrence span {span.code} lacks its from or through date"
+    if span.from_ > span.to:
+        return f"occurrence span {span.code} runs from {span.from_.isoformat()} to an earlier day, {span.to.isoformat()}"
+    return None
+
+
+def _value_code_problem(n: int, value: ValueCode) -> str | None:
+    if value.code is None or not UB_CODE.fullmatch(value.code):
+        return f"value code {n} '{value.code or ''}' is not 2 letters or digits"
+    return f"value code {value.code} has no amount" if value.amount is None else None

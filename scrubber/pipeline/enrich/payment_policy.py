@@ -30,6 +30,7 @@ from typing import Iterable
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.facts import Facts
 from scrubber.pipeline.enrich.history import ClaimHistory
+from scrubber.refdata.code_families import is_evaluation_management
 from scrubber.refdata.fee_schedule import QUARTER_START_MONTH, RELEASE, FeeScheduleEntry
 from scrubber.refdata.store import ReferenceData
 from scrubber.ruleset.fields import line_ranges
@@ -37,10 +38,6 @@ from scrubber.ruleset.fields import line_ranges
 # Evaluation and management services: CPT 99202-99499 (the CPT E/M section), and the ophthalmological
 # general examinations 92002-92014, which CMS treats as visits for modifiers 25 and 57 and the global
 # surgery rules (NCCI Policy Manual, ch. XI; Pub. 100-04 ch. 12 section 30.6).
-def is_evaluation_management(code: str) -> bool:
-    return code.isdigit() and len(code) == 5 and ("99202" <= code <= "99499" or "92002" <= code <= "92014")
-
-
 # Status I codes for which CMS named the code Medicare uses instead (the PFS file itself does not say).
 MEDICARE_CODE_FOR = {
     "99417": "G2212 for a prolonged office or outpatient visit (CY2021 PFS final rule, CMS-1734-F); from 2023 "

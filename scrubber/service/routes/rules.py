@@ -3,10 +3,12 @@ and payer files, and measure what a change would do before it is deployed."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 from typing import Annotated
 
+import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -21,7 +23,8 @@ from scrubber.service.auth import COMPLIANCE, RULE_READERS, Caller, require
 from scrubber.service.current import Current, rules_in_force
 from scrubber.service.models import Impact, ImpactRequest, LintProblem, Reloaded, RuleDetail, RuleList, Validation
 from scrubber.service.problems import ApiError, problem_responses
-from scrubber.service.rule_catalogue import UnknownPayer, all_rules, find_rule, rules_for_payer
+from scrubber.service.rule_catalogue import (UnknownPayer, all_rules, find_rule, payer_profile_id, payer_versions,
+                                             rules_for_payer, times_fired)
 from scrubber.settings import settings
 from scrubber.workflows.examples import run_examples
 from scrubber.workflows.impact import ImpactStopped, measure
@@ -33,6 +36,13 @@ CLIENT_GONE = "the client went away"
 POLL_S = 0.5  # how often a long request looks whether its client is still there
 PAYER_FILTER = "a payer id (as on a claim): the rules in force for that payer's claims"
 PayerFilter = Annotated[str | None, Query(max_length=40, pattern=PRINTABLE, description=PAYER_FILTER)]
+FIRED_DAYS = 30  # `fired_30d`: the findings of the last 30 days (UTC), today included
+
+
+def fired_counts(request: Request) -> dict[tuple[str, str | None], int]:
+    """The findings of the last FIRED_DAYS days by (rule id, claim payer id), from the audit store."""
+    since = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=FIRED_DAYS - 1)
+    return request.app.state.store.rule_counts(since=since)
 
 
 def unknown_payer(exc: UnknownPayer) -> ApiError:
@@ -53,7 +63,12 @@ def list_rules(request: Request, caller: Annotated[Caller, Depends(require(*RULE
         rules = all_rules(ruleset, deployment) if payer is None else rules_for_payer(ruleset, deployment, payer)
     except UnknownPayer as exc:
         raise unknown_payer(exc) from None
-    return RuleList(revision=ruleset.revision, rules=[rule.summary(ruleset.revision) for rule in rules])
+    counts = fired_counts(request)
+    versions = payer_versions(rules)
+    pid = payer_profile_id(deployment, payer) if payer is not None else None
+    return RuleList(revision=ruleset.revision,
+                    rules=[{**rule.summary(ruleset.revision), "fired_30d": times_fired(rule, counts, versions, pid)}
+                           for rule in rules])
 
 
 def lint_rule_text(current: Current, name: str, text: str) -> Validation:
@@ -238,4 +253,9 @@ def get_rule(request: Request,
     if found is None:
         raise ApiError(404, "not-found", "No such rule", f"no rule in force has the id {rule_id!r}"
                        + (f" for the payer {payer!r}" if payer is not None else ""))
-    return RuleDetail(**found.summary(ruleset.revision), definition=found.written())
+    definition = found.written()
+    pid = payer_profile_id(deployment, payer) if payer is not None else None
+    fired = times_fired(found, fired_counts(request), payer_versions(all_rules(ruleset, deployment)), pid)
+    return RuleDetail(**found.summary(ruleset.revision), fired_30d=fired, definition=definition,
+                      examples=list(definition.get("examples") or []),
+                      yaml=yaml.safe_dump(definition, sort_keys=False, allow_unicode=True, width=100))

@@ -37,16 +37,24 @@ def list_scrubs(request: Request, caller: Annotated[Caller, Depends(require(*ANY
                 status: Literal["pass", "warn", "fail"] | None = None,
                 payer: Annotated[str | None, Query(max_length=40, pattern=PRINTABLE)] = None,
                 rule_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
+                category: Annotated[str | None, Query(max_length=40, pattern=PRINTABLE,
+                                                      description="scrubs with a finding of this category")] = None,
+                severity: Annotated[Literal["error", "warning", "info"] | None,
+                                    Query(description="scrubs with a finding of this severity")] = None,
                 from_: Annotated[IsoDate | None, Query(alias="from")] = None,
                 to: Annotated[IsoDate | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
                 cursor: Annotated[str | None, Query(max_length=26, pattern=PRINTABLE)] = None) -> ScrubPage:
-    """Stored scrubs, newest first, filtered; page with `cursor`. A submitter lists only what its
-    own key sent. Every list is recorded (the filters and the count)."""
+    """Stored scrubs, newest first, filtered; page with `cursor`. `rule_id`, `category` and `severity`
+    select the scrubs with a finding that has all of those given (the scrubs behind a /v1/stats count:
+    `severity=error` with `rule_id` gives those behind `top_failing_rules`). A submitter lists only what
+    its own key sent. Every list is recorded (the filters and the count)."""
     store = request.app.state.store
     page = store.list(claim_id=claim_id, status=status, payer=payer, rule_id=rule_id, since=from_, until=to,
-                      limit=limit, cursor=cursor, api_key_id=access.owner_filter(caller))
+                      limit=limit, cursor=cursor, api_key_id=access.owner_filter(caller),
+                      category=category, severity=severity)
     filters = {"claim_id": claim_id, "status": status, "payer": payer, "rule_id": rule_id,
+               "category": category, "severity": severity,
                "from": from_.isoformat() if from_ else None, "to": to.isoformat() if to else None,
                "limit": limit, "cursor": cursor}
     store.record_access(key_id=caller.key_id, role=caller.role, action="list",
