@@ -10,6 +10,8 @@ from scrubber.audit.database import Database
 from scrubber.audit.queries import Page, aware, start_of, utcnow
 from scrubber.audit.tables import ClaimAccess
 
+MAX_ROW_ID = 2**31 - 1  # the id column is an INTEGER (PostgreSQL: 32 bits); a cursor is compared only within it
+
 
 class AccessLog:
     """Reads of stored claims, recorded before anything is shown."""
@@ -37,7 +39,7 @@ class AccessLog:
             query = query.where(ClaimAccess.at >= start_of(since))
         if until:
             query = query.where(ClaimAccess.at < start_of(until + dt.timedelta(days=1)))
-        if cursor is not None:
+        if cursor is not None and cursor <= MAX_ROW_ID:  # a larger cursor is past every id: no bound
             query = query.where(col(ClaimAccess.id) < cursor)
         query = query.order_by(col(ClaimAccess.id).desc()).limit(limit + 1)
         with Session(self._db.engine) as session:

@@ -251,6 +251,18 @@ def test_the_access_log_filters_by_key_scrub_and_date_and_pages_newest_first(wor
     assert paged == sorted(paged, reverse=True)
 
 
+def test_an_access_log_cursor_past_every_row_id_pages_from_the_newest(world):
+    """A cursor of up to 18 digits is valid; one beyond the id column's range (PostgreSQL INTEGER) is past
+    every id, so the page starts at the newest entry (it was a 500 on PostgreSQL: integer out of range)."""
+    world.get("coder", "a")
+    world.get("admin", "b")
+    newest = access_log(world)
+    for cursor in ("2147483648", "703063557252943", "999999999999999999"):
+        page = world.client.get(ACCESS, params={"cursor": cursor}, headers=world.as_("admin"))
+        assert page.status_code == 200
+        assert [i["id"] for i in page.json()["items"]][:2] == [i["id"] for i in newest][:2]
+
+
 @pytest.mark.parametrize("who", ["a", "coder", "compliance"])
 def test_the_access_log_is_for_admins_only(world, who):
     body = assert_problem(world.client.get(ACCESS, headers=world.as_(who)), 403, "forbidden")
