@@ -345,7 +345,9 @@ def test_an_impact_run_stops_when_its_client_goes_away(server, slow_impact, capl
 
 
 def test_an_impact_run_past_its_time_limit_stops_with_a_503_saying_how_far_it_got(store, slow_impact, monkeypatch):
-    monkeypatch.setattr(limits, "IMPACT_TIMEOUT_S", 1.0)
+    # 100 claims take 10 s here (two 50 ms scrubs each); the limit also covers compiling both rule sets
+    # (over 1 s on a busy CI machine), so it is 3 s: some claims are measured, never all
+    monkeypatch.setattr(limits, "IMPACT_TIMEOUT_S", 3.0)
     with TestClient(create_app(store=store)) as client:
         started = time.monotonic()
         response = client.post(IMPACT, json=impact_request(100), headers=admin_headers(store))
@@ -357,7 +359,7 @@ def test_an_impact_run_past_its_time_limit_stops_with_a_503_saying_how_far_it_go
     done = int(body["detail"].split(" of 100 claims")[0].split()[-1])
     assert 0 < done < 100
     assert slow_impact.scrubs in (2 * done, 2 * done + 1)  # nothing ran after the answer
-    assert elapsed < 4
+    assert elapsed < 7
 
 
 def test_measure_stops_at_the_next_claim_once_cancelled():
