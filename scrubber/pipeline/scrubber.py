@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence
+from typing import Iterable, Literal, Protocol, Sequence, get_args
 
 from scrubber.contract.claim import Claim, Finding, RulesetInfo, ScrubResult
 from scrubber.pipeline.engine import Evaluator
@@ -62,6 +62,22 @@ def standard_enrichers(reference: ReferenceData | None = None, history: ClaimHis
     return tuple(found)
 
 
+CLAIM_TYPES: tuple[str, ...] = get_args(Claim.model_fields["claim_type"].annotation)
+
+
+def fields_never_set(enrichers: Iterable[Enricher]) -> dict[str, frozenset[str]]:
+    """Per claim type, the fact keys that a claim of that type never has: those only enrichers for
+    other claim types write (an enricher's `claim_types`, when it has them, are the only types it
+    writes facts for; the Institutional enricher's are {"institutional"})."""
+    enrichers = list(enrichers)
+    never = {}
+    for claim_type in CLAIM_TYPES:
+        writes = [e for e in enrichers if claim_type in getattr(e, "claim_types", CLAIM_TYPES)]
+        others = [e for e in enrichers if claim_type not in getattr(e, "claim_types", CLAIM_TYPES)]
+        never[claim_type] = frozenset().union(*(e.provides for e in others)).difference(*(e.provides for e in writes))
+    return never
+
+
 @dataclass(frozen=True)
 class Judged:
     """A scrub: the claim as it was judged (normalised; what the audit trail stores) and its result."""
@@ -98,7 +114,8 @@ class Scrubber:
         self.enrichers = enrichers
         self.builder = FactBuilder(self.program, enrichers)
         self.plans = plans_of(self.program)  # what each rule's message shows, read once
-        self.evaluator: Evaluator = Engine(self.program) if evaluator == "engine" else ReferenceEvaluator(self.program)
+        self.evaluator: Evaluator = (Engine(self.program, fields_never_set(enrichers)) if evaluator == "engine"
+                                     else ReferenceEvaluator(self.program))
 
     def close(self) -> None:
         self.evaluator.close()

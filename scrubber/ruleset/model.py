@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from typing_extensions import Annotated
 
 from scrubber.contract.claim import Category, Severity
@@ -101,7 +101,16 @@ CONDITION_SCHEMA: dict[str, Any] = {
 }
 _CONDITION_MARK = {"x-condition": True}  # replaced by a $ref to CONDITION_SCHEMA in rule_file_schema()
 ConditionJson = Annotated[dict[str, Any], WithJsonSchema(_CONDITION_MARK)]
-WhenJson = Annotated[dict[str, Any], WithJsonSchema({
+def _one_scope(when: dict[str, Any]) -> dict[str, Any]:
+    """`when` names exactly one scope (a `not` or `any_line` belongs inside it)."""
+    if len(when) != 1 or next(iter(when)) not in SCOPES:
+        named = ", ".join(repr(str(key)) for key in when) or "nothing"
+        raise ValueError(f"'when' must name exactly one scope ({', '.join(SCOPES)}) holding the condition, "
+                         f"not {named}; write for example when: {{claim: {{not: ...}}}}")
+    return when
+
+
+WhenJson = Annotated[dict[str, Any], AfterValidator(_one_scope), WithJsonSchema({
     "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
     "description": "the scope the rule looks at (one finding per claim, line, diagnosis, provider, "
                    "or pair of lines on the same date of service) and the condition that flags it",

@@ -4,8 +4,8 @@ CHUNK_SIZE rules, and the findings are those of the reference evaluator."""
 import datetime as dt
 
 from scrubber.contract.claim import Claim
-from scrubber.pipeline.engine.durable import Engine, grouped_chunks, keys_by_type
-from scrubber.pipeline.scrubber import Scrubber
+from scrubber.pipeline.engine.durable import Engine, can_fire, grouped_chunks, keys_by_type
+from scrubber.pipeline.scrubber import Scrubber, fields_never_set
 from scrubber.ruleset.durable_json import ALWAYS, CHUNK_SIZE
 from scrubber.ruleset.examples import complete_claim
 from scrubber.ruleset.loader import load_texts
@@ -66,6 +66,45 @@ def test_grouped_rulesets_find_what_the_reference_evaluator_finds():
             f"rule-{i:04d}" for i in range(70, 90)] + [f"rule-{i:04d}" for i in range(90, 93)]
         assert ids.count("rule-0070") == 1 and ids.count("rule-0072") == 3
         assert ids.count("rule-0010") == 2 and ids.count("rule-0060") == 1  # lines with 50 and 80 units; only 80
+    finally:
+        engine.close()
+        reference.close()
+
+
+# Rule 0: professional claims only; rule 1: institutional claims only (its line rule reads the claim's type);
+# rule 2: needs a key only the Institutional enricher writes (oce_bill); rule 3: every claim; rule 4: a
+# line that no line matches, on a key only institutional lines have (fires on a professional claim).
+BY_TYPE = load_texts([("types.yaml", rule_file(
+    generated_rule(0, "{claim: {claim_type: professional}}") +
+    generated_rule(1, "{line: {claim.claim_type: institutional}}") +
+    generated_rule(2, "{claim: {oce_bill: true}}") +
+    generated_rule(3, "{claim: {line_count: {ge: 1}}}") +
+    generated_rule(4, "{claim: {no_line: {inpatient_only_procedure: true}}}")))])
+
+
+def test_each_claim_type_runs_only_the_rules_that_can_fire_on_it():
+    from scrubber.pipeline.enrich.institutional import Institutional  # the enricher whose keys only hospital claims have
+    never = fields_never_set([Institutional()])
+    assert never["professional"] == Institutional.provides and never["institutional"] == frozenset()
+    by_name = {rule.rule.id: rule for rule in BY_TYPE.program.rules}
+    fires = {claim_type: sorted(rule_id for rule_id, rule in by_name.items() if can_fire(rule, claim_type, never[claim_type]))
+             for claim_type in ("professional", "institutional")}
+    assert fires == {"professional": ["rule-0000", "rule-0003", "rule-0004"],
+                     "institutional": ["rule-0001", "rule-0002", "rule-0003", "rule-0004"]}
+
+
+def test_a_professional_claim_gets_the_findings_of_every_rule_with_fewer_rules_run():
+    from scrubber.pipeline.enrich.institutional import Institutional  # the enricher whose keys only hospital claims have
+    claim = Claim.model_validate(complete_claim({"lines": [{"units": 1}]}))
+    engine = Scrubber(BY_TYPE, enrichers=(Institutional(),))
+    reference = Scrubber(BY_TYPE, evaluator="reference", enrichers=(Institutional(),))
+    try:
+        found = engine.scrub(claim, today=TODAY).findings
+        assert found == reference.scrub(claim, today=TODAY).findings
+        assert sorted(f.rule_id for f in found) == ["rule-0000", "rule-0003", "rule-0004"]
+        assert isinstance(engine.evaluator, Engine)
+        assert len(engine.evaluator.rulesets_for("professional")) == 1
+        assert engine.evaluator.rulesets_for("professional") != engine.evaluator.rulesets_for("institutional")
     finally:
         engine.close()
         reference.close()

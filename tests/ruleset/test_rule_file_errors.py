@@ -114,6 +114,19 @@ def test_unknown_field_in_a_condition_suggests_the_closest_field():
     assert problem.rule_id == "pos-home"
 
 
+@pytest.mark.parametrize("when, named", [
+    ("when:\n  not: {claim: {place_of_service: \"12\"}}\n", "'not'"),
+    ("when:\n  claim: {place_of_service: \"12\"}\n  line: {units: 2}\n", "'claim', 'line'"),
+    ("when: {}\n", "nothing")])
+def test_when_that_does_not_name_exactly_one_scope_is_a_problem_not_a_crash(when, named):
+    problem = only_problem(with_when(when))
+
+    assert (problem.file, problem.line, problem.column) == ("rules/a.yaml", 7, 5)
+    assert problem.message == ("'when': Value error, 'when' must name exactly one scope (claim, line, diagnosis, "
+                               f"provider, pair) holding the condition, not {named}; write for example "
+                               "when: {claim: {not: ...}}")
+
+
 def test_unknown_operator_lists_the_tests_there_are():
     problem = only_problem(with_when("""\
         when:

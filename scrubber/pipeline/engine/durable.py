@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import Mapping
 
 import orjson
 import threading
@@ -19,7 +20,7 @@ import threading
 import durable_rules_engine as _engine
 
 from scrubber.ruleset.durable_json import ALWAYS, CHUNK_SIZE, to_durable
-from scrubber.ruleset.program import Program
+from scrubber.ruleset.program import CompiledRule, Program, Test
 from scrubber.errors import ScrubberError
 from scrubber.pipeline.engine import Activation
 
@@ -94,6 +95,24 @@ def grouped_chunks(program: Program) -> list[dict]:
     return [{ALWAYS: always, **{name: rules[name] for name in names}} for names in packed] or [{ALWAYS: always}]
 
 
+def can_fire(rule: CompiledRule, claim_type: str, absent: frozenset[str]) -> bool:
+    """Whether a rule can fire on a claim of this type: not when one of its (positive) patterns
+    requires the claim's type to be another one, or tests a field that facts of such a claim never
+    have (`absent`; a test on an absent value is false, `nex` aside)."""
+    for pattern in rule.patterns:
+        if pattern.negated:
+            continue
+        for test in pattern.test.items:
+            if not isinstance(test, Test) or test.op == "nex":
+                continue
+            key = test.key[7:] if test.key.startswith("claim__") else test.key
+            if key == "claim_type" and test.op == "eq" and test.value != claim_type:
+                return False
+            if key in absent:
+                return False
+    return True
+
+
 def _trimmed(fact: dict, wanted: tuple[str, ...], sid: str) -> dict:
     """The keys of a fact that a ruleset reads, and the session id."""
     sent = {k: fact[k] for k in wanted if k in fact}
@@ -106,24 +125,49 @@ class EngineError(ScrubberError, RuntimeError):
 
 
 class Engine:
-    """A compiled Program loaded into the C engine (one or more rulesets)."""
+    """A compiled Program loaded into the C engine (one or more rulesets).
 
-    def __init__(self, program: Program):
+    With `claim_types` (claim type -> the fact keys a claim of that type never has), each claim type
+    gets rulesets of its own, without the rules that cannot fire on it (`can_fire`: the hospital and
+    I/OCE rules on a professional claim): the engine's time per claim grows with the rules of each
+    ruleset it runs, as well as with the facts (shared/durable-rules.md). A claim's type is read from
+    its claim fact (the first). Without `claim_types`, every claim runs every rule."""
+
+    def __init__(self, program: Program, claim_types: Mapping[str, frozenset[str]] | None = None):
         self.program = program
         self._lock = threading.Lock()
         self._sessions = itertools.count(1)
         self._handles: list[int] = []
         self._keys: list[dict[str, tuple[str, ...]]] = []  # per handle: what its rules read of each fact type
+        # claim type (None: any) -> the indexes of its handles
+        self._by_type: dict[str | None, range] = {}
         try:
-            for chunk in grouped_chunks(program):
-                self._keys.append({type_: tuple(sorted(keys)) for type_, keys in keys_by_type(chunk).items()})
-                try:
-                    self._handles.append(_engine.create_ruleset(f"scrub{next(_ruleset_names)}", json.dumps(chunk)))
-                except _engine.error as exc:
-                    raise EngineError(self._culprit(chunk, exc)) from None
+            if not claim_types:
+                self._by_type[None] = self._load(program)
+            for claim_type, absent in (claim_types or {}).items():
+                rules = [rule for rule in program.rules if can_fire(rule, claim_type, absent)]
+                self._by_type[claim_type] = self._load(Program(rules, program.flags, program.needs))
         except BaseException:
             self.close()
             raise
+
+    def _load(self, program: Program) -> range:
+        """Compile a Program's rulesets into the engine; the indexes of their handles."""
+        first = len(self._handles)
+        for chunk in grouped_chunks(program):
+            self._keys.append({type_: tuple(sorted(keys)) for type_, keys in keys_by_type(chunk).items()})
+            try:
+                self._handles.append(_engine.create_ruleset(f"scrub{next(_ruleset_names)}", json.dumps(chunk)))
+            except _engine.error as exc:
+                raise EngineError(self._culprit(chunk, exc)) from None
+        return range(first, len(self._handles))
+
+    def rulesets_for(self, claim_type: str | None) -> range:
+        """The indexes of the handles a claim of this type runs."""
+        found = self._by_type.get(claim_type, self._by_type.get(None))
+        if found is None:
+            raise EngineError(f"no rules are loaded for claims of type {claim_type!r}")
+        return found
 
     @staticmethod
     def _culprit(chunk: dict, exc: Exception) -> str:
@@ -142,9 +186,11 @@ class Engine:
         """Evaluate one claim's facts (unique ids, the gate fact last); what is sent carries this session's id
         (the facts given are not changed)."""
         activations: list[Activation] = []
+        indexes = self.rulesets_for(facts[0].get("claim_type") if facts else None)
         with self._lock:
             sid = str(next(self._sessions))
-            for handle, keys in zip(self._handles, self._keys):
+            for index in indexes:
+                handle, keys = self._handles[index], self._keys[index]
                 # each ruleset gets only the facts and keys its rules read: the engine's time grows with
                 # the size of what it is sent (about half the keys and a third of the facts are unread)
                 payload = orjson.dumps([_trimmed(fact, wanted, sid) for fact in facts

@@ -52,7 +52,10 @@ class Facts:
 class Enricher(Protocol):
     """Puts derived fields onto a claim's facts (reads the claim, writes the facts). `provides` names the
     fact keys it may write; each must be a field a rule can read (scrubber.ruleset.fields), which
-    `check_enrichers` verifies when a scrubber is built, so that a misspelt key fails at start-up."""
+    `check_enrichers` verifies when a scrubber is built, so that a misspelt key fails at start-up.
+    An enricher that writes facts only for some claim types says which in a `claim_types` attribute
+    (a frozenset; without it, every type): the engine then leaves out, for the other types, the rules
+    that need its keys (scrubber.pipeline.engine.durable.can_fire)."""
 
     provides: frozenset[str]
 

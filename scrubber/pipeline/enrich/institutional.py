@@ -152,6 +152,7 @@ class Institutional:
         "opps_age_conflict", "opps_bilateral", "opps_not_billable_to_mac", "inpatient_only_procedure",
         "inpatient_separate_procedure", "same_day_as_inpatient_only", "visit_with_procedure",
         "bilateral_repeat_of"})
+    claim_types = frozenset({"institutional"})  # the claims it writes facts for (the others never have these keys)
 
     def __init__(self, reference: ReferenceData | None = None):
         self.ref = reference
