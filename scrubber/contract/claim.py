@@ -19,12 +19,27 @@ _MONEY = re.compile(r"-?[0-9]{1,9}(\.[0-9]{1,2})?")
 _CENT = Decimal("0.01")
 
 
+# Dates and amounts read from text, by their text: claims repeat the same few, and a date or a
+# Decimal cannot be changed, so one object serves every claim that has it. Bounded by clearing.
+_SEEN_DATES: dict[str, dt.date] = {}
+_SEEN_AMOUNTS: dict[str, Decimal] = {}
+_SEEN_LIMIT = 20_000
+
+
 def _iso_date(value: Any) -> dt.date:
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):  # the usual case first: a JSON string
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a calendar date") from None
+    if type(value) is str:  # the usual case first: a JSON string
+        seen = _SEEN_DATES.get(value)
+        if seen is not None:
+            return seen
+        if _ISO_DATE.fullmatch(value):
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a calendar date") from None
+            if len(_SEEN_DATES) >= _SEEN_LIMIT:
+                _SEEN_DATES.clear()
+            _SEEN_DATES[value] = day
+            return day
     if isinstance(value, dt.datetime):
         raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
     if isinstance(value, dt.date):
@@ -33,6 +48,19 @@ def _iso_date(value: Any) -> dt.date:
 
 
 def _money(value: Any) -> Decimal:
+    if type(value) is str:  # the usual case first: a JSON string seen before
+        seen = _SEEN_AMOUNTS.get(value)
+        if seen is not None:
+            return seen
+        amount = _money_of(value)
+        if len(_SEEN_AMOUNTS) >= _SEEN_LIMIT:
+            _SEEN_AMOUNTS.clear()
+        _SEEN_AMOUNTS[value] = amount
+        return amount
+    return _money_of(value)
+
+
+def _money_of(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise ValueError("must be an amount such as \"125.00\", not true/false")
     if isinstance(value, int):

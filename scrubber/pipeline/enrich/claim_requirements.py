@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.facts import Facts
@@ -128,6 +129,31 @@ class ClaimRequirements:
         complete = reference.is_complete if reference is not None else (lambda _name: False)
         self.order_referring_complete = complete("order-referring")
         self.crosswalk_complete = complete("ndc-hcpcs")
+        self._codes: dict[tuple[str, int | None], _CodeFacts] = {}  # what a code is on a day: codes come back
+
+    def _code(self, code: str, dos: int | None) -> "_CodeFacts":
+        """What the reference data says of a code on a day of service (cached per code and day)."""
+        key = (code, dos)
+        found = self._codes.get(key)
+        if found is not None:
+            return found
+        ref = self.ref
+        day = dt.date.fromordinal(dos) if dos is not None else None
+        opps = ref.hcpcs_facts(code, day) if ref is not None and day is not None else None
+        lab = _lab_test(code, opps is not None and opps.lab)
+        waived = ref.clia_waived(code, day) if lab and ref is not None and day is not None else None
+        listed = ref.ndcs_for_hcpcs(code) if ref is not None and code[:1] in "JQS" else frozenset()
+        drug = opps is not None and opps.drug
+        drug_line = ("a J code" if code[:1] == "J" and code[1:].isdigit() else
+                     "a drug code in the HCPCS data" if code[:1] in "QS" and drug else
+                     "a code of the NDC-HCPCS crosswalk" if code[:1] in "QS" and listed else None)
+        found = _CodeFacts(lab, (waived.test_name or "a CLIA-waived test") if waived is not None and waived.needs_qw
+                           else None, drug_line, listed, _benefit(code, lab is not None),
+                           AMBULANCE_CODE.fullmatch(code) is not None)
+        if len(self._codes) >= 50_000:
+            self._codes.clear()
+        self._codes[key] = found
+        return found
 
     def enrich(self, claim: Claim, facts: Facts) -> None:
         patient = claim.patient
@@ -139,7 +165,6 @@ class ClaimRequirements:
             self._lines(claim, facts.lines)
 
     def _lines(self, claim: Claim, lines: list[dict]) -> None:
-        ref = self.ref
         home_health = claim.claim_type == "institutional" and _bill_class(claim.type_of_bill) in HOME_HEALTH_BILL_CLASSES
         claim_orderer = next((p.npi for p in (claim.ordering_provider, claim.referring_provider)
                               if p is not None and p.npi), None)
@@ -152,23 +177,23 @@ class ClaimRequirements:
             dos = fact.get("service_date")
             if not code:
                 continue
-            day = dt.date.fromordinal(dos) if dos is not None else None
-            opps = ref.hcpcs_facts(code, day) if ref is not None and day is not None else None
-            lab = _lab_test(code, opps is not None and opps.lab)
-            if lab:
-                fact["lab_test"] = lab
-                waived = ref.clia_waived(code, day) if ref is not None and day is not None else None
-                if waived is not None and waived.needs_qw:
-                    fact["clia_waived_test"] = waived.test_name or "a CLIA-waived test"
-            self._ndc(fact, code, opps is not None and opps.drug)
-            benefit = "home health" if home_health else _benefit(code, lab is not None)
+            known = self._code(code, dos)
+            if known.lab:
+                fact["lab_test"] = known.lab
+                if known.waived_test:
+                    fact["clia_waived_test"] = known.waived_test
+            if known.drug_line:
+                fact["drug_line"] = known.drug_line
+            if "ndc" in fact:
+                self._ndc(fact, fact["ndc"], known.listed)
+            benefit = "home health" if home_health else known.benefit
             if benefit:
                 fact["ordering_benefit"] = benefit
                 npi = fact.get("ordering_provider_npi") or claim_orderer
                 if npi:
                     fact["ordering_npi"] = npi
                     self._eligible(fact, npi, benefit)
-            if AMBULANCE_CODE.fullmatch(code):
+            if known.ambulance:
                 for slot in ("mod1", "mod2", "mod3", "mod4"):
                     if ORIGIN_DESTINATION.fullmatch(fact[slot]):
                         fact["origin_destination"] = fact[slot]
@@ -180,17 +205,8 @@ class ClaimRequirements:
         for fact in mileage:
             fact["mileage_without_transport"] = fact.get("service_date") not in transport_days
 
-    def _ndc(self, fact: dict, code: str, drug: bool) -> None:
-        listed = self.ref.ndcs_for_hcpcs(code) if self.ref is not None and code[:1] in "JQS" else frozenset()
-        if code[:1] == "J" and code[1:].isdigit():
-            fact["drug_line"] = "a J code"
-        elif code[:1] in "QS" and drug:
-            fact["drug_line"] = "a drug code in the HCPCS data"
-        elif code[:1] in "QS" and listed:
-            fact["drug_line"] = "a code of the NDC-HCPCS crosswalk"
-        ndc = fact.get("ndc")
-        if ndc is None:
-            return
+    def _ndc(self, fact: dict, ndc: str, listed: frozenset[str]) -> None:
+        """The line's NDC against its form and the crosswalk's NDCs for the line's code (`listed`)."""
         problem = ndc_problem(ndc)
         if problem is not None:
             fact["ndc_problem"] = problem
@@ -209,6 +225,17 @@ class ClaimRequirements:
         column, words = _BENEFIT_COLUMN[benefit]
         if not getattr(row, column):
             fact["ordering_not_eligible"] = f"the CMS Order and Referring file has {words} = N for it"
+
+
+@dataclass(frozen=True)
+class _CodeFacts:
+    """What the reference data says of a procedure code on a day of service, for these checks."""
+    lab: str | None  # why it is a lab test (None: it is not)
+    waived_test: str | None  # a CLIA-waived test that needs QW: its name
+    drug_line: str | None  # why it is a drug line
+    listed: frozenset[str]  # the NDCs the crosswalk lists for it
+    benefit: str | None  # the benefit that needs an ordering or referring provider (not home health)
+    ambulance: bool  # an ambulance code (A0nnn)
 
 
 def _bill_class(type_of_bill: str | None) -> str | None:
