@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.claim_requirements import origin_destination_modifier
@@ -183,6 +183,7 @@ class CodingEdits:
         self.ref = reference
         self._pairs: dict[tuple[int, str, str], str | None] = {}  # (fy, code, other) -> Excludes1 note
         self._statuses: dict[tuple[str, int], IcdStatus] = {}  # (code, fiscal year wanted) -> its status
+        self._procedures: dict[tuple[str, int | None], dict[str, Any]] = {}  # (code, day) -> its line fields
         # What each dataset is, in words a finding can carry: "hospital table 2026Q2", or for a
         # shipped excerpt "practitioner table 2026Q3 (a shipped excerpt of 154 edits)".
         self._tables: dict[str, str] = {}
@@ -314,33 +315,20 @@ class CodingEdits:
 
     # Lines ---------------------------------------------------------------------------------
     def _lines(self, claim: Claim, facts: Facts) -> None:
-        ref = self.ref
         lines = facts.lines
+        procedures = self._procedures
         for fact in lines:
             code = fact.get("procedure_code")
             dos = fact.get("service_date")
-            day = dt.date.fromordinal(dos) if dos is not None else None
             if code:
-                kind = procedure_kind(code)
-                fact["procedure_code_kind"] = kind
-                if kind == "hcpcs":
-                    entry = ref.hcpcs(code)
-                    fact["procedure_code_release"] = self._tables.get("hcpcs", "release unknown")
-                    outside = self._hcpcs_outside(day) if entry is None else None
-                    if outside is not None:  # a code the table lacks on a date it does not cover: not checked
-                        fact["procedure_code_status"] = "code_set_not_loaded"
-                        fact["procedure_code_set"] = outside
-                    elif entry is None or entry.is_modifier:
-                        fact["procedure_code_status"] = "unknown"
-                    else:
-                        status = entry.status_on(day)
-                        fact["procedure_code_status"] = status
-                        bound = entry.status_date(status)
-                        if bound is not None:
-                            fact["procedure_code_date"] = bound.toordinal()
+                known = procedures.get((code, dos))
+                if known is None:
+                    known = self._procedure(code, dos)
+                fact.update(known)
             for slot in ("mod1", "mod2", "mod3", "mod4"):
                 modifier = fact.get(slot)
                 if modifier and modifier not in CPT_MODIFIERS:
+                    day = dt.date.fromordinal(dos) if dos is not None else None
                     reason = self._modifier_problem(modifier, day, code)
                     if reason:
                         fact["invalid_modifier"] = modifier
@@ -355,6 +343,31 @@ class CodingEdits:
             self._mue(lines, setting)
             self._mue_excerpt(lines, setting, facts.claim)
         self._add_on(lines)
+
+    def _procedure(self, code: str, dos: int | None) -> dict[str, Any]:
+        """The line fields of a procedure code on a day of service (kept per code and day: codes come back)."""
+        day = dt.date.fromordinal(dos) if dos is not None else None
+        kind = procedure_kind(code)
+        found: dict[str, Any] = {"procedure_code_kind": kind}
+        if kind == "hcpcs":
+            entry = self.ref.hcpcs(code)
+            found["procedure_code_release"] = self._tables.get("hcpcs", "release unknown")
+            outside = self._hcpcs_outside(day) if entry is None else None
+            if outside is not None:  # a code the table lacks on a date it does not cover: not checked
+                found["procedure_code_status"] = "code_set_not_loaded"
+                found["procedure_code_set"] = outside
+            elif entry is None or entry.is_modifier:
+                found["procedure_code_status"] = "unknown"
+            else:
+                status = entry.status_on(day)
+                found["procedure_code_status"] = status
+                bound = entry.status_date(status)
+                if bound is not None:
+                    found["procedure_code_date"] = bound.toordinal()
+        if len(self._procedures) >= 50_000:
+            self._procedures.clear()
+        self._procedures[(code, dos)] = found
+        return found
 
     def _hcpcs_outside(self, day: dt.date | None) -> str | None:
         """For a date of service before the HCPCS quarters held, in words; else None. A date after the
