@@ -19,7 +19,7 @@ from scrubber.intake.x12.segments import Segment
 from scrubber.intake.x12.state import Build, WalkState, X12Claim, composite, control, outside_claim, problem
 from scrubber.intake.x12.structure import (INPATIENT_FACILITY, hi_repeated, inpatient_without_cl1, not_after,
                                            provider_repeated, repeated_claim_id)
-from scrubber.intake.x12.values import at, blank, finding, parse_date, parse_money
+from scrubber.intake.x12.values import at, blank, finding, iso_date, parse_date, parse_money
 
 __all__ = ["CLAIM_PROVIDERS", "HANDLERS", "ICD10_START", "LINE_PROVIDERS", "address", "cl1", "clm", "close_claim", "dmg", "dtp",
            "fit", "hi", "nm1", "party", "pat", "prv", "ref", "sbr"]
@@ -39,6 +39,7 @@ _UB04 = {"BG": "condition_codes", "BH": "occurrence_codes", "BI": "occurrence_sp
 # contract 1.1 bounds of the claim's lists (a sender past them gets a finding; the first ones are kept)
 _LIST_LIMITS = (("condition_codes", 24), ("occurrence_codes", 24), ("occurrence_spans", 24), ("value_codes", 24),
                 ("procedures", 25))
+_LISTS = frozenset(key for key, _ in _LIST_LIMITS)  # their keys
 # NM101 entity codes of the providers the contract carries: claim loops 2310x, line loops 2420x
 CLAIM_PROVIDERS = {"82": "rendering_provider", "DN": "referring_provider", "DK": "ordering_provider",
                    "DQ": "supervising_provider", "71": "attending_provider", "72": "operating_provider",
@@ -90,10 +91,12 @@ def nm1(state: WalkState, seg: Segment) -> None:
 def party(seg: Segment) -> dict[str, Any]:
     """A provider from its NM1: NM109 is the NPI when NM108 is XX; NM103 (last or organisation
     name) and NM104 (first name) are added when sent."""
-    found: dict[str, Any] = {"npi": blank(seg.get(9)) if seg.get(8) == "XX" else None}
-    for key, element in (("last_name", 3), ("first_name", 4)):
-        if name := blank(seg.get(element)):
-            found[key] = name
+    _, _, _, last, first, _, _, _, qualifier, npi = seg.fields(9)
+    found: dict[str, Any] = {"npi": (npi.strip() or None) if qualifier == "XX" else None}
+    if last := last.strip():
+        found["last_name"] = last
+    if first := first.strip():
+        found["first_name"] = first
     return found
 
 
@@ -120,11 +123,13 @@ def _level_name(state: WalkState, seg: Segment, entity: str) -> None:
         state.billing.data.update(party(seg))
     elif entity == "IL" and state.level == "22" and state.subscriber is not None:
         state.subscriber.seen.add("NM1*IL")
-        state.subscriber.data.update(member_id=blank(seg.get(9)), last_name=blank(seg.get(3)),
-                                     first_name=blank(seg.get(4)))
+        _, _, _, last, first, _, _, _, _, member = seg.fields(9)
+        state.subscriber.data.update(member_id=member.strip() or None, last_name=last.strip() or None,
+                                     first_name=first.strip() or None)
     elif entity == "PR" and state.level == "22" and state.subscriber is not None:
         state.subscriber.seen.add("NM1*PR")
-        state.subscriber.data["payer"] = {"id": blank(seg.get(9)), "name": blank(seg.get(3))}
+        _, _, _, name, _, _, _, _, _, payer = seg.fields(9)
+        state.subscriber.data["payer"] = {"id": payer.strip() or None, "name": name.strip() or None}
     elif entity == "QC" and state.level == "23" and state.patient is not None:
         state.patient.seen.add("NM1*QC")
         state.patient.data.update(last_name=blank(seg.get(3)), first_name=blank(seg.get(4)))
@@ -176,18 +181,19 @@ def dmg(state: WalkState, seg: Segment) -> None:
     level = state.subscriber if state.level == "22" else state.patient if state.level == "23" else None
     if level is None:
         return
-    if seg.get(1) == "D8":
-        date = parse_date(seg.get(2))
-        if date is None and seg.get(2):
+    _, fmt, raw, sex = seg.fields(3)
+    if fmt == "D8":
+        date = parse_date(raw)
+        if date is None and raw:
             level.findings.append(finding(
                 "date-format", "format", f"{at(seg, 2, show=False)}: the birth date is not a CCYYMMDD date",
                 field="patient.birth_date", rarc="N329", suggestion="Write the birth date as CCYYMMDD"))
-        level.data["birth_date"] = date.isoformat() if date else None
-    elif seg.get(1) or seg.get(2):
+        level.data["birth_date"] = iso_date(date) if date else None
+    elif fmt or raw:
         level.findings.append(finding("date-format", "format", f"{at(seg, 1)}: the birth date format must be D8",
                                       field="patient.birth_date", rarc="N329",
                                       suggestion="Send DMG01 = D8 and the birth date as CCYYMMDD"))
-    level.data["sex"] = blank(seg.get(3))
+    level.data["sex"] = sex.strip() or None
 
 
 def pat(state: WalkState, seg: Segment) -> None:
@@ -227,14 +233,14 @@ def clm(state: WalkState, seg: Segment) -> None:
                                   f"{at(seg)} is not under a subscriber HL (HL03 = 22)", field="patient",
                                   suggestion="Put each claim under its billing provider, subscriber "
                                              "(and patient) HL levels"))
-    claim["claim_id"] = blank(seg.get(1))
+    _, claim_id, raw, _, _, facility = seg.fields(5)
+    claim["claim_id"] = claim_id.strip() or None
     if repeated := repeated_claim_id(state, seg, claim["claim_id"]):
         b.findings.append(repeated)
     if claim["claim_id"] is None:
         b.findings.append(finding("missing-element", "required_field",
                                   f"{at(seg, 1)}: the claim has no patient control number (CLM01)",
                                   field="claim_id", suggestion="Send the billing system's claim number in CLM01"))
-    raw = seg.get(2)
     claim["total_charge"] = parse_money(raw)
     if claim["total_charge"] is None:
         b.findings.append(finding(
@@ -242,7 +248,9 @@ def clm(state: WalkState, seg: Segment) -> None:
             f"{at(seg, 2)}: the total charge " + ("is missing" if not raw else "is not an amount with at most "
                                                  "2 decimal places"),
             field="total_charge", rarc="M54", suggestion="Send the claim total (sum of the line charges) in CLM02"))
-    parts = composite(state, seg, 5, "place_of_service" if state.claim_type != "institutional" else "type_of_bill")
+    comp = seg.separators.component
+    parts = facility.split(comp) if comp in facility else composite(
+        state, seg, 5, "place_of_service" if state.claim_type != "institutional" else "type_of_bill")
     b.facility = (parts[0].strip() if parts else "", parts[2].strip() if len(parts) > 2 else "")
     b.facility_qualifier = parts[1].strip() if len(parts) > 1 else ""
 
@@ -280,26 +288,25 @@ def _facility(b: Build) -> list[dict[str, Any]]:
 def dtp(state: WalkState, seg: Segment) -> None:
     """DTP: admission date and hour (435), discharge (096) and statement period (434) of the claim;
     a line's service date(s) (472)."""
-    qualifier, fmt, raw = seg.get(1), seg.get(2), seg.get(3)
     b = state.build
     if b is None:
         outside_claim(state, seg)
         return
+    _, qualifier, fmt, raw = seg.fields(3)
     line = b.line["line_number"] if b.line is not None and b.loop.startswith("24") else None
-    fld = {"472": f"lines[{line}].service_date", "435": "admission_date"}.get(qualifier)
     if qualifier == "096" and b.loop == "2300":
         b.discharged = True
     if qualifier == "472" and b.loop == "2400":
         b.line_dated = True  # present, even if its date is unreadable (that is its own finding)
         if not b.line_service and b.early_date is None:
             b.early_date = seg  # out of order if the line's service segment comes after it (lines.py)
-    value = _dates(state, seg, fmt, raw, fld, line)
+    value = _dates(state, seg, fmt, raw, qualifier, line)
     if value is None:
         return
     start, end = value
     if qualifier == "472" and b.line is not None and b.loop == "2400":
-        b.line["service_date"] = start.isoformat()
-        b.line["service_date_end"] = end.isoformat() if fmt == "RD8" else None
+        b.line["service_date"] = iso_date(start)
+        b.line["service_date_end"] = iso_date(end) if fmt == "RD8" else None
     elif b.loop == "2300":
         if qualifier == "435":
             b.claim["admission_date"] = start.isoformat()
@@ -318,7 +325,12 @@ def dtp(state: WalkState, seg: Segment) -> None:
                                    suggestion="Send DTP*434*RD8*CCYYMMDD-CCYYMMDD (the same date twice for one day)"))
 
 
-def _dates(state: WalkState, seg: Segment, fmt: str, raw: str, fld: str | None,
+def _date_field(qualifier: str, line: int | None) -> str | None:
+    """The contract field a DTP's date goes in, for its findings: a line's service date (472), the admission."""
+    return {"472": f"lines[{line}].service_date", "435": "admission_date"}.get(qualifier)
+
+
+def _dates(state: WalkState, seg: Segment, fmt: str, raw: str, qualifier: str,
            line: int | None) -> tuple[dt.date, dt.date] | None:
     """DTP02/DTP03 as (from, to); a format finding and None when they do not agree."""
     start = end = None
@@ -333,14 +345,16 @@ def _dates(state: WalkState, seg: Segment, fmt: str, raw: str, fld: str | None,
         if len(raw) == 4 and raw.isdigit() and int(raw[:2]) < 24 and int(raw[2:]) < 60:
             return None
         problem(state, finding("date-format", "format", f"{at(seg, 3)} is not an HHMM time (DTP02 is TM)",
-                               field=fld, line=line, suggestion="Write the time as HHMM"))
+                               field=_date_field(qualifier, line), line=line, suggestion="Write the time as HHMM"))
         return None
     else:
         problem(state, finding("date-format", "format",
                                f"{at(seg, 2)}: the date format qualifier must be D8, RD8, DT or TM",
-                               field=fld, line=line, suggestion="Send D8 with CCYYMMDD, or RD8 with a range"))
+                               field=_date_field(qualifier, line), line=line,
+                               suggestion="Send D8 with CCYYMMDD, or RD8 with a range"))
         return None
     if start is None or end is None:
+        fld = _date_field(qualifier, line)
         shape = {"D8": "CCYYMMDD", "RD8": "CCYYMMDD-CCYYMMDD", "DT": "CCYYMMDDHHMM"}[fmt]
         problem(state, finding("date-format", "format",
                                f"{at(seg, 3)} is not a {shape} date (DTP02 is {fmt})", field=fld, line=line,
@@ -382,8 +396,9 @@ def hi(state: WalkState, seg: Segment) -> None:
                                f"{at(seg)} has {len(seg.elements) - 1} elements; HI holds at most 12",
                                field="diagnoses", rarc="M76",
                                suggestion="Send at most 12 codes per HI segment"))
-    for element in range(1, len(seg.elements)):
-        parts = composite(state, seg, element, "diagnoses")
+    comp = seg.separators.component
+    for element, raw in enumerate(seg.elements[1:], 1):
+        parts = raw.split(comp) if comp in raw else composite(state, seg, element, "diagnoses")
         if not parts:
             continue
         qualifier = parts[0]
@@ -408,7 +423,9 @@ def hi(state: WalkState, seg: Segment) -> None:
             problem(state, finding("dx-decimal", "format",
                                    f"{at(seg, element)}: ICD codes are sent without the decimal point",
                                    field="diagnoses", rarc="M76", suggestion=f"Send {code.replace('.', '')}"))
-        if role == "principal":
+        if role == "other":  # the most frequent
+            b.others.append(code)
+        elif role == "principal":
             if b.principal is not None:
                 problem(state, finding("principal-repeated", "format",
                                        f"{at(seg, element)}: a second principal diagnosis "
@@ -422,7 +439,7 @@ def hi(state: WalkState, seg: Segment) -> None:
                         "principal-position", "format", f"{at(seg, element)}: the principal diagnosis must "
                         "be HI01, before the other diagnoses; the pointers count from it", field="diagnoses",
                         rarc="M76", suggestion="Send the principal diagnosis (ABK) as HI01"))
-        elif role == "other" or (role == "external" and b.claim["claim_type"] == "institutional"):
+        elif role == "external" and b.claim["claim_type"] == "institutional":
             b.others.append(code)
         elif role == "procedure":
             procedure = {"code": code, "date": _hi_date(state, seg, element, parts, "procedures")}
@@ -499,15 +516,19 @@ def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
         if level is not None:
             findings.extend(level.findings)
     if billing is not None:
-        claim["billing_provider"] = {"npi": billing.data.get("npi"), "taxonomy": billing.data.get("taxonomy"),
-                                     "tax_id": billing.data.get("tax_id")}
-        claim["billing_provider"].update((k, billing.data[k]) for k in ("last_name", "first_name") if k in billing.data)
+        data = billing.data
+        provider = claim["billing_provider"] = {"npi": data.get("npi"), "taxonomy": data.get("taxonomy"),
+                                                "tax_id": data.get("tax_id")}
+        if "last_name" in data:
+            provider["last_name"] = data["last_name"]
+        if "first_name" in data:
+            provider["first_name"] = data["first_name"]
         if "NM1*85" not in billing.seen:
             findings.append(finding("missing-segment", "required_field",
                                     f"{at(billing.segment)}: the billing provider level has no NM1*85 "
                                     "(loop 2010AA)", field="billing_provider.npi",
                                     suggestion="Send NM1*85 with the billing provider's name and NPI"))
-        else:
+        elif "N3" not in billing.seen or "N4" not in billing.seen:
             findings.extend(finding("missing-segment", "required_field",
                                     f"{at(billing.segment)}: the billing provider's loop 2010AA has no {sid} "
                                     "address segment, which it requires", field="billing_provider",
@@ -612,6 +633,8 @@ def _contract_11(b: Build, claim: dict[str, Any], findings: list[dict[str, Any]]
     line_clia = b.control.get("line_clia")
     if line_clia and not claim.get("clia_number"):
         claim["clia_number"] = next(iter(line_clia.values()))
+    if _LISTS.isdisjoint(claim):  # none of the bounded lists (most claims)
+        return
     for key, limit in _LIST_LIMITS:
         if len(claim.get(key, ())) > limit:
             findings.append(finding("too-many-codes", "format", f"{at(b.clm)}: the claim has {len(claim[key])} "
@@ -624,14 +647,20 @@ def _code_set(b: Build) -> list[dict[str, Any]]:
     """ICD-9 qualifiers on services from 2015-10-01, ICD-10 qualifiers on services before it. An ICD-9
     diagnosis that becomes one of the claim's diagnoses (code_system icd9cm) is left to the rule
     dx-code-set-mismatch (rules/coding_diagnoses.yaml), which reports it for every input format."""
-    dates = [dt.date.fromisoformat(line["service_date"]) for line in b.lines if line["service_date"]]
+    if not b.coded:
+        return []
+    served = [line["service_date"] for line in b.lines if line["service_date"]]  # ISO dates sort as dates do
+    dates = [dt.date.fromisoformat(max(served))] if served else []
     if b.statement is not None:
         dates.append(b.statement[1])  # inpatient: the discharge ('through') date picks the code set
-    if not dates or not b.coded:
+    if not dates:
         return []
     latest = max(dates)
+    icd10 = latest >= ICD10_START
     out = []
     for seg, element, qualifier, role, version in b.coded:
+        if (version == 10) == icd10:  # the code set in force on that date
+            continue
         what = "procedure" if role == "procedure" else "diagnosis"
         category = "procedure_invalid" if role == "procedure" else "dx_invalid"
         rarc = "MA66" if role == "procedure" else "M76"

@@ -9,6 +9,7 @@ number and its 2420x providers are read with the claim's DTP, REF and NM1
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from scrubber.intake.x12.segments import Segment
@@ -28,9 +29,11 @@ def lx(state: WalkState, seg: Segment) -> None:
     if b is None:
         outside_claim(state, seg)
         return
-    close_line(state)
+    if b.line is not None:
+        close_line(state)
     raw = seg.get(1)
-    number = int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 999999 else None
+    value = int(raw) if raw.isascii() and raw.isdigit() else 0
+    number = value if 1 <= value <= 999999 else None
     b.lx_count += 1
     if b.lx_count == MAX_LINES_837P + 1 and b.claim["claim_type"] == "professional":
         problem(state, too_many_lines(seg, b.lx_count))
@@ -84,9 +87,12 @@ def _service(state: WalkState, seg: Segment) -> tuple[dict[str, Any], int] | Non
     return b.line, number
 
 
-def _procedure(state: WalkState, seg: Segment, element: int, line: dict[str, Any], number: int,
+def _procedure(state: WalkState, seg: Segment, element: int, raw: str, line: dict[str, Any], number: int,
                required: bool) -> None:
-    parts = composite(state, seg, element, f"lines[{number}].procedure_code", number)
+    """The procedure code and modifiers of composite element ``element`` (SV101, SV202), ``raw``."""
+    comp = seg.separators.component
+    parts = raw.split(comp) if comp in raw else composite(state, seg, element, f"lines[{number}].procedure_code",
+                                                          number)
     code = parts[1].strip() if len(parts) > 1 else ""
     if parts and parts[0] not in _PRODUCT_QUALIFIERS:
         problem(state, finding("qualifier", "format", f"{at(seg, element)}: the product/service qualifier "
@@ -95,7 +101,7 @@ def _procedure(state: WalkState, seg: Segment, element: int, line: dict[str, Any
                                suggestion="Send HCPCS/CPT codes as HC:code"))
     if code:
         line["procedure_code"] = code
-        line["modifiers"] = [m.strip() for m in parts[2:6] if m.strip()]
+        line["modifiers"] = [m.strip() for m in parts[2:6] if m.strip()] if len(parts) > 2 else []
     elif required or parts:
         problem(state, finding("missing-element", "required_field",
                                f"{at(seg, element)}: line {number} has no procedure code",
@@ -103,17 +109,19 @@ def _procedure(state: WalkState, seg: Segment, element: int, line: dict[str, Any
                                suggestion="Send the CPT/HCPCS code as HC:code[:modifier...]"))
 
 
-def _amounts(state: WalkState, seg: Segment, charge_at: int, basis_at: int, units_at: int, line: dict[str, Any],
+def _amounts(state: WalkState, seg: Segment, fields: list[str], charge_at: int, line: dict[str, Any],
              number: int) -> None:
-    raw = seg.get(charge_at)
-    line["charge"] = parse_money(raw)
+    """The charge, unit basis and units: elements ``charge_at`` and the two after it (SV102-SV104, SV203-SV205)
+    of the segment's ``fields``."""
+    charge, basis, units = fields[charge_at], fields[charge_at + 1], fields[charge_at + 2]
+    basis_at, units_at = charge_at + 1, charge_at + 2
+    line["charge"] = parse_money(charge)
     if line["charge"] is None:
         problem(state, finding(
-            "missing-element" if not raw else "number-format", "required_field" if not raw else "format",
+            "missing-element" if not charge else "number-format", "required_field" if not charge else "format",
             f"{at(seg, charge_at)}: line {number}'s charge " + (
-                "is missing" if not raw else "is not an amount with at most 2 decimal places"),
+                "is missing" if not charge else "is not an amount with at most 2 decimal places"),
             field=f"lines[{number}].charge", line=number, rarc="M79", suggestion="Send the line charge"))
-    basis = seg.get(basis_at)
     allowed = ("UN", "MJ") if seg.id == "SV1" else ("UN", "DA")
     if basis not in allowed:
         problem(state, finding("missing-element" if not basis else "qualifier",
@@ -121,13 +129,12 @@ def _amounts(state: WalkState, seg: Segment, charge_at: int, basis_at: int, unit
                                f"{at(seg, basis_at)}: the unit of measure must be {' or '.join(allowed)}",
                                field=f"lines[{number}].units", line=number, rarc="M53",
                                suggestion=f"Send {allowed[0]} (units)"))
-    raw = seg.get(units_at)
-    line["units"] = parse_units(raw)
+    line["units"] = parse_units(units)
     if line["units"] is None:
         problem(state, finding(
-            "missing-element" if not raw else "number-format", "required_field" if not raw else "format",
+            "missing-element" if not units else "number-format", "required_field" if not units else "format",
             f"{at(seg, units_at)}: line {number}'s units " + (
-                "are missing" if not raw else "are not a number below 10,000,000 with at most 3 decimals"),
+                "are missing" if not units else "are not a number below 10,000,000 with at most 3 decimals"),
             field=f"lines[{number}].units", line=number, rarc="M53", suggestion="Send the units of service"))
 
 
@@ -138,10 +145,12 @@ def sv1(state: WalkState, seg: Segment) -> None:
     if found is None:
         return
     line, number = found
-    _procedure(state, seg, 1, line, number, required=True)
-    _amounts(state, seg, 2, 3, 4, line, number)
-    if seg.get(3) == "MJ" and seg.get(4):
-        minutes = parse_decimal(seg.get(4))
+    fields = seg.fields(7)
+    _, product, _, basis, units, place, _, pointed = fields
+    _procedure(state, seg, 1, product, line, number, True)  # required
+    _amounts(state, seg, fields, 2, line, number)
+    if basis == "MJ" and units:
+        minutes = parse_decimal(units)
         if minutes is not None and minutes == minutes.to_integral_value() and 0 <= minutes <= 99999:
             line["anesthesia_minutes"] = int(minutes)
         else:
@@ -149,7 +158,13 @@ def sv1(state: WalkState, seg: Segment) -> None:
                                    "must be a whole number of minutes from 0 to 99999",
                                    field=f"lines[{number}].anesthesia_minutes", line=number, rarc="N203",
                                    suggestion="Send the anesthesia time in whole minutes in SV104"))
-    line["place_of_service"] = blank(seg.get(5))
+    line["place_of_service"] = place.strip() or None
+    comp = seg.separators.component
+    if comp in pointed or pointed.isdigit():  # the common case: numbers only, cached by their text
+        numbers = _numbered_pointers(pointed, comp)
+        if numbers is not None:
+            line["diagnosis_pointers"] = list(numbers[:12])
+            return
     pointers: list[int | str] = []
     for raw in composite(state, seg, 7, f"lines[{number}].diagnosis_pointers", number):
         text = raw.strip()
@@ -170,6 +185,21 @@ def sv1(state: WalkState, seg: Segment) -> None:
     line["diagnosis_pointers"] = pointers[:12]
 
 
+@lru_cache(maxsize=4096)
+def _numbered_pointers(raw: str, comp: str) -> tuple[int, ...] | None:
+    """SV107's pointers when every one is a whole number of at most 3 digits (blanks skipped), else None:
+    what :func:`sv1` reads from them without a finding. Pointer lists repeat across claims."""
+    out = []
+    for part in raw.split(comp):
+        text = part.strip()
+        if not text:
+            continue
+        if not (text.isascii() and text.isdigit() and len(text) <= 3):
+            return None
+        out.append(int(text))
+    return tuple(out)
+
+
 def sv2(state: WalkState, seg: Segment) -> None:
     """SV2 (837I): revenue code, optional procedure, charge, units."""
     found = _service(state, seg)
@@ -182,8 +212,9 @@ def sv2(state: WalkState, seg: Segment) -> None:
                                f"{at(seg, 1)}: line {number} has no revenue code",
                                field=f"lines[{number}].revenue_code", line=number, rarc="M50",
                                suggestion="Send the NUBC revenue code in SV201"))
-    _procedure(state, seg, 2, line, number, required=False)
-    _amounts(state, seg, 3, 4, 5, line, number)
+    fields = seg.fields(5)
+    _procedure(state, seg, 2, fields[2], line, number, False)  # not required
+    _amounts(state, seg, fields, 3, line, number)
 
 
 def lin(state: WalkState, seg: Segment) -> None:

@@ -43,7 +43,7 @@ class X12Claim:
     control: dict[str, Any]
 
 
-@dataclass
+@dataclass(slots=True)
 class Level:
     """What an HL level (2000A/B/C) contributes to each claim under it."""
 
@@ -53,7 +53,7 @@ class Level:
     seen: set[str] = field(default_factory=set)  # the segments it has, as 'SBR', 'NM1*IL'...
 
 
-@dataclass
+@dataclass(slots=True)
 class Build:
     """The claim being read, from its CLM to the next CLM/HL/SE."""
 

@@ -155,7 +155,8 @@ def head_findings(state: WalkState, seg: Segment) -> list[dict[str, Any]]:
 def hl_findings(state: WalkState, seg: Segment, code: str) -> list[dict[str, Any]]:
     """HL01 the next number of the transaction set; HL02 the level above it in force (none for 20)."""
     out = []
-    raw = seg.get(1).strip()
+    _, raw, parent = seg.fields(2)
+    raw, parent = raw.strip(), parent.strip()
     expected = state.hl_last + 1
     number = int(raw) if raw.isascii() and raw.isdigit() else None
     if number != expected:
@@ -164,7 +165,6 @@ def hl_findings(state: WalkState, seg: Segment, code: str) -> list[dict[str, Any
                            f"set, so this HL must be {expected}" + ("; this id was already used" if repeat else ""),
                            suggestion="Number the HL segments 1, 2, 3... in the order they are sent"))
     state.hl_last = number if number is not None and number > state.hl_last else expected
-    parent = seg.get(2).strip()
     above = state.billing if code == "22" else state.subscriber if code == "23" else None
     if code == "20":
         if parent:

@@ -14,7 +14,7 @@ from typing import Any
 
 from scrubber.intake.x12.segments import Segment
 
-__all__ = ["SOURCE", "at", "blank", "finding", "parse_date", "parse_decimal", "parse_money", "parse_units"]
+__all__ = ["SOURCE", "at", "blank", "finding", "iso_date", "parse_date", "parse_decimal", "parse_money", "parse_units"]
 
 SOURCE = "x12"
 # dates, amounts and units repeat across the claims of a file: their readings are remembered (pure
@@ -52,6 +52,12 @@ def parse_date(text: str) -> dt.date | None:
         except ValueError:
             return None
     return None
+
+
+@lru_cache(maxsize=_CACHED)
+def iso_date(date: dt.date) -> str:
+    """``date`` as the contract's ISO date string (the same few dates come back claim after claim)."""
+    return date.isoformat()
 
 
 def parse_decimal(text: str) -> Decimal | None:

@@ -47,7 +47,7 @@ def iter_claims(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[X12Cl
     an unreadable ISA after some claims ends the results with a findings-only result instead.
     """
     state = WalkState()
-    handlers = HANDLERS
+    handlers = _CLAIM_HANDLERS
     batches = read_batches(stream, chunk_size)
     while True:
         try:
@@ -61,14 +61,15 @@ def iter_claims(stream: IO[str], chunk_size: int = CHUNK_SIZE) -> Iterator[X12Cl
                                          f"{state.isa13} cannot be read: {error}",
                                          suggestion="Send each interchange with a complete ISA segment"))
             break
+        reading = state.in_set and not state.skip_set  # only the envelope's segments (in _dispatch) change it
         for seg in batch:
             handler = handlers.get(seg.id)
             # the common case straight to its handler: a sound claim segment inside an 837 being read
-            if handler is not None and state.in_set and not (state.skip_set or seg.problems or seg.wide
-                                                             or seg.id in _ENVELOPE):
+            if handler is not None and reading and not (seg.problems or seg.wide):
                 handler(state, seg)
             else:
                 _dispatch(state, seg)
+                reading = state.in_set and not state.skip_set
             if state.out:
                 yield from state.out
                 state.out = []
@@ -297,10 +298,10 @@ def hl(state: WalkState, seg: Segment) -> None:
     complete."""
     if state.build is not None:
         close_claim(state)
-    if childless := _childless(state):
-        _trailer(state, childless)  # no claim is its: a result of its own
-    code = seg.get(3)
-    if code == "23" or (code == "22" and seg.get(4) != "1"):  # a level claims go under (HL04 1: a patient HL does)
+    if state.leaf is not None:
+        _trailer(state, _childless(state))  # no claim is its: a result of its own
+    _, _, _, code, children = seg.fields(4)
+    if code == "23" or (code == "22" and children != "1"):  # a level claims go under (HL04 1: a patient HL does)
         state.leaf = seg
     if state.hl_last == 0:  # the first HL: the transaction set's header is complete
         state.set_findings.extend(head_findings(state, seg))
@@ -338,3 +339,5 @@ _OWN: dict[str, Handler] = {"ISA": isa, "IEA": iea, "TA1": ta1, "GS": gs, "GE": 
                             "BHT": bht, "HL": hl}
 HANDLERS: dict[str, Handler] = {**_OWN, **CLAIM_HANDLERS, **LINE_HANDLERS}
 assert len(HANDLERS) == len(_OWN) + len(CLAIM_HANDLERS) + len(LINE_HANDLERS), "a segment has two handlers"
+# the handlers of the segments inside a transaction set (not the envelope's): iter_claims's fast path
+_CLAIM_HANDLERS: dict[str, Handler] = {sid: handler for sid, handler in HANDLERS.items() if sid not in _ENVELOPE}
