@@ -459,16 +459,23 @@ def cmd_audit_purge(args: argparse.Namespace) -> int:
 def cmd_data_import(args: argparse.Namespace) -> int:
     # imported here: each command loads only what it needs (the service, database and batch modules cost ~0.8 s)
     from scrubber.refdata.importers import DataImportError, import_files
+    from scrubber.refdata.update import whole_table_rows
 
     try:
+        whole = whole_table_rows(args.kind)
         report = import_files(args.kind, args.files, args.data_dir, setting=args.setting,
-                              effective=args.effective, version=args.version, release=args.release)
+                              effective=args.effective, version=args.version, release=args.release,
+                              excerpt=args.excerpt, whole_rows=whole)
     except DataImportError as exc:
         print(exc, file=sys.stderr)
         print("nothing was loaded", file=sys.stderr)
         return 1
     print(f"{report.dataset}: {report.rows} rows from {', '.join(report.files)}"
           + (f" ({report.detail})" if report.detail else ""))
+    if report.excerpt:
+        why = "as you said (--excerpt)" if args.excerpt else f"a whole CMS table of this kind has at least {whole:,} rows"
+        print(f"{report.dataset}: recorded as an excerpt, {why}: a code or NPI it does not list is not checked "
+              "against it (its silence is not a pass)")
     return 0
 
 
@@ -641,6 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--release", metavar="RVUyyX",
                       help="pprrvu: the release, e.g. RVU25D (default: from the file name)")
     load.add_argument("--version", type=int, metavar="N", help="mce: the MCE version; icd10cm: the fiscal year")
+    load.add_argument("--excerpt", action="store_true",
+                      help="the files are part of the table (some codes or NPIs only): what they do not list is not "
+                           "checked against them. A file with fewer rows than a whole table has is an excerpt anyway")
     load.add_argument("--data-dir", default=settings().data_dir, help="default: $SCRUBBER_DATA_DIR or ./var")
     load.set_defaults(func=cmd_data_import)
     status = data.add_parser("status", help="list the loaded datasets: release, age, stale or not")

@@ -138,7 +138,7 @@ def ensure_baseline(data_dir: str | Path) -> Path:
             current = {d.name: d.source for d in datasets(conn)}
 
         def stale(name: str) -> bool:
-            return current.get(name, "") != source and current.get(name) != "import"
+            return current.get(name, "") != source and not current.get(name, "").startswith("import")  # an import stays
 
         todo = ([("icd10cm", fy) for fy in icd_years if stale(dataset_name("icd10cm", fy))]
                 + [(t.kind, t) for t in TABLE_FILES if stale(dataset_name(t.kind, t.scope))]

@@ -42,7 +42,8 @@ from typing import Any, Callable, Hashable, Iterable, Iterator, NamedTuple, Sequ
 
 from scrubber.refdata import fee_schedule as pfs
 from scrubber.refdata.errors import DataImportError, ImportFileError
-from scrubber.refdata.store import KINDS, MUE_SETTINGS, PTP_SETTINGS, Writer, database_path, dataset_name
+from scrubber.refdata.store import (EXCERPT_MARK, KINDS, MUE_SETTINGS, PTP_SETTINGS, Writer, database_path,
+                                    dataset_name)
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 BASELINE_DIR = DATA_DIR / "baseline"
@@ -127,6 +128,7 @@ class ImportReport:
     rows: int
     files: list[str]
     detail: str = ""
+    excerpt: bool = False  # recorded as part of the table: its silence is not a pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1083,7 +1085,7 @@ def read_pprrvu(path: str | Path, release: str | None = None, effective: dt.date
 
 
 def _import_pprrvu(paths: Sequence[str | Path], data_dir: str | Path, *, release: str | None = None,
-                  effective: str | dt.date | None = None, source: str = "import") -> ImportReport:
+                  effective: str | dt.date | None = None, source: str = "import", whole_rows: int = 0) -> ImportReport:
     """Read and validate every row of `paths`, then replace each release they hold (dataset
     pprrvu:<release>) in the reference database; the other releases stay. Raises DataImportError
     (ImportFileError: file, line, column, reason) before anything is written."""
@@ -1119,9 +1121,10 @@ def _import_pprrvu(paths: Sequence[str | Path], data_dir: str | Path, *, release
                 conn, pfs.KIND, name, source, release_files,
                 {"pprrvu": (r.table_row() for r in release_rows),
                  "pprrvu_release": [(name, int(starts[name][0].strftime("%Y%m%d")))]},
-                release_detail(name, starts[name][0]))
+                release_detail(name, starts[name][0]), whole_rows)
     return ImportReport(pfs.KIND, ", ".join(dataset_name(pfs.KIND, n) for n in ordered), sum(counts.values()),
-                        list(files), "; ".join(release_detail(n, starts[n][0]) for n in ordered))
+                        list(files), "; ".join(release_detail(n, starts[n][0]) for n in ordered),
+                        source.endswith(EXCERPT_MARK) or any(count < whole_rows for count in counts.values()))
 
 
 def release_detail(release: str, start: dt.date) -> str:
@@ -1216,7 +1219,8 @@ _KEYS: dict[str, Callable[[Any], Hashable]] = {  # each table's primary key, les
 
 def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *, setting: str | None = None,
                  effective: str | dt.date | None = None, version: int | None = None,
-                 source: str = "import", base: Sequence[str | Path] = (), release: str | None = None) -> ImportReport:
+                 source: str = "import", base: Sequence[str | Path] = (), release: str | None = None,
+                 excerpt: bool = False, whole_rows: int = 0) -> ImportReport:
     """Read and validate every row of `paths` (files or CMS zips), then replace the dataset in the
     reference database under `data_dir` in one transaction. Raises DataImportError (ImportFileError
     for a bad file: file, line, reason) before anything is written.
@@ -1229,7 +1233,9 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
     effective date, else from the file name; stored as the dataset's detail; pprrvu: the release's
     first day), `release` (pprrvu: RVU25D, else from the file name), `version` (mce: must
     match the file; icd10cm: the fiscal year), `base` (files read before `paths`, as part of the
-    same dataset: the shipped hcpcs baseline is the 2022 list updated by the October 2026 excerpt).
+    same dataset: the shipped hcpcs baseline is the 2022 list updated by the October 2026 excerpt),
+    `excerpt` (the files are part of the table: record the dataset as an excerpt, whose silence is
+    not a pass), `whole_rows` (fewer rows than this: recorded as an excerpt too).
     Rows are read twice (validated, then written) rather than held in memory: a full PTP table has
     millions."""
     files_in = [Path(p) for p in (*base, *paths)]
@@ -1245,10 +1251,13 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
         raise DataImportError("--release applies to pprrvu only")
     if version is not None and kind not in ("mce", "icd10cm"):
         raise DataImportError("--version applies to mce and icd10cm only")
+    if excerpt:
+        source += EXCERPT_MARK
     if kind == "icd10cm":
-        return _import_icd10cm(files_in, data_dir, version, source)
+        return _import_icd10cm(files_in, data_dir, version, source, whole_rows)
     if kind == "pprrvu":
-        return _import_pprrvu(files_in, data_dir, release=release, effective=effective, source=source)
+        return _import_pprrvu(files_in, data_dir, release=release, effective=effective, source=source,
+                              whole_rows=whole_rows)
 
     read = READERS[kind]
     rows: Callable[[], Iterator[Any]] = lambda: chain.from_iterable(read(p) for p in files_in)  # noqa: E731
@@ -1298,10 +1307,11 @@ def import_files(kind: str, paths: Sequence[str | Path], data_dir: str | Path, *
     # Pass 2: write, all or nothing.
     with Writer(database_path(data_dir)).connect() as conn:
         try:
-            count = Writer.replace(conn, kind, scope, source, ", ".join(files), tables(conn), detail)
+            count = Writer.replace(conn, kind, scope, source, ", ".join(files), tables(conn), detail, whole_rows)
         except sqlite3.IntegrityError:
             raise _duplicate(rows(), _KEYS[kind]) from None
-    return ImportReport(kind, dataset_name(kind, scope), count, list(files), detail)
+    return ImportReport(kind, dataset_name(kind, scope), count, list(files), detail,
+                        source.endswith(EXCERPT_MARK) or count < whole_rows)
 
 
 def _duplicate(rows: Iterator[Any], key: Callable[[Any], Hashable]) -> DataImportError:
@@ -1315,7 +1325,8 @@ def _duplicate(rows: Iterator[Any], key: Callable[[Any], Hashable]) -> DataImpor
     return DataImportError("two rows have the same key")
 
 
-def _import_icd10cm(paths: list[Path], data_dir: str | Path, fiscal_year: int | None, source: str) -> ImportReport:
+def _import_icd10cm(paths: list[Path], data_dir: str | Path, fiscal_year: int | None, source: str,
+                    whole_rows: int = 0) -> ImportReport:
     """The hook for scrubber/refdata/icd10cm.py: `read_for_import(paths, fiscal_year)` returns
     `(fy, code_rows, excludes_rows)` with rows in the columns of icd10cm and icd10cm_excludes1."""
     try:
@@ -1334,8 +1345,9 @@ def _import_icd10cm(paths: list[Path], data_dir: str | Path, fiscal_year: int | 
     with Writer(database_path(data_dir)).connect() as conn:
         count = Writer.replace(conn, "icd10cm", fy, source, ", ".join(files),
                                {"icd10cm": code_rows, "icd10cm_excludes1": excludes_rows},
-                               f"{len(excludes_rows)} Excludes1 notes")
-    return ImportReport("icd10cm", dataset_name("icd10cm", fy), count, files, f"{len(excludes_rows)} Excludes1 notes")
+                               f"{len(excludes_rows)} Excludes1 notes", whole_rows)
+    return ImportReport("icd10cm", dataset_name("icd10cm", fy), count, files, f"{len(excludes_rows)} Excludes1 notes",
+                        source.endswith(EXCERPT_MARK) or count < whole_rows)
 
 
 def baseline_files() -> list[tuple[str, Path, dict[str, Any]]]:

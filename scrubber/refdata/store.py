@@ -160,6 +160,9 @@ def dataset_name(kind: str, scope: str | int | None) -> str:
     return kind if scope is None else f"{kind}:{scope}"
 
 
+EXCERPT_MARK = ":excerpt"  # ends the source of an imported dataset that is part of a table ("import:excerpt")
+
+
 @dataclass(frozen=True)
 class Dataset:
     name: str
@@ -172,8 +175,11 @@ class Dataset:
 
     @property
     def excerpt(self) -> bool:
-        """Loaded from a shipped excerpt of a CMS table (a baseline file named *.excerpt.*), not the whole table."""
-        return self.source.startswith("baseline") and ".excerpt." in self.files
+        """Part of a CMS table, not the whole: a shipped baseline file named *.excerpt.*, or an import
+        recorded as one (`scrubber data import --excerpt`, or fewer rows than a whole table has)."""
+        if self.source.startswith("baseline"):
+            return ".excerpt." in self.files
+        return self.source.endswith(EXCERPT_MARK)
 
 
 def database_path(data_dir: str | Path) -> Path:
@@ -216,9 +222,10 @@ class Writer:
 
     @staticmethod
     def replace(conn: sqlite3.Connection, kind: str, scope: str | int | None, source: str, files: str,
-                rows_by_table: dict[str, Iterable[tuple]], detail: str = "") -> int:
+                rows_by_table: dict[str, Iterable[tuple]], detail: str = "", whole_rows: int = 0) -> int:
         """Delete the dataset's rows and insert the new ones, all or nothing. Returns the row
-        count of the dataset's main table."""
+        count of the dataset's main table. Fewer rows than `whole_rows` (what a whole table has at
+        least): the dataset is recorded as an excerpt (EXCERPT_MARK ends its source)."""
         name = dataset_name(kind, scope)
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -234,6 +241,8 @@ class Writer:
                 conn.executemany(f"INSERT INTO {table} VALUES ({','.join('?' * width)})", rows)
                 counts[table] = conn.total_changes - before
             main = _DATASET_TABLES[kind][0][0]
+            if counts.get(main, 0) < whole_rows and not source.endswith(EXCERPT_MARK):
+                source += EXCERPT_MARK
             conn.execute("INSERT OR REPLACE INTO dataset VALUES (?,?,?,?,?,?,?)",
                          (name, kind, source, files, counts.get(main, 0),
                           dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), detail))

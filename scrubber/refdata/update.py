@@ -130,6 +130,14 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     return catalogue
 
 
+def whole_table_rows(kind: str, catalogue: Catalogue | None = None) -> int:
+    """The fewest rows a whole CMS table of this kind has, as the catalogue's `min_rows` say (the
+    smallest over its datasets of that kind; 0 for a kind the catalogue does not list): a file
+    imported with fewer is part of a table, and `scrubber data import` records it as an excerpt."""
+    catalogue = catalogue or load_catalogue()
+    return min((entry.min_rows for entry in catalogue.datasets if entry.kind == kind), default=0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Releases
 

@@ -257,6 +257,9 @@ def test_an_imported_dataset_is_kept_when_the_baseline_is_loaded_again(tmp_path,
     with writer.connect() as conn:
         writer.replace(conn, "mue", "practitioner", "import", "MCR_MUE_PractitionerServices.csv",
                        {"mue": [("practitioner", "20610", 2, 1, "imported")]})
+        # fewer rows than a whole table: recorded as an excerpt, and kept all the same
+        writer.replace(conn, "pos", None, "import", "pos.csv", {"pos": [("11", "Office", 20000101, None)]},
+                       whole_rows=40)
         conn.execute("UPDATE dataset SET source = 'baseline:older-release' WHERE name = 'aoc'")
 
     ensure_baseline(tmp_path)
@@ -264,6 +267,7 @@ def test_an_imported_dataset_is_kept_when_the_baseline_is_loaded_again(tmp_path,
     with writer.connect() as conn:
         by_name = {d.name: d for d in datasets(conn)}
         assert (by_name["mue:practitioner"].source, by_name["mue:practitioner"].rows) == ("import", 1)
+        assert (by_name["pos"].source, by_name["pos"].rows, by_name["pos"].excerpt) == ("import:excerpt", 1, True)
         assert by_name["aoc"].source.startswith("baseline:") and by_name["aoc"].source != "baseline:older-release"
         assert by_name["aoc"].rows == 8556
 

@@ -129,6 +129,28 @@ def test_order_referring_rows_exact_and_lookup(tmp_path):
     assert ref.is_complete("order-referring") and "order-referring" not in ref.excerpts
 
 
+def test_order_referring_part_of_the_file_is_an_excerpt_whose_silence_decides_nothing(tmp_path, capsys):
+    """An import with fewer rows than a whole table has (the catalogue's min_rows), or said to be part of
+    the table (--excerpt), is recorded as an excerpt: an NPI missing from it is not "not eligible"."""
+    path = write(tmp_path / "or.csv", OR_FILE)
+    counted, said = tmp_path / "counted", tmp_path / "said"
+    assert main(["data", "import", "order-referring", str(path), "--data-dir", str(counted)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "order-referring: 2 rows from or.csv",
+        "order-referring: recorded as an excerpt, a whole CMS table of this kind has at least 1,000,000 rows: a "
+        "code or NPI it does not list is not checked against it (its silence is not a pass)"]
+    report = import_files("order-referring", [path], said, excerpt=True)
+    assert (report.rows, report.excerpt) == (2, True)
+    whole = import_files("order-referring", [path], tmp_path / "whole", whole_rows=2)  # as many rows as a whole one
+    assert whole.excerpt is False
+    for data, source in ((counted, "import:excerpt"), (said, "import:excerpt"), (tmp_path / "whole", "import")):
+        ref = ReferenceData(database_path(data))
+        by_name = {d.name: d for d in ref.datasets()}
+        assert by_name["order-referring"].source == source
+        assert ref.is_complete("order-referring") is (source == "import")
+        assert ("order-referring" in ref.excerpts) is (source != "import")
+
+
 def test_order_referring_from_a_zip(tmp_path):
     archive = tmp_path / "order-referring.zip"
     with zipfile.ZipFile(archive, "w") as z:
@@ -295,7 +317,10 @@ def test_hcpcs_facts_by_date_of_service(data_dir):
 def test_cli_imports_the_new_kinds_and_status_lists_them(tmp_path, capsys, data_dir):
     data = str(tmp_path / "var")
     assert main(["data", "import", "clia-waived", str(write(tmp_path / "clia.csv", CLIA)), "--data-dir", data]) == 0
-    assert capsys.readouterr().out == "clia-waived: 5 rows from clia.csv\n"
+    assert capsys.readouterr().out.splitlines() == [
+        "clia-waived: 5 rows from clia.csv",
+        "clia-waived: recorded as an excerpt, a whole CMS table of this kind has at least 500 rows: a code or NPI "
+        "it does not list is not checked against it (its silence is not a pass)"]
     assert main(["data", "status", "--data-dir", data_dir]) == 0
     header, _, *lines = capsys.readouterr().out.splitlines()
     column = header.index("coverage")

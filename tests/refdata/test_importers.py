@@ -486,22 +486,27 @@ def test_cli_import_and_status(tmp_path, capsys):
     assert main(["data", "status", "--data-dir", data]) == 0
     assert "no reference data loaded" in capsys.readouterr().out
     assert main(["data", "import", "ncci-ptp", str(PTP), "--data-dir", data]) == 0
-    assert capsys.readouterr().out == "ncci-ptp:practitioner: 154 rows from ncci_ptp_practitioner_2026q3.excerpt.txt\n"
+    assert capsys.readouterr().out.splitlines() == [
+        "ncci-ptp:practitioner: 154 rows from ncci_ptp_practitioner_2026q3.excerpt.txt",
+        "ncci-ptp:practitioner: recorded as an excerpt, a whole CMS table of this kind has at least 1,000,000 rows: "
+        "a code or NPI it does not list is not checked against it (its silence is not a pass)"]
     assert main(["data", "import", "mue", str(MUE), "--setting", "practitioner", "--effective", "2026-07-01",
                  "--data-dir", data]) == 0
-    assert capsys.readouterr().out == "mue:practitioner: 44 rows from mue_practitioner_2026-07-01.excerpt.csv (2026-07-01)\n"
+    assert capsys.readouterr().out.splitlines()[0] == \
+        "mue:practitioner: 44 rows from mue_practitioner_2026-07-01.excerpt.csv (2026-07-01)"
     assert main(["data", "status", "--data-dir", data]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["dataset", "source", "rows", "files", "loaded_at", "release", "age_days", "stale",
                               "coverage", "dates", "detail"]
-    assert out[2].split()[:4] == ["mue:practitioner", "import", "44", "mue_practitioner_2026-07-01.excerpt.csv"]
-    assert out[3].split()[:4] == ["ncci-ptp:practitioner", "import", "154", "ncci_ptp_practitioner_2026q3.excerpt.txt"]
+    assert out[2].split()[:4] == ["mue:practitioner", "import:excerpt", "44", "mue_practitioner_2026-07-01.excerpt.csv"]
+    assert out[3].split()[:4] == ["ncci-ptp:practitioner", "import:excerpt", "154",
+                                  "ncci_ptp_practitioner_2026q3.excerpt.txt"]
     # both are 2026Q3 releases, stale from the next quarter's first day (the tests run after it)
     assert [line.split()[5] for line in out[2:4]] == ["2026Q3", "2026Q3"]
     assert all("yes (since 2026-10-01)" in line for line in out[2:4])
-    # an imported file is taken as the whole table (only a shipped *.excerpt.* baseline file is an excerpt)
-    assert out[2].split()[-2:] == ["complete", "2026-07-01"]
-    assert out[3].split()[-1] == "complete"
+    # fewer rows than a whole table has (the catalogue's min_rows): recorded as an excerpt
+    assert out[2].split()[-2:] == ["excerpt", "2026-07-01"]
+    assert out[3].split()[-1] == "excerpt"
 
 
 ISSUE_11_BASELINE = ("aoc", "hcpcs", "icd10cm:2025", "icd10cm:2026", "icd10cm:2027", "icd10pcs:2026", "icd10pcs:2027",
