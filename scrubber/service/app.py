@@ -57,7 +57,8 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
             app.state.reference = open_reference(settings().data_dir)
         # read before the files: a reload meanwhile is caught up
         generation, published_revision = published_generation(app.state.store)
-        if app.state.current is None:
+        built_current = app.state.current is None
+        if built_current:
             deployment = load_deployment(settings().rules_dir, settings().payers_dir)
             app.state.current = Current(PayerRouter(deployment, app.state.reference, app.state.store), owned=True)
             warn_if_changed(published_revision, deployment.revision)
@@ -72,8 +73,12 @@ def create_app(scrubber: Scrubber | None = None, store: AuditStore | None = None
             if retention is not None:
                 retention.stop()
             app.state.current.close()
+            if built_current:  # closed: a later start-up of this app (tests run several) loads its own
+                app.state.current = None
             for thing in owned:
                 thing.close()
+            if app.state.store in owned:
+                app.state.store = None
 
     app = FastAPI(
         title="Claim scrubber", version="1.0.0", lifespan=lifespan,

@@ -3,8 +3,10 @@ grouped_chunks): each fact goes only to the rulesets that read its type, no rule
 CHUNK_SIZE rules, and the findings are those of the reference evaluator."""
 import datetime as dt
 
+import pytest
+
 from scrubber.contract.claim import Claim
-from scrubber.pipeline.engine.durable import Engine, can_fire, grouped_chunks, keys_by_type
+from scrubber.pipeline.engine.durable import Engine, EngineError, can_fire, grouped_chunks, keys_by_type
 from scrubber.pipeline.scrubber import Scrubber, fields_never_set
 from scrubber.ruleset.durable_json import ALWAYS, CHUNK_SIZE
 from scrubber.ruleset.examples import complete_claim
@@ -108,3 +110,11 @@ def test_a_professional_claim_gets_the_findings_of_every_rule_with_fewer_rules_r
     finally:
         engine.close()
         reference.close()
+
+
+def test_a_closed_engine_refuses_to_scrub_rather_than_run_no_rule():
+    """After close() the engine has no rulesets: running none would pass every claim, so it raises."""
+    engine = Engine(RULESET.program)
+    engine.close()
+    with pytest.raises(EngineError, match="the rules engine was closed"):
+        engine.run([{"id": "c", "t": "claim", "claim_type": "professional", "line_count": 1}, {"id": "g", "t": "gate"}])

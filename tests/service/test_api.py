@@ -104,6 +104,18 @@ def test_bad_npi_and_bad_pointer_are_findings_in_a_200_response(client):
     assert [f["source"] for f in body["findings"]] == ["rules/npi.yaml", "rules/pointers.yaml"]
 
 
+def test_an_app_started_again_scrubs_with_its_rules_not_with_the_closed_ones():
+    """Shutting the app down closes the rules it loaded; starting the same app again (test clients do,
+    one after another) loads them anew: the second start's scrubs still find what the rules find."""
+    app = create_app()
+    claim = contract_claim(billing_provider={"npi": "1234567890"})
+    for _ in range(2):
+        with TestClient(app) as again:
+            response = again.post(SCRUB, json=claim)
+            assert response.status_code == 200
+            assert [f["rule_id"] for f in response.json()["findings"]] == ["npi-check-digit"]
+
+
 def test_warning_only_claim_has_status_warn(client):
     claim = contract_claim(lines=[contract_line(diagnosis_pointers=[1, 1])])
 

@@ -188,6 +188,8 @@ class Engine:
         activations: list[Activation] = []
         indexes = self.rulesets_for(facts[0].get("claim_type") if facts else None)
         with self._lock:
+            if not self._handles:  # closed: running no rule would pass every claim
+                raise EngineError("the rules engine was closed; a closed rule set cannot scrub")
             sid = str(next(self._sessions))
             for index in indexes:
                 handle, keys = self._handles[index], self._keys[index]
