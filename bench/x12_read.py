@@ -5,7 +5,8 @@ reading several times slower, so the speed is measured in runs without it).
 
     python bench/x12_read.py [--claims 100000] [--runs 3] [--memory]
 
-Prints one JSON line: claims, seconds (best run), claims/s, findings by rule, peak MiB traced.
+Prints one JSON line: claims, seconds (best run), claims/s, whether the reader ran compiled (mypyc,
+setup.py; SCRUBBER_COMPILE=0 pip install -e . for plain Python), findings by rule, peak MiB traced.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.batch import x12_corpus
-from scrubber.intake.x12 import iter_claims
+from scrubber.intake.x12 import iter_claims, segments
 
 
 def read(path: Path) -> tuple[int, Counter[str], float]:
@@ -49,7 +50,8 @@ def main() -> None:
         n, rules, seconds = read(path)
         best = min(best, seconds)
     report = {"claims": args.claims, "results": n, "seconds": round(best, 2),
-              "claims_per_s": round(args.claims / best), "findings": dict(rules)}
+              "claims_per_s": round(args.claims / best),
+              "compiled": not segments.__file__.endswith(".py"), "findings": dict(rules)}
     if args.memory:
         tracemalloc.start()
         read(path)

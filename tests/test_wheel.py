@@ -2,6 +2,7 @@
 documents, reference data and migrations travel inside it, and the commands work with no checkout around."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +39,17 @@ def test_the_wheel_carries_rules_payers_documents_reference_data_migrations_and_
     assert {f"scrubber/service/ui/static/{n}" for n in workbench} <= names  # the /ui pages, no build step
 
 
+def test_the_wheel_carries_the_x12_reader_compiled(wheel):
+    """setup.py compiles every module of scrubber/intake/x12 with mypyc (their sources travel too)."""
+    if os.environ.get("SCRUBBER_COMPILE") == "0":
+        pytest.skip("SCRUBBER_COMPILE=0: the wheel is built as plain Python")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = sorted(p.stem for p in (ROOT / "scrubber" / "intake" / "x12").glob("*.py"))
+    compiled = {n.split("/")[-1].split(".")[0] for n in names if n.startswith("scrubber/intake/x12/") and n.endswith(".so")}
+    assert len(modules) >= 9 and compiled == set(modules)
+    assert any(n.startswith("scrubber_x12__mypyc.") and n.endswith(".so") for n in names)  # mypyc's runtime
+
+
 def test_the_installed_wheel_lints_and_tests_the_shipped_rules_away_from_any_checkout(wheel, tmp_path, data_dir):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
@@ -59,3 +71,12 @@ def test_the_installed_wheel_lints_and_tests_the_shipped_rules_away_from_any_che
     assert lint.returncode == 0 and "no problems" in lint.stdout, lint.stdout + lint.stderr
     test = scrubber("rules", "test")
     assert test.returncode == 0 and test.stdout.strip().splitlines()[-1].endswith(" 0 failed"), test.stdout[-2000:]
+
+    # an 837 read by the installed (compiled) X12 reader: one result per CLM
+    reader = subprocess.run([sys.executable, "-c", "import scrubber.intake.x12.segments as s; print(s.__file__)"],
+                            cwd=away, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert reader.startswith(str(target)) and reader.endswith(".so" if os.environ.get("SCRUBBER_COMPILE") != "0" else ".py")
+    sample = ROOT / "tests" / "fixtures" / "x12" / "837_005010X222A2__demo.example1.837"
+    check = scrubber("check", str(sample), "--out", str(tmp_path / "results.ndjson"))
+    results = [json.loads(line) for line in (tmp_path / "results.ndjson").read_text().splitlines()]
+    assert [r["claim_id"] for r in results] == ["26463774"] and check.returncode in (0, 1), check.stderr

@@ -1,4 +1,4 @@
-"""The X12 tokenizer's segments (scrubber.intake.x12.segments): every slot set by its hot loop, and
+"""The X12 tokenizer's segments (scrubber.intake.x12.segments): what its hot loop gives, and
 Segment.fields, the one-bound-check read of several elements the handlers use."""
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ ISA = ("ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *26
        "000000101*0*P*:~\n")
 
 
-def test_tokenized_segment_has_every_slot_of_one_built_by_init():
-    """The tokenizer fills a Segment's slots itself (no __init__ call): each one is set, to what
-    Segment(...) would set, including the last segment's missing terminator and a long element."""
+SEGMENT_ATTRIBUTES = ("elements", "id", "position", "number", "offset", "separators", "problems", "wide")
+
+
+def test_tokenized_segment_has_every_attribute_of_one_built_directly():
+    """A tokenized segment has each attribute Segment(...) sets, with the position, number, offset and width
+    the tokenizer works out, including the last segment's missing terminator and a long element."""
     text = ISA + "GS*HC*S*R*20261127*1200*1*X*005010X222A1~\nST*837*0001~\n NM1*85*2*" + "N" * 45 + "~\nSE*3*0001"
     segments = list(read_segments(io.StringIO(text)))
     nm1, se = segments[3], segments[4]
     expected = Segment(["NM1", "85", "2", "N" * 45], 2, 4, text.index("NM1"), SEPARATORS, (), True)
-    assert {slot: getattr(nm1, slot) for slot in Segment.__slots__} == {
-        slot: getattr(expected, slot) for slot in Segment.__slots__}
+    assert {name: getattr(nm1, name) for name in SEGMENT_ATTRIBUTES} == {
+        name: getattr(expected, name) for name in SEGMENT_ATTRIBUTES}
     assert (se.id, se.position, se.number, se.wide) == ("SE", 3, 5, False)
     assert se.problems == ("the last segment is not closed by the segment terminator '~'",)
 
