@@ -69,8 +69,9 @@ the rules report a SNOMED diagnosis as an invalid ICD-10-CM code rather than los
   left out (the contract has no field for them; the X12 reader leaves them out too). The code
   is the ICD-10-CM coding (http://hl7.org/fhir/sid/icd-10-cm) of
   ``diagnosisCodeableConcept``, or of the Condition ``diagnosisReference`` points at; without
-  one, an ICD-9-CM coding (http://hl7.org/fhir/sid/icd-9-cm) gives the code with ``code_system``
-  ``icd9cm`` (scrubber.pipeline.code_sets: not checked against ICD-10-CM).
+  one, an ICD-9-CM coding (http://hl7.org/fhir/sid/icd-9-cm); ``code_system`` says which (``icd10cm`` or
+  ``icd9cm``; scrubber.pipeline.code_sets: an ICD-9-CM code is not checked against ICD-10-CM, and a code
+  of the other revision than the claim's date is reported). A code in another system has no ``code_system``.
 * ``item[]`` -> ``lines``, in order: ``sequence`` -> ``line_number``; ``productOrService``
   (CPT http://www.ama-assn.org/go/cpt or HCPCS
   https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets; never an NDC) ->
@@ -857,12 +858,13 @@ class _Mapper:
 
 
 def _dx_code(concept: CodeableConcept | None) -> tuple[str | None, str | None]:
-    """A diagnosis's code and contract code_system: the ICD-10-CM coding's code (no code_system), else the
+    """A diagnosis's code and contract code_system: the ICD-10-CM coding's code ("icd10cm"), else the
     ICD-9-CM coding's ("icd9cm"), else the first coding with a code, whatever its system (no code_system)."""
-    code = _code(concept, ICD10CM, fallback=False)
-    if code is None and (code := _code(concept, ICD9CM, fallback=False)) is not None:
+    if (code := _code(concept, ICD10CM, fallback=False)) is not None:
+        return code, "icd10cm"
+    if (code := _code(concept, ICD9CM, fallback=False)) is not None:
         return code, "icd9cm"
-    return (code if code is not None else _code(concept, ())), None
+    return _code(concept, ()), None
 
 
 def _code(concept: CodeableConcept | None, systems: Sequence[str], *, fallback: bool = True,

@@ -47,7 +47,10 @@ PROFESSIONAL = {
     "referring_provider": {"npi": "1456789019", "taxonomy": None, "tax_id": None},
     "place_of_service": "11", "prior_authorization": "PA-2026-118834",
     "type_of_bill": None, "admission_date": None, "discharge_date": None,
-    "diagnoses": [{"code": "E11.9"}, {"code": "I10"}, {"code": "E785"}, {"code": "D51.9"}],
+    "diagnoses": [{"code": "E11.9", "code_system": "icd10cm"},
+                  {"code": "I10", "code_system": "icd10cm"},
+                  {"code": "E785", "code_system": "icd10cm"},
+                  {"code": "D51.9", "code_system": "icd10cm"}],
     "lines": [
         line(line_number=1, procedure_code="99214", modifiers=["25"], units=1, charge="150.00",
              service_date="2026-11-02", diagnosis_pointers=[1, 2]),
@@ -68,7 +71,9 @@ INSTITUTIONAL = {
     "rendering_provider": None, "referring_provider": None,
     "place_of_service": None, "prior_authorization": None,
     "type_of_bill": "0111", "admission_date": "2026-11-03", "discharge_date": "2026-11-06",
-    "diagnoses": [{"code": "J18.9"}, {"code": "E11.9"}, {"code": "I10"}],
+    "diagnoses": [{"code": "J18.9", "code_system": "icd10cm"},
+                  {"code": "E11.9", "code_system": "icd10cm"},
+                  {"code": "I10", "code_system": "icd10cm"}],
     "lines": [
         line(line_number=1, units=3, charge="3600.00", service_date="2026-11-03", service_date_end="2026-11-05",
              revenue_code="0120"),
@@ -96,7 +101,7 @@ CLAIM_A = {
     "referring_provider": None,
     "place_of_service": "11", "prior_authorization": None,
     "type_of_bill": None, "admission_date": None, "discharge_date": None,
-    "diagnoses": [{"code": "J06.9"}, {"code": "R05.9"}],
+    "diagnoses": [{"code": "J06.9", "code_system": "icd10cm"}, {"code": "R05.9", "code_system": "icd10cm"}],
     "lines": [
         line(line_number=1, procedure_code="99213", units=1, charge="110.00", service_date="2026-11-16",
              diagnosis_pointers=[1, 2]),
@@ -118,7 +123,7 @@ CLAIM_B = {
     "rendering_provider": None, "referring_provider": None,
     "place_of_service": "11", "prior_authorization": None,
     "type_of_bill": None, "admission_date": None, "discharge_date": None,
-    "diagnoses": [{"code": "Z00.00"}, {"code": "I10"}],
+    "diagnoses": [{"code": "Z00.00", "code_system": "icd10cm"}, {"code": "I10", "code_system": "icd10cm"}],
     "lines": [
         line(line_number=1, procedure_code="99396", units=1, charge="210.00", service_date="2026-11-17",
              diagnosis_pointers=[1]),

@@ -326,11 +326,25 @@ def test_icd9_on_an_institutional_claim_after_2015():
     assert [d.get("code_system") for d in result.claim["diagnoses"]] == ["icd9cm"] * 3
 
 
-def test_icd10_qualifiers_before_october_2015_are_dx_invalid():
+def test_icd10_diagnoses_before_october_2015_are_marked_icd10cm_for_the_rules():
+    """ABK/ABF codes are the claim's diagnoses, marked icd10cm: the rule dx-code-set-mismatch reports them
+    (tests/pipeline/test_code_sets_by_date.py), so the reader does not."""
     text = raw("837_005010X222A2__demo.example1.837").replace("HI*BK:0340*BF:V7389", "HI*ABK:A379*ABF:Z0000")
     (result,) = parse(text)
-    assert [f["rule_id"] for f in past_notice(result)] == ["x12-icd10-before-icd10"] * 2
-    assert result.claim["diagnoses"] == [{"code": "A379"}, {"code": "Z0000"}]
+    assert past_notice(result) == []
+    assert result.claim["diagnoses"] == [{"code": "A379", "code_system": "icd10cm"},
+                                         {"code": "Z0000", "code_system": "icd10cm"}]
+
+
+def test_icd10_admitting_and_reason_codes_before_october_2015_are_the_readers_finding():
+    """An ICD-10 code the contract has no field for (here the 837I admitting diagnosis, ABJ) on services before
+    2015-10-01 is reported by the reader, naming its place."""
+    text = raw("837_005010X223A3__institutional-claim.837i")
+    assert "HI*BK:3669~" in text and "SE*42*987654~" in text
+    (result,) = parse(text.replace("HI*BK:3669~", "HI*BK:3669~HI*ABJ:R079~").replace("SE*42*", "SE*43*"))
+    found = [f for f in result.findings if f["rule_id"] == "x12-icd10-before-icd10"]
+    assert [(f["category"], f["field"], f["rarc"]) for f in found] == [("dx_invalid", "diagnoses", "M76")]
+    assert "qualifier ABJ marks an ICD-10 diagnosis code" in found[0]["message"]
 
 
 # --------------------------------------------------------------------------- constructed input
@@ -573,7 +587,7 @@ def test_institutional_dates_and_procedure_codes():
     c = result.claim
     assert (c["claim_type"], c["type_of_bill"], c["admission_date"], c["discharge_date"]) == (
         "institutional", "111", "2026-11-01", "2026-11-04")
-    assert c["diagnoses"] == [{"code": "I214"}, {"code": "E119"}, {"code": "W010XXA"}]
+    assert c["diagnoses"] == [{"code": code, "code_system": "icd10cm"} for code in ("I214", "E119", "W010XXA")]
 
 
 def test_unterminated_transaction_still_yields_its_claim():

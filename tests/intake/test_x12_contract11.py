@@ -90,7 +90,8 @@ def test_837i_ub04_fields_procedures_and_providers_are_read_exactly():
                                "first_name": "JOHN"},
         "operating_provider": {"npi": "1679576722", "last_name": "CUTTER", "first_name": "ANN"},
     }
-    assert claim["diagnoses"] == [{"code": "S72001A"}, {"code": "I10"}]  # procedures are not diagnoses
+    # procedures are not diagnoses
+    assert claim["diagnoses"] == [{"code": "S72001A", "code_system": "icd10cm"}, {"code": "I10", "code_system": "icd10cm"}]
     parsed = Claim.model_validate(claim)
     assert parsed.occurrence_spans[0].from_.isoformat() == "2026-10-01"
     assert str(parsed.value_codes[1].amount) == "125.50"

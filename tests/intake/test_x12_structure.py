@@ -286,7 +286,7 @@ def test_a_second_diagnosis_hi_on_an_837p():
     assert result.findings[0]["message"] == (
         "HI at segment 19, HI01 'ABF:J449': the claim already has 1 HI diagnosis segment, the most 005010X222A1 "
         "allows in loop 2300")
-    assert result.claim["diagnoses"][-1] == {"code": "J449"}  # still read
+    assert result.claim["diagnoses"][-1] == {"code": "J449", "code_system": "icd10cm"}  # still read
 
 
 def test_a_third_other_diagnosis_hi_on_an_837i():

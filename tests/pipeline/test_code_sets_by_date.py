@@ -97,6 +97,21 @@ def test_the_same_837_dated_2016_has_each_icd9_code_reported_once_as_a_mismatch(
     assert record["status"] == "fail"
 
 
+def test_the_837_of_2006_sent_with_icd10_qualifiers_has_each_code_reported_once_as_a_mismatch(client):
+    """ABK/ABF mark ICD-10-CM codes (code_system icd10cm): on services of 2006 each is the wrong revision,
+    reported once by the rule, not taken as an ICD-9-CM code left unchecked."""
+    (record,) = x12(client, example1().replace("HI*BK:0340*BF:V7389", "HI*ABK:A379*ABF:Z0000"))
+    assert coded(record, "dx_invalid") == [("dx-code-set-mismatch", "error", [1, 2], "diagnoses[1].code"),
+                                           ("dx-code-set-mismatch", "error", [3, 4], "diagnoses[2].code")]
+    assert [f["message"] for f in record["findings"] if f["category"] == "dx_invalid"] == [
+        f"Diagnosis {n} {code} is sent as an ICD-10-CM code, but the claim's first date of service is 2006-10-03: "
+        "before 2015-10-01 diagnoses are coded in ICD-9-CM" for n, code in ((1, "A37.9"), (2, "Z00.00"))]
+    assert not [f for f in record["findings"] if f["rule_id"] == "x12-icd10-before-icd10"]
+    stored = client.get(f"/v1/scrubs/{record['scrub_id']}").json()
+    assert stored["claim"]["diagnoses"] == [{"code": "A37.9", "code_system": "icd10cm"},
+                                            {"code": "Z00.00", "code_system": "icd10cm"}]
+
+
 # ----------------------------------------------------------------------------- FHIR
 
 def test_a_fhir_claim_of_2014_coded_in_icd9cm_gets_the_warning_and_keeps_e8888(client):

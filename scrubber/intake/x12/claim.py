@@ -592,7 +592,9 @@ def close_claim(state: WalkState, *extra: dict[str, Any]) -> None:
                                 f"{at(b.clm)}: the claim has {len(codes)} diagnoses; the first 40 are kept",
                                 field="diagnoses", rarc="M76", suggestion="Send at most 12 (837P) / 25 (837I)"))
         codes = codes[:40]
-    claim["diagnoses"] = [{"code": code, "code_system": "icd9cm"} if code in b.icd9_codes else {"code": code}
+    # the qualifier names the revision (ABK/ABF/ABN...: ICD-10-CM; BK/BF/BN...: ICD-9-CM), so an ICD-10-CM code on
+    # a claim dated before 2015-10-01 is judged a code in the wrong revision, not taken as an ICD-9-CM one
+    claim["diagnoses"] = [{"code": code, "code_system": "icd9cm" if code in b.icd9_codes else "icd10cm"}
                           for code in codes]
 
     if institutional:
@@ -644,9 +646,11 @@ def _contract_11(b: Build, claim: dict[str, Any], findings: list[dict[str, Any]]
 
 
 def _code_set(b: Build) -> list[dict[str, Any]]:
-    """ICD-9 qualifiers on services from 2015-10-01, ICD-10 qualifiers on services before it. An ICD-9
-    diagnosis that becomes one of the claim's diagnoses (code_system icd9cm) is left to the rule
-    dx-code-set-mismatch (rules/coding_diagnoses.yaml), which reports it for every input format."""
+    """ICD-9 qualifiers on services from 2015-10-01, ICD-10 qualifiers on services before it. A diagnosis
+    that becomes one of the claim's diagnoses (code_system icd9cm or icd10cm, as its qualifier says) is
+    left to the rule dx-code-set-mismatch (rules/coding_diagnoses.yaml), which reports it for every input
+    format; the codes the contract has no field for (admitting, reason for visit) and the procedures are
+    reported here."""
     if not b.coded:
         return []
     served = [line["service_date"] for line in b.lines if line["service_date"]]  # ISO dates sort as dates do
@@ -673,7 +677,7 @@ def _code_set(b: Build) -> list[dict[str, Any]]:
                 f"services on {latest.isoformat()}; from 2015-10-01 only ICD-10 codes are accepted",
                 field="diagnoses" if what == "diagnosis" else None, rarc=rarc,
                 suggestion=f"Code the {what} in ICD-10 and send it with qualifier {_ICD10_QUALIFIER[qualifier]}"))
-        elif version == 10 and latest < ICD10_START:
+        elif version == 10 and latest < ICD10_START and not in_diagnoses:
             out.append(finding(
                 "icd10-before-icd10", category,
                 f"{at(seg, element)}: qualifier {qualifier} marks an ICD-10 {what} code, but every service "
