@@ -7,7 +7,7 @@
   it reads about twice as many claims a second (bench/x12_read.py). A C compiler and the Python headers
   are needed to install, as they already are for durable-rules. SCRUBBER_COMPILE=0 installs it as plain
   Python instead (slower, same results). An editable install (`pip install -e .`) puts the compiled
-  modules beside their sources: after editing one, install again (scrubber/compiled.py refuses to
+  modules beside their sources: after editing one, install again (scrubber/intake/__init__.py refuses to
   import a compiled module older than its source).
 """
 import os
@@ -19,8 +19,9 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
 SHIPPED = ("rules", "payers", "openapi")
+X12 = HERE / "scrubber" / "intake" / "x12"
 # the modules compiled with mypyc (every one type-checks under the project's mypy settings)
-COMPILED = sorted(str(p.relative_to(HERE)) for p in (HERE / "scrubber" / "intake" / "x12").glob("*.py"))
+COMPILED = sorted(str(p.relative_to(HERE)) for p in X12.glob("*.py"))
 
 
 class BuildWithShippedFiles(build_py):
@@ -35,7 +36,7 @@ class BuildWithShippedFiles(build_py):
 def compiled_modules():
     if os.environ.get("SCRUBBER_COMPILE", "1") == "0":
         # an earlier editable install's compiled modules would still be imported before the sources
-        for stale in [*(HERE / "scrubber" / "intake" / "x12").glob("*.so"), *HERE.glob("scrubber_x12__mypyc*.so")]:
+        for stale in [*X12.glob("*.so"), *HERE.glob("scrubber_x12__mypyc*.so")]:
             stale.unlink()
         return []
     from mypyc.build import mypycify
