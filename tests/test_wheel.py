@@ -39,15 +39,20 @@ def test_the_wheel_carries_rules_payers_documents_reference_data_migrations_and_
     assert {f"scrubber/service/ui/static/{n}" for n in workbench} <= names  # the /ui pages, no build step
 
 
-def test_the_wheel_carries_the_x12_reader_compiled(wheel):
-    """setup.py compiles every module of scrubber/intake/x12 with mypyc (their sources travel too)."""
+def test_the_wheel_carries_the_x12_reader_and_the_pipeline_compiled(wheel):
+    """setup.py compiles every module of scrubber/intake/x12 and the pipeline's hot modules with mypyc (their
+    sources travel too)."""
     if os.environ.get("SCRUBBER_COMPILE") == "0":
         pytest.skip("SCRUBBER_COMPILE=0: the wheel is built as plain Python")
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = sorted(p.stem for p in (ROOT / "scrubber" / "intake" / "x12").glob("*.py"))
     compiled = {n.split("/")[-1].split(".")[0] for n in names if n.startswith("scrubber/intake/x12/") and n.endswith(".so")}
     assert len(modules) >= 9 and compiled == set(modules)
-    assert any(n.startswith("scrubber_x12__mypyc.") and n.endswith(".so") for n in names)  # mypyc's runtime
+    for module in ("scrubber/pipeline/enrich/facts", "scrubber/pipeline/engine/fact_filter", "scrubber/ruleset/semantics",
+                   "scrubber/pipeline/findings"):
+        assert any(n.startswith(module + ".") and n.endswith(".so") for n in names), module
+        assert module + ".py" in names
+    assert any(n.startswith("scrubber_compiled__mypyc.") and n.endswith(".so") for n in names)  # mypyc's runtime
 
 
 def test_the_installed_wheel_lints_and_tests_the_shipped_rules_away_from_any_checkout(wheel, tmp_path, data_dir):

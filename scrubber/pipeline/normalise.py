@@ -9,6 +9,7 @@ Nothing is dropped: a value that cannot be made canonical is kept as sent, for t
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from functools import lru_cache
 from typing import Any
@@ -93,7 +94,7 @@ def normalise(claim: Claim, *, today: dt.date | None = None) -> Claim:
     lines = [_line(line) for line in claim.lines]
     if any(line.line_number is None for line in lines):  # the lowest numbers the sender did not use
         taken = {line.line_number for line in lines}
-        free = (n for n in range(1, 10**6) if n not in taken)
+        free = itertools.filterfalse(taken.__contains__, itertools.count(1))  # lazy (compiled too)
         lines = [line.model_copy(update={"line_number": next(free)}) if line.line_number is None else line
                  for line in lines]
     if any(new is not old for new, old in zip(lines, claim.lines)):

@@ -39,9 +39,11 @@ def new_scrub_id() -> str:
     """A ULID: 48 bits of milliseconds then 80 random bits; within one millisecond of one process
     the next id is the previous one plus 1, so ids sort in the order they were made."""
     with _id_lock:
-        value = (int(time.time() * 1000) << 80) | int.from_bytes(secrets.token_bytes(10), "big")
-        if value >> 80 <= _last_id[0] >> 80:
-            value = _last_id[0] + 1
+        millis = int(time.time() * 1000)
+        if millis <= _last_id[0] >> 80:
+            value = _last_id[0] + 1  # no random bits needed (reading them is a system call)
+        else:
+            value = (millis << 80) | int.from_bytes(secrets.token_bytes(10), "big")
         _last_id[0] = value
     return "".join([_CROCKFORD_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 

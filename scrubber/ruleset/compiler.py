@@ -10,7 +10,7 @@ cannot do safely is decided here:
   enrichment computes before the engine runs (the engine hangs on long `in` lists and has no
   negated regex);
 - every pattern stays within the engine's expression and regex limits (MAX_EXPRESSION_COST,
-  MAX_PATTERN_LENGTH), and durable_json splits rules into engine rulesets of CHUNK_SIZE;
+  MAX_PATTERN_LENGTH), and durable_json makes each rule an engine ruleset of its own;
 - quantifiers over lines and diagnoses become joins (any, count) or gated negations (no, all).
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""A compiled Program as durable-rules JSON: the engine's rulesets, chunks of at most CHUNK_SIZE
-rules, far inside the engine's capacity limits (256 rules per first pattern, 65 activations per
-fact), each with the ALWAYS rule that fires once in every session.
+"""A compiled Program as durable-rules JSON: the engine's rulesets, one per rule, far inside the engine's
+capacity limits (256 rules per first pattern, 65 activations per fact), each with the ALWAYS rule that
+fires once in every session.
 """
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 from scrubber.ruleset.program import AllOf, AnyOf, Pattern, Program, Ref, tests_in
 
-CHUNK_SIZE = 60
 _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 
 
@@ -54,12 +53,9 @@ ALWAYS = "always"
 
 
 def to_durable(program: Program) -> list[dict]:
-    """The engine rulesets for a Program: chunks of at most CHUNK_SIZE rules, each with a rule
-    that fires once in every session (so no session is deleted without a fired rule)."""
-    chunks = []
-    for start in range(0, max(len(program.rules), 1), CHUNK_SIZE):
-        chunk: dict[str, Any] = {ALWAYS: {"all": [{"g": {"t": "gate"}}]}}
-        for rule in program.rules[start:start + CHUNK_SIZE]:
-            chunk[rule.name] = {"all": [_durable_pattern(p) for p in rule.patterns]}
-        chunks.append(chunk)
-    return chunks
+    """The engine rulesets for a Program, one per rule (in the Program's order), each with a rule that
+    fires once in every session (so no session is deleted without a fired rule). A session's cost
+    grows with the patterns of its ruleset (the engine sets up a join memory for each), so a claim
+    pays only for the rules it runs (scrubber.pipeline.engine.durable)."""
+    return [{ALWAYS: {"all": [{"g": {"t": "gate"}}]}, rule.name: {"all": [_durable_pattern(p) for p in rule.patterns]}}
+            for rule in program.rules]

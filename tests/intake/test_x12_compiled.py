@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import scrubber
-from scrubber.intake import stale_compiled_modules
+from scrubber import stale_compiled_modules
 from scrubber.intake.x12 import segments
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -56,17 +56,16 @@ def test_the_compiled_reader_reads_every_sample_as_its_python_source_does(tmp_pa
 def test_a_source_edited_after_it_was_compiled_refuses_to_import(tmp_path):
     """In a checkout (an editable install), a compiled module older than its source would run the old code."""
     (tmp_path / "pyproject.toml").write_text("")
-    folder = tmp_path / "scrubber" / "intake" / "x12"
-    folder.mkdir(parents=True)
-    compiled, source = folder / "walker.cpython-311-x86_64-linux-gnu.so", folder / "walker.py"
-    compiled.write_bytes(b"")
-    source.write_text("")
-    os.utime(compiled, (1_000_000, 1_000_000))
-    os.utime(source, (2_000_000, 2_000_000))
-    assert stale_compiled_modules(folder) == ["scrubber/intake/x12/walker.py"]
+    package = tmp_path / "scrubber"
+    for folder, name in (("intake/x12", "walker"), ("pipeline/enrich", "facts")):
+        (package / folder).mkdir(parents=True)
+        (package / folder / f"{name}.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+        (package / folder / f"{name}.py").write_text("")
+        os.utime(package / folder / f"{name}.cpython-311-x86_64-linux-gnu.so", (1_000_000, 1_000_000))
+        os.utime(package / folder / f"{name}.py", (2_000_000, 2_000_000))
+    assert stale_compiled_modules(package) == ["scrubber/intake/x12/walker.py", "scrubber/pipeline/enrich/facts.py"]
 
-    os.utime(compiled, (3_000_000, 3_000_000))  # compiled again
-    assert stale_compiled_modules(folder) == []
-    os.utime(compiled, (1_000_000, 1_000_000))
+    os.utime(package / "intake/x12/walker.cpython-311-x86_64-linux-gnu.so", (3_000_000, 3_000_000))  # compiled again
+    assert stale_compiled_modules(package) == ["scrubber/pipeline/enrich/facts.py"]
     (tmp_path / "pyproject.toml").unlink()  # an installed wheel: no checkout around it
-    assert stale_compiled_modules(folder) == []
+    assert stale_compiled_modules(package) == []

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from scrubber.contract.claim import Claim
-from scrubber.ruleset.durable_json import CHUNK_SIZE, to_durable
+from scrubber.ruleset.durable_json import to_durable
 from scrubber.ruleset.examples import complete_claim
 from scrubber.pipeline.scrubber import Scrubber
 from scrubber.ruleset.loader import RuleSetError, load_ruleset, load_texts
@@ -22,15 +22,15 @@ def _ids(scrubber: Scrubber, claim: Claim) -> list[str]:
     return sorted(f.rule_id for f in scrubber.scrub(claim, today=TODAY).findings)
 
 
-def test_a_large_rule_set_is_split_into_engine_rulesets_of_at_most_60_rules():
+def test_a_large_rule_set_is_an_engine_ruleset_per_rule():
     text = rule_file("".join(generated_rule(i, f"{{line: {{units: {{gt: {i}}}}}}}") for i in range(150)))
     ruleset = load_texts([("many.yaml", text)])
-    chunks = to_durable(ruleset.program)
-    assert [len(c) - 1 for c in chunks] == [CHUNK_SIZE, CHUNK_SIZE, 30]  # each chunk also has "always"
+    rulesets = to_durable(ruleset.program)
+    assert len(rulesets) == 150 and all(len(r) == 2 for r in rulesets)  # each also has "always"
     engine = Scrubber(ruleset)
     try:
         claim = _claim(lines=[{"units": 100}])
-        # units 100 is above 0..99: the first 100 rules fire, across all three engine rulesets
+        # units 100 is above 0..99: the first 100 rules fire, each in its own ruleset
         assert _ids(engine, claim) == [f"rule-{i:04d}" for i in range(100)]
     finally:
         engine.close()

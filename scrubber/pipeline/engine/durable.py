@@ -1,17 +1,27 @@
 """Step 4 of the pipeline: the durable-rules C engine, driven directly.
 
 The stock `durable.lang` Host is not used: its timer threads crash under a threaded server and
-it delivers findings late (shared/durable-rules.md). Here each claim gets its own session: its
-facts (unique ids, the gate fact last) are asserted in one batch, every fired activation is read
-back synchronously, and the session is deleted in `finally`. A rule on the gate alone fires in
-every session, so the engine never deletes a session in which nothing fired. The C code holds the
-GIL and has no locks of its own, so one lock serialises the calls: threads add no throughput
-(scale with processes), and at most one session is ever alive per ruleset.
+it delivers findings late (shared/durable-rules.md). Each rule is a ruleset of its own, and a claim
+runs only the rulesets whose rule can fire on it: each of the rule's patterns (negations aside) is
+passed by one of the claim's facts (scrubber.pipeline.engine.fact_filter). Each such ruleset gets a
+session of the claim's own: the facts that pass one of its patterns, and the gate fact last, are
+asserted in one batch, every fired activation is read back synchronously, and the session is deleted
+in `finally`. A rule on the gate alone fires in every session, so the engine never deletes a session
+in which nothing fired.
+
+Why one ruleset per rule: the engine sets up a join memory of some 10 KB for every pattern of a ruleset
+in every session it opens, whatever is asserted, so a session of a ruleset of 60 rules costs about
+25 µs before any fact is matched; a claim that opens the sessions of its few candidate rules only
+(about 3 with the shipped rules) costs a fraction of that, and sends each fact only where it can match.
+
+The C code holds the GIL and has no locks of its own, so one lock serialises the calls: threads add no
+throughput (scale with processes), and at most one session is ever alive per ruleset.
 """
 from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import orjson
@@ -19,13 +29,15 @@ import threading
 
 import durable_rules_engine as _engine
 
-from scrubber.ruleset.durable_json import ALWAYS, CHUNK_SIZE, to_durable
-from scrubber.ruleset.program import CompiledRule, Program, Test
+from scrubber.ruleset.durable_json import ALWAYS, to_durable
+from scrubber.ruleset.program import CompiledRule, Pattern, Program, Test
 from scrubber.errors import ScrubberError
 from scrubber.pipeline.engine import Activation
+from scrubber.pipeline.engine.fact_filter import FactFilter
 
 
 _ruleset_names = itertools.count(1)
+GATE = "gate"  # the type of the fact asserted last, which rules with a negation wait for
 
 
 def _keys_read(node: object, keys: set[str]) -> None:
@@ -52,47 +64,14 @@ def _patterns(rule: dict) -> list[tuple[str, dict]]:
     return found
 
 
-def keys_by_type(chunk: dict) -> dict[str, frozenset[str]]:
-    """Per fact type a ruleset (chunk) matches, the keys its rules read, with the identity keys (id, t):
-    all the engine needs of a fact (with the session id). A type no rule of the chunk matches is absent."""
+def keys_by_type(ruleset: dict) -> dict[str, frozenset[str]]:
+    """Per fact type an engine ruleset matches, the keys its rules read, with the identity keys (id, t):
+    all the engine needs of a fact (with the session id). A type no rule of the ruleset matches is absent."""
     found: dict[str, set[str]] = {}
-    for rule in chunk.values():
+    for rule in ruleset.values():
         for type_, test in _patterns(rule):
             _keys_read(test, found.setdefault(type_, {"id", "t"}))
     return {type_: frozenset(keys) for type_, keys in found.items()}
-
-
-# How many facts of each type a claim usually has: a rule is grouped with the others on its most numerous type.
-_TYPE_WEIGHT = {"pair": 4, "line": 3, "dx": 3, "prov": 2, "claim": 1, "gate": 0}
-
-
-def grouped_chunks(program: Program) -> list[dict]:
-    """The engine rulesets for a Program (`to_durable`), with the rules regrouped by the fact type
-    they read: every fact is trimmed, serialised and sent once per ruleset that reads its type, so the
-    rules on lines are kept together, apart from those on diagnoses (a quarter fewer facts sent for
-    the shipped rules; the C engine's own work per claim is the same either way, measured).
-    The rules of each type are split into as few rulesets of at most CHUNK_SIZE as they fit in
-    (evenly), then these groups are packed into rulesets of at most CHUNK_SIZE rules (first fit,
-    largest first): a ruleset never holds more rules than `to_durable` puts in one."""
-    chunks = to_durable(program)
-    always = chunks[0][ALWAYS]
-    rules = {name: rule for chunk in chunks for name, rule in chunk.items() if name != ALWAYS}
-    by_type: dict[str, list[str]] = {}
-    for name, rule in rules.items():
-        home = max((type_ for type_, _ in _patterns(rule)), key=lambda t: _TYPE_WEIGHT.get(t, 4))
-        by_type.setdefault(home, []).append(name)
-    groups = []
-    for names in by_type.values():
-        size = -(-len(names) // -(-len(names) // CHUNK_SIZE))  # the fewest rulesets, evenly filled
-        groups += [names[start:start + size] for start in range(0, len(names), size)]
-    packed: list[list[str]] = []
-    for group in sorted(groups, key=len, reverse=True):
-        room = next((names for names in packed if len(names) + len(group) <= CHUNK_SIZE), None)
-        if room is None:
-            packed.append(list(group))
-        else:
-            room.extend(group)
-    return [{ALWAYS: always, **{name: rules[name] for name in names}} for names in packed] or [{ALWAYS: always}]
 
 
 def can_fire(rule: CompiledRule, claim_type: str, absent: frozenset[str]) -> bool:
@@ -124,81 +103,118 @@ class EngineError(ScrubberError, RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class _Ruleset:
+    """The engine ruleset of one rule: its handle, what the rule reads of each fact type, the bits of its
+    patterns and of those a fact must pass for the rule to fire (its patterns but negations and the gate)."""
+    rule: str  # the engine's name of the rule (CompiledRule.name)
+    handle: int
+    keys: dict[str, tuple[str, ...]]
+    patterns: int
+    required: int
+
+
+@dataclass
+class _ClaimKind:
+    """The rulesets a claim of one type runs, and which of their patterns a fact of each type passes."""
+    rulesets: list[_Ruleset] = field(default_factory=list)
+    filters: dict[str, FactFilter] = field(default_factory=dict)
+    owner: list[int] = field(default_factory=list)  # per pattern bit, the index of its ruleset
+
+
 class Engine:
-    """A compiled Program loaded into the C engine (one or more rulesets).
+    """A compiled Program loaded into the C engine, one ruleset per rule (see the module's docstring).
 
     With `claim_types` (claim type -> the fact keys a claim of that type never has), each claim type
     gets rulesets of its own, without the rules that cannot fire on it (`can_fire`: the hospital and
-    I/OCE rules on a professional claim): the engine's time per claim grows with the rules of each
-    ruleset it runs, as well as with the facts (shared/durable-rules.md). A claim's type is read from
-    its claim fact (the first). Without `claim_types`, every claim runs every rule."""
+    I/OCE rules on a professional claim). A claim's type is read from its claim fact (the first).
+    Without `claim_types`, every claim is a candidate for every rule."""
 
     def __init__(self, program: Program, claim_types: Mapping[str, frozenset[str]] | None = None):
         self.program = program
         self._lock = threading.Lock()
         self._sessions = itertools.count(1)
         self._handles: list[int] = []
-        self._keys: list[dict[str, tuple[str, ...]]] = []  # per handle: what its rules read of each fact type
-        # claim type (None: any) -> the indexes of its handles
-        self._by_type: dict[str | None, range] = {}
+        self._by_rule: dict[str, int] = {}  # rule name -> its ruleset's handle
+        self._closed = False
+        self._kinds: dict[str | None, _ClaimKind] = {}  # claim type (None: any) -> its rulesets
         try:
             if not claim_types:
-                self._by_type[None] = self._load(program)
+                self._kinds[None] = self._load(program.rules)
             for claim_type, absent in (claim_types or {}).items():
-                rules = [rule for rule in program.rules if can_fire(rule, claim_type, absent)]
-                self._by_type[claim_type] = self._load(Program(rules, program.flags, program.needs))
+                self._kinds[claim_type] = self._load([rule for rule in program.rules
+                                                      if can_fire(rule, claim_type, absent)])
         except BaseException:
             self.close()
             raise
 
-    def _load(self, program: Program) -> range:
-        """Compile a Program's rulesets into the engine; the indexes of their handles."""
-        first = len(self._handles)
-        for chunk in grouped_chunks(program):
-            self._keys.append({type_: tuple(sorted(keys)) for type_, keys in keys_by_type(chunk).items()})
-            try:
-                self._handles.append(_engine.create_ruleset(f"scrub{next(_ruleset_names)}", json.dumps(chunk)))
-            except _engine.error as exc:
-                raise EngineError(self._culprit(chunk, exc)) from None
-        return range(first, len(self._handles))
+    def _load(self, rules: list[CompiledRule]) -> _ClaimKind:
+        """Compile rules into the engine, a ruleset each, and index their patterns by fact type."""
+        kind = _ClaimKind()
+        by_type: dict[str, list[tuple[Pattern, int]]] = {}
+        for rule, ruleset in zip(rules, to_durable(Program(rules, [], {}))):
+            patterns = required = 0
+            for pattern in rule.patterns:
+                if pattern.type == GATE:
+                    continue  # the gate fact goes to every session
+                bit = 1 << len(kind.owner)
+                kind.owner.append(len(kind.rulesets))
+                by_type.setdefault(pattern.type, []).append((pattern, bit))
+                patterns |= bit
+                if not pattern.negated:
+                    required |= bit
+            handle = self._by_rule.get(rule.name)
+            if handle is None:  # a rule both claim types can fire is compiled once (a claim is of one type)
+                try:
+                    handle = _engine.create_ruleset(f"scrub{next(_ruleset_names)}", json.dumps(ruleset))
+                except _engine.error as exc:
+                    raise EngineError(f"the rules engine refused rule {rule.rule.id} ({rule.source}): {exc}") from None
+                self._handles.append(handle)
+                self._by_rule[rule.name] = handle
+            keys = {type_: tuple(sorted(keys)) for type_, keys in keys_by_type(ruleset).items()}
+            kind.rulesets.append(_Ruleset(rule.name, handle, keys, patterns, required))
+        kind.filters = {type_: FactFilter(found) for type_, found in by_type.items()}
+        return kind
 
-    def rulesets_for(self, claim_type: str | None) -> range:
-        """The indexes of the handles a claim of this type runs."""
-        found = self._by_type.get(claim_type, self._by_type.get(None))
-        if found is None:
-            raise EngineError(f"no rules are loaded for claims of type {claim_type!r}")
-        return found
-
-    @staticmethod
-    def _culprit(chunk: dict, exc: Exception) -> str:
-        """Which rule the engine refused: each rule of the refused chunk is tried alone."""
-        for name, rule in chunk.items():
-            if name == ALWAYS:
-                continue
-            try:
-                handle = _engine.create_ruleset(f"probe{next(_ruleset_names)}", json.dumps({name: rule}))
-                _engine.delete_ruleset(handle)
-            except _engine.error as alone:
-                return f"the rules engine refused rule {name}: {alone}"
-        return f"the rules engine refused the rule set: {exc}"
+    def candidates(self, facts: list[dict]) -> tuple[list[_Ruleset], list[tuple[dict, int]]]:
+        """The rulesets whose rule can fire on one claim's facts (each of its required patterns is passed by
+        a fact), in the Program's order, and the facts that pass a pattern, with the bits of those patterns."""
+        kind = self._kinds.get(facts[0].get("claim_type") if facts else None, self._kinds.get(None))
+        if kind is None:
+            raise EngineError(f"no rules are loaded for claims of type {facts[0].get('claim_type')!r}")
+        filters = kind.filters
+        passing = []
+        passed = 0
+        for fact in facts:
+            only = filters.get(fact["t"])
+            if only is not None and (mask := only.mask(fact)):
+                passing.append((fact, mask))
+                passed |= mask
+        owners = set()
+        bits = passed
+        while bits:
+            low = bits & -bits
+            owners.add(kind.owner[low.bit_length() - 1])
+            bits ^= low
+        rulesets = [kind.rulesets[index] for index in sorted(owners)]
+        return [r for r in rulesets if r.required & passed == r.required], passing
 
     def run(self, facts: list[dict]) -> list[Activation]:
         """Evaluate one claim's facts (unique ids, the gate fact last); what is sent carries this session's id
         (the facts given are not changed)."""
         activations: list[Activation] = []
-        indexes = self.rulesets_for(facts[0].get("claim_type") if facts else None)
+        rulesets, passing = self.candidates(facts)
+        gates = [fact for fact in facts if fact["t"] == GATE]
         with self._lock:
-            if not self._handles:  # closed: running no rule would pass every claim
+            if self._closed:  # running no rule would pass every claim
                 raise EngineError("the rules engine was closed; a closed rule set cannot scrub")
             sid = str(next(self._sessions))
-            for index in indexes:
-                handle, keys = self._handles[index], self._keys[index]
-                # each ruleset gets only the facts and keys its rules read: the engine's time grows with
-                # the size of what it is sent (about half the keys and a third of the facts are unread)
-                payload = orjson.dumps([_trimmed(fact, wanted, sid) for fact in facts
-                                        if (wanted := keys.get(fact["t"])) is not None]).decode()
+            for ruleset in rulesets:
+                handle, keys, patterns = ruleset.handle, ruleset.keys, ruleset.patterns
+                sent = [_trimmed(fact, keys[fact["t"]], sid) for fact, mask in passing if mask & patterns]
+                sent += [_trimmed(gate, ("id", "t"), sid) for gate in gates]
                 try:
-                    code, state = _engine.assert_facts(handle, payload)
+                    code, state = _engine.assert_facts(handle, orjson.dumps(sent).decode())
                     if code == 2:
                         raise EngineError("two facts of one claim had the same id")
                     result = _engine.start_action_for_state(handle, state)
@@ -214,6 +230,7 @@ class Engine:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for handle in self._handles:
                 _engine.delete_ruleset(handle)
             self._handles = []

@@ -16,6 +16,8 @@ no derived field: their rules test the line's own fields.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -119,7 +121,7 @@ def ndc_problem(ndc: str) -> str | None:
 class ClaimRequirements:
     """The claim-requirements enricher (CLIA, NDC, ordering provider, MBI, ambulance)."""
 
-    provides = frozenset({
+    provides: ClassVar[frozenset[str]] = frozenset({
         "member_id_not_mbi",  # claim
         "lab_test", "clia_waived_test", "drug_line", "ndc_problem", "ndc_not_listed", "ordering_benefit",
         "ordering_npi", "ordering_not_eligible", "origin_destination", "mileage_without_transport"})

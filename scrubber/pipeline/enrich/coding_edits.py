@@ -19,7 +19,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Literal
+from typing import Any, ClassVar, Iterable, Literal
 
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.claim_requirements import origin_destination_modifier
@@ -164,7 +164,7 @@ def _join(codes: Iterable[str], limit: int = 8) -> str:
 class CodingEdits:
     """The reference-data enricher."""
 
-    provides = frozenset({
+    provides: ClassVar[frozenset[str]] = frozenset({
         # diagnoses
         "code_fiscal_year", "code_status", "code_detail", "code_description", "code_children", "age_edit",
         "sex_edit", "manifestation", "unacceptable_principal", "mce_version", "mce_release", "excludes1_code",

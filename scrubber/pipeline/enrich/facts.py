@@ -20,7 +20,7 @@ from scrubber.contract.claim import Claim
 from scrubber.errors import ScrubberError
 from scrubber.limits import MAX_LINE_PAIRS
 from scrubber.ruleset.program import Flag, Program
-from scrubber.ruleset.semantics import holds, regex
+from scrubber.ruleset.semantics import predicate, regex
 from scrubber.ruleset.fields import fact_keys, line_ranges
 
 _NPI_SHAPE = re.compile(r"[0-9]{10}")
@@ -57,7 +57,8 @@ class Enricher(Protocol):
     (a frozenset; without it, every type): the engine then leaves out, for the other types, the rules
     that need its keys (scrubber.pipeline.engine.durable.can_fire)."""
 
-    provides: frozenset[str]
+    @property
+    def provides(self) -> frozenset[str]: ...  # a class or an instance attribute
 
     def enrich(self, claim: Claim, facts: Facts) -> None: ...
 
@@ -319,7 +320,7 @@ class FactBuilder:
         for flag in program.flags:
             if flag.kind != "count":
                 self.flags.setdefault(flag.fact_type, []).append(flag)
-        self.counts = [flag for flag in program.flags if flag.kind == "count"]
+        self.counts = [(flag.key, predicate(flag.test)) for flag in program.flags if flag.kind == "count"]
 
     def build(self, claim: Claim) -> Facts:
         facts = base_facts(claim, with_diagnoses=self.send_dx, line_extras=self.line_extras)
@@ -340,8 +341,8 @@ class FactBuilder:
                 if group:
                     for flag in self.flags.get(group[0]["t"], ()):
                         _set_flag(group, flag)
-        for flag in self.counts:  # after the lines' own flags, which a count may test
-            c[flag.key] = sum(1 for line in facts.lines if holds(flag.test, line))
+        for key, passes in self.counts:  # after the lines' own flags, which a count may test
+            c[key] = sum(1 for line in facts.lines if passes(line))
         return facts
 
     def _pairs(self, lines: list[dict], claim: dict) -> tuple[list[dict], bool]:

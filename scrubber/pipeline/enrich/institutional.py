@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from scrubber.contract.claim import Claim, OccurrenceCode, OccurrenceSpan, ValueCode
 from scrubber.pipeline.enrich.coding_edits import INPATIENT_BILL_TYPES
@@ -139,7 +139,7 @@ def revenue_code_4(code: str) -> str:
 class Institutional:
     """The institutional (UB-04) and outpatient code editor enricher."""
 
-    provides = frozenset({
+    provides: ClassVar[frozenset[str]] = frozenset({
         # claim
         "statement_from", "statement_to", "admission_type", "admission_source", "patient_status",
         "bill_type_problem", "bill_facility", "bill_classification", "inpatient_bill", "oce_bill",
@@ -152,7 +152,7 @@ class Institutional:
         "opps_age_conflict", "opps_bilateral", "opps_not_billable_to_mac", "inpatient_only_procedure",
         "inpatient_separate_procedure", "same_day_as_inpatient_only", "visit_with_procedure",
         "bilateral_repeat_of"})
-    claim_types = frozenset({"institutional"})  # the claims it writes facts for (the others never have these keys)
+    claim_types: ClassVar[frozenset[str]] = frozenset({"institutional"})  # the claims it writes facts for (the others never have these keys)
 
     def __init__(self, reference: ReferenceData | None = None):
         self.ref = reference

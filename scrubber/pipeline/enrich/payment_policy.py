@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Iterable
+from typing import ClassVar, Iterable
 
 from scrubber.contract.claim import Claim
 from scrubber.pipeline.enrich.facts import Facts
@@ -124,7 +124,7 @@ def line_facts(entry: FeeScheduleEntry, on: dt.date) -> dict:
 class PaymentPolicy:
     """The payment-policy enricher (PFS status, modifier-to-procedure indicators, global surgery)."""
 
-    provides = frozenset({
+    provides: ClassVar[frozenset[str]] = frozenset({
         "fee_status", "fee_release", "fee_replacement", "component_not_priced", "pctc_indicator", "pctc_meaning",
         "global_days", "mult_proc_indicator", "bilateral_indicator", "assistant_indicator", "co_surgeon_indicator",
         "team_indicator", "is_evaluation_management", "bilateral_other_line", "injection_bundled_with",

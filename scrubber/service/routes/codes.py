@@ -3,6 +3,7 @@ their Medicare physician fee schedule facts (PPRRVU) on that date. Code search: 
 on a date, by code prefix or words of the description."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Annotated
 
@@ -71,7 +72,7 @@ def look_up_code(request: Request, system: code_edits.CodeSystem,
     the modifier rows), or `fee_schedule_note` saying why there is none."""
     reference = request.app.state.reference
     found = code_edits.look_up(reference, system, code, date or dt.date.today())
-    info = CodeInfo(**{**found.__dict__, "children": list(found.children)})
+    info = CodeInfo(**{**dataclasses.asdict(found), "children": list(found.children)})
     if system in ("hcpcs", "cpt"):
         info.fee_schedule, info.fee_schedule_note = fee_schedule_facts(reference, found.code, found.date)
     return info
