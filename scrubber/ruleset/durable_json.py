@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scrubber.ruleset.program import AllOf, AnyOf, Pattern, Program, Ref, tests_in
+from scrubber.ruleset.program import AllOf, AnyOf, CompiledRule, Pattern, Program, Ref, tests_in
 
 _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 
@@ -52,10 +52,14 @@ def _durable_pattern(pattern: Pattern) -> dict:
 ALWAYS = "always"
 
 
+def rule_ruleset(rule: CompiledRule) -> dict:
+    """The engine ruleset of one rule: the rule, and a rule that fires once in every session (so no session
+    is deleted without a fired rule). A session's cost grows with the patterns of its ruleset (the engine
+    sets up a join memory for each), so a claim pays only for the rules it runs
+    (scrubber.pipeline.engine.durable)."""
+    return {ALWAYS: {"all": [{"g": {"t": "gate"}}]}, rule.name: {"all": [_durable_pattern(p) for p in rule.patterns]}}
+
+
 def to_durable(program: Program) -> list[dict]:
-    """The engine rulesets for a Program, one per rule (in the Program's order), each with a rule that
-    fires once in every session (so no session is deleted without a fired rule). A session's cost
-    grows with the patterns of its ruleset (the engine sets up a join memory for each), so a claim
-    pays only for the rules it runs (scrubber.pipeline.engine.durable)."""
-    return [{ALWAYS: {"all": [{"g": {"t": "gate"}}]}, rule.name: {"all": [_durable_pattern(p) for p in rule.patterns]}}
-            for rule in program.rules]
+    """The engine rulesets for a Program, one per rule, in the Program's order."""
+    return [rule_ruleset(rule) for rule in program.rules]

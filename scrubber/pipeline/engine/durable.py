@@ -29,7 +29,7 @@ import threading
 
 import durable_rules_engine as _engine
 
-from scrubber.ruleset.durable_json import ALWAYS, to_durable
+from scrubber.ruleset.durable_json import ALWAYS, rule_ruleset
 from scrubber.ruleset.program import CompiledRule, Pattern, Program, Test
 from scrubber.errors import ScrubberError
 from scrubber.pipeline.engine import Activation
@@ -152,7 +152,8 @@ class Engine:
         """Compile rules into the engine, a ruleset each, and index their patterns by fact type."""
         kind = _ClaimKind()
         by_type: dict[str, list[tuple[Pattern, int]]] = {}
-        for rule, ruleset in zip(rules, to_durable(Program(rules, [], {}))):
+        for rule in rules:
+            ruleset = rule_ruleset(rule)
             patterns = required = 0
             for pattern in rule.patterns:
                 if pattern.type == GATE:
